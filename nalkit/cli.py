@@ -1,0 +1,158 @@
+"""The ``nalkit`` command line.
+
+    nalkit train CONFIG.yaml [section.key=value ...] [--results-dir runs]
+    nalkit noise make --dataset fashion_mnist --mode sym --rate 0.4 --seed 0 [--out results/noise]
+    nalkit noise inspect FILE.npz
+    nalkit info
+    nalkit run GRID.yaml            (see nalkit.runner)
+    nalkit status RESULTS_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# errors a user can fix; anything else is a bug and keeps its traceback
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FloatingPointError)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    run_dir = train(args.config, args.overrides, results_dir=args.results_dir,
+                    run_dir=args.run_dir, progress=not args.quiet)
+    from .records import read_status
+
+    st = read_status(run_dir)
+    print(f"run record: {run_dir}")
+    print(f"state: {st.get('state')}  epochs: {st.get('epoch')}  final test acc: {st.get('final_test_acc')}  "
+          f"best test acc: {st.get('best_test_acc')}  seconds: {st.get('seconds', 0):.1f}")
+    return 0
+
+
+def _cmd_noise(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import datasets as ds
+    from .noise import load_noise, load_or_create_noise
+
+    if args.noise_cmd == "inspect":
+        nz = load_noise(args.file)
+        _print_noise(nz)
+        return 0
+    bundle = ds.load_dataset(args.dataset, args.root, train_subset=args.train_subset)
+    transition = np.loadtxt(args.transition, delimiter=",") if args.transition else None
+    kwargs = {"transition": transition} if transition is not None else {}
+    nz = load_or_create_noise(Path(args.out), np.asarray(bundle.train.labels), bundle.num_classes, args.mode,
+                              args.rate, args.seed, args.dataset, **kwargs)
+    _print_noise(nz)
+    return 0
+
+
+def _print_noise(nz) -> None:
+    import numpy as np
+
+    print(f"key: {getattr(nz, 'key', '?')}")
+    print(f"dataset: {nz.dataset}  mode: {nz.mode}  seed: {nz.seed}  samples: {len(nz.labels)}")
+    print(f"nominal rate: {nz.nominal_rate:.4f}  actual rate (labels changed): {nz.actual_rate:.4f}")
+    with np.printoptions(precision=2, suppress=True, linewidth=160):
+        print("transition (rows: clean class, columns: noisy label):")
+        print(nz.transition)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import __version__
+    from . import datasets as ds
+
+    print(f"nalkit {__version__}  torch {torch.__version__}  threads {torch.get_num_threads()}")
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            print(f"cuda:{i}  {torch.cuda.get_device_name(i)}")
+    else:
+        print("device: cpu (no CUDA device visible)")
+    print(f"datasets under {args.root!r}:")
+    for name in ds.DATASETS:
+        where = ds.find_dataset(name, args.root)
+        print(f"  {name:14s} {'found at ' + str(where) if where else 'not found'}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run_grid
+
+    summary = run_grid(args.grid, results_dir=args.results_dir, executor=args.executor, workers=args.workers,
+                       overrides=args.overrides, only=args.only)
+    return 0 if summary.ok else 1
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .runner import print_status
+
+    print_status(args.results_dir)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nalkit", description="Noise Attention Learning: train, inject noise, run grids.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train", help="train one run from a YAML config")
+    t.add_argument("config", help="YAML config (see configs/)")
+    t.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. method.lam=0.5")
+    t.add_argument("--results-dir", default="runs", help="parent directory of the run record (default: runs)")
+    t.add_argument("--run-dir", default=None, help="explicit run directory")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_train)
+
+    n = sub.add_parser("noise", help="make or inspect label-noise files")
+    nsub = n.add_subparsers(dest="noise_cmd", required=True)
+    mk = nsub.add_parser("make", help="inject noise into a dataset's training labels and save it")
+    mk.add_argument("--dataset", required=True)
+    mk.add_argument("--mode", required=True, choices=["none", "sym", "asym", "pair", "transition"])
+    mk.add_argument("--rate", type=float, required=True)
+    mk.add_argument("--seed", type=int, default=0)
+    mk.add_argument("--transition", default=None, help="CSV file with a C x C row-stochastic matrix")
+    mk.add_argument("--root", default="data")
+    mk.add_argument("--train-subset", type=int, default=None)
+    mk.add_argument("--out", default="runs/noise")
+    ins = nsub.add_parser("inspect", help="print a noise file's rates and transition matrix")
+    ins.add_argument("file")
+    n.set_defaults(func=_cmd_noise)
+
+    i = sub.add_parser("info", help="device and datasets found")
+    i.add_argument("--root", default="data")
+    i.set_defaults(func=_cmd_info)
+
+    r = sub.add_parser("run", help="run an experiment grid (papermill executes the notebook once per experiment)")
+    r.add_argument("grid", help="grid YAML (see configs/grids/)")
+    r.add_argument("overrides", nargs="*", help="section.key=value overrides applied to every experiment")
+    r.add_argument("--results-dir", default=None, help="default: the grid's results_dir")
+    r.add_argument("--executor", default="inline", choices=["inline", "local", "slurm"])
+    r.add_argument("--workers", type=int, default=1)
+    r.add_argument("--only", default=None, help="substring: run only experiments whose name contains it")
+    r.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("status", help="queued/running/done/failed per experiment of a results directory")
+    s.add_argument("results_dir")
+    s.set_defaults(func=_cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as err:
+        print(f"nalkit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nalkit: interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

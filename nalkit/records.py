@@ -1,0 +1,174 @@
+"""The run record: one directory per run, everything a chapter needs, checksummed.
+
+Layout of ``<results>/<run name>/``::
+
+    config.yaml        resolved configuration (and its hash in status.json)
+    environment.json   library versions, device, threads, git commit, host
+    status.json        state (running/complete/failed), epochs done, timings, error
+    metrics.csv        one row per epoch (tidy; see nalkit.train for the columns)
+    arrays.npz         per-sample arrays: labels, noise mask, tau/loss/pred/q snapshots, confusions
+    manifest.json      sha256 of every file above, updated atomically after each write
+    ckpt-*.pt(.sha256) full-state checkpoints (removed once the run is complete)
+
+Readers (:mod:`nalkit.results`) verify the manifest, so a truncated metrics file is never read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._io import atomic_write_bytes, atomic_write_text, sha256_file
+
+
+class RecordError(ValueError):
+    """A run record file is missing, truncated or altered; the message names the file."""
+
+
+RECORD_FILES = ("config.yaml", "environment.json", "status.json", "metrics.csv", "arrays.npz")
+
+
+class RunRecord:
+    """Writer for one run directory."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.manifest_path = self.dir / "manifest.json"
+
+    # every write goes through here so the manifest always matches the files
+    def _write(self, name: str, data: bytes) -> None:
+        digest = atomic_write_bytes(self.dir / name, data)
+        manifest = self.manifest()
+        manifest[name] = digest
+        atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
+
+    def manifest(self) -> dict[str, str]:
+        if not self.manifest_path.is_file():
+            return {}
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except json.JSONDecodeError:
+            raise RecordError(f"{self.manifest_path} is not valid JSON (corrupted)") from None
+
+    def write_config(self, yaml_text: str) -> None:
+        self._write("config.yaml", yaml_text.encode())
+
+    def write_environment(self, device: torch.device) -> None:
+        self._write("environment.json", json.dumps(environment(device), indent=1).encode())
+
+    def write_status(self, **status: Any) -> None:
+        status.setdefault("updated", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        self._write("status.json", json.dumps(status, indent=1, default=_jsonable).encode())
+
+    def status(self) -> dict[str, Any]:
+        return read_status(self.dir)
+
+    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        buf = io.StringIO()
+        if rows:
+            cols = list(rows[0].keys())
+            for r in rows[1:]:
+                cols += [k for k in r if k not in cols]
+            w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        self._write("metrics.csv", buf.getvalue().encode())
+
+    def write_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        self._write("arrays.npz", buf.getvalue())
+
+    def verify(self) -> None:
+        """Raise :class:`RecordError` if any file disagrees with the manifest."""
+        verify_record(self.dir)
+
+
+def read_status(run_dir: str | Path) -> dict[str, Any]:
+    """The run's status.json, or {} when the run has not started; corrupt JSON is an error."""
+    p = Path(run_dir) / "status.json"
+    if not p.is_file():
+        return {}
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError:
+        raise RecordError(f"{p} is not valid JSON (truncated or corrupted); delete the run directory to rerun") from None
+
+
+def verify_record(run_dir: str | Path, names: tuple[str, ...] | None = None) -> dict[str, str]:
+    run_dir = Path(run_dir)
+    mpath = run_dir / "manifest.json"
+    if not mpath.is_file():
+        raise RecordError(f"{run_dir} has no manifest.json: not a nalkit run record (or written before it finished)")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except json.JSONDecodeError:
+        raise RecordError(f"{mpath} is not valid JSON (corrupted)") from None
+    for name in names or tuple(manifest):
+        path = run_dir / name
+        if name not in manifest:
+            raise RecordError(f"{path} is not listed in {mpath}")
+        if not path.is_file():
+            raise RecordError(f"{path} is missing (listed in {mpath})")
+        if sha256_file(path) != manifest[name]:
+            raise RecordError(f"{path} does not match its checksum in {mpath}: truncated or altered")
+    return manifest
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, Path):
+        return str(x)
+    return str(x)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Describe where a run ran: hardware, library versions, commit (airbench-style)."""
+    import torchvision
+
+    from . import __version__
+
+    env: dict[str, Any] = {
+        "nalkit": __version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "device_name": platform.processor() or platform.machine(),
+    }
+    if device.type == "cuda":
+        env["device_name"] = torch.cuda.get_device_name(device)
+        env["cuda"] = torch.version.cuda
+        env["cudnn"] = torch.backends.cudnn.version()
+    return env

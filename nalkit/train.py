@@ -1,0 +1,444 @@
+"""One trainer for NAL and every baseline: config -> data + noise -> model -> epochs -> run record.
+
+Per epoch the trainer records (columns of ``metrics.csv``):
+
+``epoch, lr, loss`` — the mean training loss;
+``train_acc_noisy`` — predictions of the training pass against the (noisy) training labels;
+``clean_acc`` / ``mislabeled_acc`` — against the *clean* labels, on the clean and on the mislabeled
+subset; ``memorized`` — mislabeled samples predicted as their *noisy* label (memorisation);
+``tau_clean`` / ``tau_mislabeled`` / ``tau_auroc`` — mean attention weight per subset and the AUROC of
+``1 - tau`` for detecting mislabeled samples (NAL only); ``loss_auroc`` — the same for the per-sample
+loss (the small-loss criterion); ``corrected_acc`` / ``corrected_acc_mislabeled`` — argmax of the
+targets q against the clean labels; ``val_acc_noisy`` — accuracy on the noisy validation split (the
+paper's tuning protocol); ``test_acc`` (and ``<name>_acc`` for extra test sets); ``seconds``,
+``eval_seconds``.
+
+Training-set quantities come from the training forward passes themselves (model in train mode,
+augmented inputs), as in the authors' code; they cost nothing extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import datasets as ds
+from .checkpoint import load_latest_checkpoint, save_checkpoint
+from .config import Config, ConfigError
+from .loader import DeviceLoader
+from .methods import Method, build_method
+from .metrics import auroc, masked_mean
+from .models import build_model
+from .noise import load_or_create_noise
+from .records import RunRecord, read_status
+
+Tensor = torch.Tensor
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or inf; the last good checkpoint is kept."""
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) in one place."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"run.device={name!r} but CUDA is not available here; use run.device=cpu or auto")
+    return dev
+
+
+def lr_at(cfg: Config, epoch: int) -> float:
+    """Learning rate of 1-indexed ``epoch``; constant within an epoch, as the authors step per epoch."""
+    o = cfg.optim
+    if o.schedule == "cosine_restarts":
+        t = (epoch - 1) % o.restart_period
+        return o.lr_min + (o.lr - o.lr_min) * (1 + math.cos(math.pi * t / o.restart_period)) / 2
+    if o.schedule == "multistep":
+        return o.lr * o.gamma ** sum(epoch - 1 >= m for m in o.milestones)
+    return o.lr
+
+
+# --------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    """Everything the training loop needs about the data, with labels as numpy arrays."""
+
+    bundle: ds.DatasetBundle
+    train: ds.ArraySplit | ds.FileSplit  # training split after subset / validation hold-out
+    noisy: np.ndarray  # labels trained on (N,)
+    clean: np.ndarray | None  # clean labels where known (-1 = unknown), else None
+    train_index: np.ndarray  # position of each training sample in the dataset's training split
+    val: ds.ArraySplit | ds.FileSplit | None  # noisy validation split (labels = noisy)
+    noise_info: dict[str, Any]
+
+
+def _take(split: ds.ArraySplit | ds.FileSplit, idx: np.ndarray, labels: np.ndarray, clean: np.ndarray | None):
+    if isinstance(split, ds.ArraySplit):
+        return ds.ArraySplit(images=split.images[torch.as_tensor(idx)], labels=labels[idx],
+                             clean_labels=None if clean is None else clean[idx])
+    return ds.FileSplit(paths=[split.paths[i] for i in idx], labels=labels[idx],
+                        clean_labels=None if clean is None else clean[idx])
+
+
+def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:
+    d, n = cfg.data, cfg.noise
+    bundle = ds.load_dataset(d.name, d.root, train_subset=d.train_subset, subset_seed=d.subset_seed)
+    shipped = np.asarray(bundle.train.labels, dtype=np.int64)
+    if bundle.real_noise:
+        noisy = shipped
+        clean = None if bundle.train.clean_labels is None else np.asarray(bundle.train.clean_labels, np.int64)
+        info = {"noise_mode": "real", "nominal_rate": float("nan"), "actual_rate": float("nan")}
+    else:
+        kwargs = dict(exclude_true_class=n.exclude_true_class)
+        if n.mode == "transition":
+            kwargs["transition"] = np.asarray(n.transition, dtype=np.float64)
+        if noise_dir is None:
+            from .noise import inject_noise
+
+            noisy_labels = inject_noise(shipped, bundle.num_classes, n.mode, n.rate, n.seed, d.name, **kwargs)
+        else:
+            noisy_labels = load_or_create_noise(
+                noise_dir, shipped, bundle.num_classes, n.mode, n.rate, n.seed, d.name, **kwargs
+            )
+        noisy, clean = np.asarray(noisy_labels.labels, np.int64), shipped
+        info = {"noise_mode": n.mode, "nominal_rate": float(noisy_labels.nominal_rate),
+                "actual_rate": float(noisy_labels.actual_rate), "noise_key": getattr(noisy_labels, "key", "")}
+    all_idx = np.arange(len(noisy))
+    val = None
+    if d.val_fraction > 0:
+        # the paper's protocol: a *noisy* validation split taken out of the noisy training set
+        rng = np.random.default_rng([n.seed, 7919])
+        perm = rng.permutation(len(noisy))
+        n_val = int(round(d.val_fraction * len(noisy)))
+        val_idx, all_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        val = _take(bundle.train, val_idx, noisy, clean)
+    train = _take(bundle.train, all_idx, noisy, clean)
+    return Prepared(bundle, train, noisy[all_idx], None if clean is None else clean[all_idx], all_idx, val, info)
+
+
+def _file_loader(bundle, split, train: bool, cfg: Config, device: torch.device, epoch_seed: int | None = None):
+    dataset = ds.ImageFileDataset(split, ds.file_transforms(bundle, train=train))
+    bs = cfg.optim.batch_size if train else cfg.run.eval_batch_size
+    kw: dict[str, Any] = dict(num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda",
+                              persistent_workers=False)
+    if cfg.data.num_workers > 0:
+        kw["prefetch_factor"] = 4
+    if train and cfg.data.batches_per_epoch:
+        sampler = ds.ClassBalancedBatchSampler(split.labels, bs, cfg.data.batches_per_epoch, seed=cfg.run.seed)
+        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **kw)
+    gen = torch.Generator().manual_seed(cfg.run.seed if epoch_seed is None else epoch_seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=train, generator=gen, **kw)
+
+
+def _array_loader(bundle, split: ds.ArraySplit, train: bool, cfg: Config, device: torch.device) -> DeviceLoader:
+    return DeviceLoader(
+        split.images, torch.as_tensor(split.labels), cfg.optim.batch_size if train else cfg.run.eval_batch_size,
+        bundle.mean, bundle.std, device=device, shuffle=train, augment=train and cfg.data.augment,
+        padding=cfg.data.crop_padding, flip=cfg.data.flip, seed=cfg.run.seed,
+        channels_last=cfg.run.channels_last and device.type == "cuda",
+    )
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, loader, device: torch.device, amp: bool) -> np.ndarray:
+    """Argmax predictions of ``model`` over ``loader`` (in loader order)."""
+    model.eval()
+    preds = []
+    for x, _, _ in loader:
+        x = x.to(device, non_blocking=True)
+        with _autocast(device, amp):
+            logits, _ = model(x)
+        preds.append(logits.argmax(1))
+    return torch.cat(preds).cpu().numpy().astype(np.int64) if preds else np.zeros(0, np.int64)
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# --------------------------------------------------------------------------------------------
+# the loop
+# --------------------------------------------------------------------------------------------
+def _epoch_metrics(
+    prep: Prepared, method: Method, pred: np.ndarray, tau: np.ndarray, loss: np.ndarray
+) -> dict[str, float]:
+    noisy, clean = prep.noisy, prep.clean
+    out: dict[str, float] = {"train_acc_noisy": float(np.mean(pred == noisy))}
+    nan = float("nan")
+    if clean is not None and (clean >= 0).any():
+        known = clean >= 0
+        mis = known & (clean != noisy)
+        ok = known & (clean == noisy)
+        out["clean_acc"] = masked_mean(pred == clean, ok)
+        out["mislabeled_acc"] = masked_mean(pred == clean, mis)
+        out["memorized"] = masked_mean(pred == noisy, mis)
+        has_tau = method.uses_attention
+        out["tau_clean"] = masked_mean(tau, ok) if has_tau else nan
+        out["tau_mislabeled"] = masked_mean(tau, mis) if has_tau else nan
+        out["tau_auroc"] = auroc(1.0 - tau[known], mis[known]) if has_tau else nan
+        out["loss_auroc"] = auroc(loss[known], mis[known])
+        corrected = method.corrected_labels()
+        if corrected is not None:
+            out["corrected_acc"] = masked_mean(corrected == clean, known)
+            out["corrected_acc_mislabeled"] = masked_mean(corrected == clean, mis)
+        else:
+            out["corrected_acc"] = out["corrected_acc_mislabeled"] = nan
+    elif method.uses_attention:
+        out["tau_mean"] = float(np.mean(tau))
+    return out
+
+
+def _load_config(config: Config | str | Path | dict, overrides) -> Config:
+    if isinstance(config, Config):
+        cfg = config
+        if overrides:
+            cfg.apply_overrides(list(overrides))
+    elif isinstance(config, dict):
+        cfg = Config.from_dict(config).apply_overrides(list(overrides))
+    else:
+        cfg = Config.load(config, list(overrides))
+    return cfg.validate()
+
+
+def train(
+    config: Config | str | Path | dict,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    results_dir: str | Path = "runs",
+    run_dir: str | Path | None = None,
+    noise_dir: str | Path | None = None,
+    stop_after_epoch: int | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Train one run described by ``config`` and return its run-record directory.
+
+    Args:
+        config: a :class:`Config`, a YAML path, or a dict of sections.
+        overrides: ``section.key=value`` strings applied on top.
+        results_dir: parent of the run directory (default ``runs/``); the directory name is
+            :meth:`Config.run_name` (dataset, noise, method, seeds, config hash).
+        run_dir: explicit run directory instead.
+        noise_dir: where content-addressed noise files live (default ``<results_dir>/noise``).
+        stop_after_epoch: stop (as if killed) after this epoch; the run stays resumable.
+        progress: show a progress bar (default: ``config.run.progress``).
+
+    A run directory with a checkpoint is resumed; a complete one is returned untouched.
+    """
+    cfg = _load_config(config, overrides)
+    device = resolve_device(cfg.run.device)
+    results_dir = Path(results_dir)
+    run_dir = Path(run_dir) if run_dir is not None else results_dir / cfg.run_name()
+    noise_dir = Path(noise_dir) if noise_dir is not None else results_dir / "noise"
+    show = cfg.run.progress if progress is None else progress
+
+    status = read_status(run_dir)
+    if status.get("config_hash") not in (None, cfg.digest()):
+        raise ConfigError(
+            f"{run_dir} holds a run of another config (hash {status['config_hash']}, this one {cfg.digest()}); "
+            f"choose another run directory"
+        )
+    if status.get("state") == "complete":
+        return run_dir
+
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    prep = prepare_data(cfg, noise_dir)  # raises DatasetNotFoundError before anything is written
+    bundle = prep.bundle
+    set_seed(cfg.run.seed)
+    model = build_model(cfg.model.name, bundle.num_classes, in_channels=bundle.in_channels,
+                        **({"width": cfg.model.width} if cfg.model.width else {})).to(device)
+    if cfg.run.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if cfg.run.compile else model
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+                          weight_decay=cfg.optim.weight_decay)
+    method = build_method(cfg.method, prep.noisy, bundle.num_classes, device)
+    n_train = len(prep.noisy)
+    if isinstance(prep.train, ds.ArraySplit):
+        loader = _array_loader(bundle, prep.train, True, cfg, device)
+        eval_loaders = {"test": _array_loader(bundle, bundle.test, False, cfg, device)}
+        if prep.val is not None:
+            eval_loaders["val"] = _array_loader(bundle, prep.val, False, cfg, device)
+        for name, split in bundle.extra_test.items():
+            eval_loaders[name] = _array_loader(bundle, split, False, cfg, device)
+    else:
+        loader = _file_loader(bundle, prep.train, True, cfg, device)
+        eval_loaders = {"test": _file_loader(bundle, bundle.test, False, cfg, device)}
+        if prep.val is not None:
+            eval_loaders["val"] = _file_loader(bundle, prep.val, False, cfg, device)
+        if bundle.val is not None:
+            eval_loaders["clean_val"] = _file_loader(bundle, bundle.val, False, cfg, device)
+        for name, split in bundle.extra_test.items():
+            eval_loaders[name] = _file_loader(bundle, split, False, cfg, device)
+    eval_labels = {"test": np.asarray(bundle.test.labels)}
+    if prep.val is not None:
+        eval_labels["val"] = np.asarray(prep.val.labels)
+    if bundle.val is not None and "clean_val" in eval_loaders:
+        eval_labels["clean_val"] = np.asarray(bundle.val.labels)
+    for name, split in bundle.extra_test.items():
+        eval_labels[name] = np.asarray(split.labels)
+
+    rows: list[dict[str, Any]] = []
+    snapshots: dict[str, np.ndarray] = {}
+    last: dict[str, np.ndarray] = {}
+    start_epoch, elapsed = 1, 0.0
+    loaded = load_latest_checkpoint(run_dir) if run_dir.is_dir() else None
+    if loaded is not None:
+        state, _ = loaded
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        method.load_state_dict(state["method"])
+        if isinstance(loader, DeviceLoader):
+            loader.load_state_dict(state["loader"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        if device.type == "cuda" and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        rows, snapshots, last = state["rows"], state["snapshots"], state["last"]
+        start_epoch, elapsed = state["epoch"] + 1, state["elapsed"]
+
+    record = RunRecord(run_dir)
+    record.write_config(cfg.to_yaml())
+    record.write_environment(device)
+    started = status.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    common = dict(config_hash=cfg.digest(), run_name=run_dir.name, started=started, epochs=cfg.optim.epochs,
+                  noise=prep.noise_info, n_train=n_train)
+    record.write_status(state="running", epoch=start_epoch - 1, seconds=elapsed, **common)
+
+    epochs = range(start_epoch, cfg.optim.epochs + 1)
+    bar = tqdm(epochs, total=cfg.optim.epochs, initial=start_epoch - 1, desc=run_dir.name[:40],
+               disable=not show, file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        lr = lr_at(cfg, epoch)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        if not isinstance(loader, DeviceLoader):
+            if hasattr(loader.batch_sampler, "set_epoch"):
+                loader.batch_sampler.set_epoch(epoch)
+            elif loader.generator is not None:
+                loader.generator.manual_seed(cfg.run.seed * 100_003 + epoch)
+        step_model.train()
+        pred = torch.full((n_train,), -1, dtype=torch.long, device=device)
+        tau = torch.full((n_train,), float("nan"), device=device)
+        sample_loss = torch.full((n_train,), float("nan"), device=device)
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        finite = torch.ones((), device=device, dtype=torch.bool)
+        count = 0
+        for x, y, idx in loader:
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            idx = idx.to(device, non_blocking=True)
+            with _autocast(device, cfg.run.amp):
+                logits, att = step_model(x)
+            per = method.batch_loss(logits, att if method.uses_attention else None, y, idx, epoch)
+            loss = per.mean()
+            finite &= torch.isfinite(loss)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                pred[idx] = logits.argmax(1)
+                sample_loss[idx] = per.detach().float()
+                if method.uses_attention:
+                    tau[idx] = torch.sigmoid(att.detach().float().reshape(-1))
+                loss_sum += loss.detach().double() * len(y)
+            count += len(y)
+        method.end_epoch(epoch)
+        if not bool(finite):
+            raise NonFiniteLossError(
+                f"{run_dir.name}: the training loss became NaN/inf in epoch {epoch} (lr {lr:.4g}); "
+                f"stopped without saving this epoch. The last good checkpoint (epoch {epoch - 1}) is kept in "
+                f"{run_dir}; lower optim.lr or check the data."
+            )
+        train_seconds = time.perf_counter() - t0
+
+        pred_np, tau_np, loss_np = pred.cpu().numpy(), tau.cpu().numpy(), sample_loss.cpu().numpy()
+        row: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": float(loss_sum) / max(count, 1)}
+        row.update(_epoch_metrics(prep, method, pred_np, tau_np, loss_np))
+        t1 = time.perf_counter()
+        evaluate = epoch % cfg.run.eval_every == 0 or epoch == cfg.optim.epochs
+        test_pred = None
+        for name, ev in eval_loaders.items():
+            key = "test_acc" if name == "test" else f"{name}_acc" if name != "val" else "val_acc_noisy"
+            if evaluate:
+                p = predict(model, ev, device, cfg.run.amp)
+                row[key] = float(np.mean(p == eval_labels[name]))
+                if name == "test":
+                    test_pred = p
+            else:
+                row[key] = float("nan")
+        row["seconds"] = train_seconds
+        row["eval_seconds"] = time.perf_counter() - t1
+        rows.append(row)
+        elapsed += time.perf_counter() - t0
+
+        last = {"pred": pred_np, "loss": loss_np, "tau": tau_np}
+        if test_pred is not None:
+            last["test_pred"] = test_pred
+        corrected = method.corrected_labels()
+        if corrected is not None:
+            last["q_argmax"] = corrected
+        if epoch in cfg.run.snapshot_epochs:
+            for k in ("pred", "loss", "tau", "q_argmax"):
+                if k in last:
+                    snapshots[f"{k}_e{epoch}"] = last[k]
+        rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+               "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+        save_checkpoint(run_dir, epoch, {
+            "epoch": epoch, "elapsed": elapsed, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "method": method.state_dict(),
+            "loader": loader.state_dict() if isinstance(loader, DeviceLoader) else None,
+            "rng": rng, "rows": rows, "snapshots": snapshots, "last": last, "config_hash": cfg.digest(),
+        })
+        record.write_metrics(rows)
+        record.write_status(state="running", epoch=epoch, seconds=elapsed, **common)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", test=f"{row.get('test_acc', float('nan')):.3f}", refresh=False)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < cfg.optim.epochs:
+            bar.close()
+            return run_dir
+    bar.close()
+
+    arrays = {
+        "train_index": prep.train_index, "noisy_labels": prep.noisy,
+        "clean_labels": prep.clean if prep.clean is not None else np.full(n_train, -1, np.int64),
+        "test_labels": eval_labels["test"], **{f"final_{k}": v for k, v in last.items()}, **snapshots,
+    }
+    record.write_arrays(arrays)
+    record.write_metrics(rows)
+    final = rows[-1]
+    tests = [r["test_acc"] for r in rows if not math.isnan(r.get("test_acc", float("nan")))]
+    record.write_status(state="complete", epoch=cfg.optim.epochs, seconds=elapsed,
+                        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                        final_test_acc=final.get("test_acc"), best_test_acc=max(tests) if tests else None,
+                        **common)
+    for path in run_dir.glob("ckpt-*"):
+        path.unlink(missing_ok=True)
+    return run_dir
