@@ -42,6 +42,7 @@ class DataConfig:
     root: str = "data"
     train_subset: int | None = None  # class-stratified subset of the training set (CPU regime)
     subset_seed: int = 0
+    test_subset: int | None = None  # class-stratified subset of the test set (smoke tests only)
     augment: bool = True  # random crop (with padding) + horizontal flip
     crop_padding: int = 4
     flip: bool = True
@@ -269,6 +270,8 @@ class Config:
         bad = [e for e in r.snapshot_epochs if not 1 <= e <= o.epochs]
         if bad:
             raise ConfigError(f"run.snapshot_epochs {bad} lie outside 1..{o.epochs}")
+        if d.test_subset is not None and d.test_subset < 1:
+            raise ConfigError(f"data.test_subset={d.test_subset} must be a positive number of images")
         if self.model.width is not None and self.model.width < 1:
             raise ConfigError(f"model.width={self.model.width} must be >= 1")
         return self

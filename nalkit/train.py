@@ -107,6 +107,11 @@ def _take(split: ds.ArraySplit | ds.FileSplit, idx: np.ndarray, labels: np.ndarr
 def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:
     d, n = cfg.data, cfg.noise
     bundle = ds.load_dataset(d.name, d.root, train_subset=d.train_subset, subset_seed=d.subset_seed)
+    if d.test_subset is not None:
+        if d.test_subset > len(bundle.test.labels):
+            raise ConfigError(f"data.test_subset={d.test_subset} exceeds the {len(bundle.test.labels)} test images")
+        keep = ds.stratified_subset_indices(np.asarray(bundle.test.labels), d.test_subset, d.subset_seed)
+        bundle.test = _take(bundle.test, keep, np.asarray(bundle.test.labels), None)
     shipped = np.asarray(bundle.train.labels, dtype=np.int64)
     if bundle.real_noise:
         noisy = shipped

@@ -1,0 +1,64 @@
+# The two commands of the README:
+#   make book   -- environment, Fashion-MNIST, the default experiment grid (CPU), the HTML book
+#   make test   -- environment, Fashion-MNIST, the test suite
+# Everything lands in .venv/ (created on first use); already-complete runs in results/ are skipped.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+FMNIST := data/fashion-mnist/t10k-labels-idx1-ubyte.gz
+GRID   ?= configs/grids/default.yaml
+PYTEST_ARGS ?=
+
+.PHONY: setup data grid book book-only test test-fast clean-book bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install -q -e ".[book,dev,cluster]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+# Fashion-MNIST: Debian's package when we are root on Debian, else torchvision's download.
+data: $(FMNIST)
+
+$(FMNIST): | $(STAMP)
+	mkdir -p data/fashion-mnist
+	if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] && [ "$$(id -u)" = 0 ] \
+	   && command -v apt-get >/dev/null; then \
+	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+	  || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1) || true; \
+	fi
+	if [ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then \
+	  cp /usr/share/datasets/fashion-mnist/*.gz data/fashion-mnist/; \
+	else \
+	  $(PY) -c "import nalkit.datasets as d; d.load_dataset('fashion_mnist', 'data', download=True)"; \
+	  for f in data/FashionMNIST/raw/*.gz; do cp $$f data/fashion-mnist/; done; \
+	fi
+	test -f $(FMNIST)
+
+grid: data
+	$(VENV)/bin/nalkit run $(GRID)
+
+book-only: | $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+book: grid
+	$(MAKE) book-only
+	@echo "open _build/html/index.html"
+
+test: data
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: data
+	$(PY) -m pytest -q -m "not slow and not book" $(PYTEST_ARGS)
+
+bench: data
+	$(PY) benchmarks/run_all.py
+
+clean-book:
+	rm -rf _build

@@ -1,0 +1,112 @@
+"""The trainer on real Fashion-MNIST (small subsets): records, resume == uninterrupted, errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nalkit.config import Config, ConfigError
+from nalkit.records import RecordError
+from nalkit.results import load_arrays, load_runs
+from nalkit.train import lr_at, train
+
+pytestmark = pytest.mark.usefixtures("fashion_mnist")
+
+TIMING = ["seconds", "eval_seconds"]
+
+
+def tiny(method="nal", **extra) -> Config:
+    cfg = Config.from_dict({
+        "data": {"name": "fashion_mnist", "train_subset": 300, "test_subset": 200, "augment": True},
+        "noise": {"mode": "sym", "rate": 0.4, "seed": 3},
+        "model": {"name": "small_cnn", "width": 8},
+        "method": {"name": method, "es": 2, "update_period": 1, "selc_start": 2},
+        "optim": {"epochs": 4, "batch_size": 32, "lr": 0.05, "restart_period": 2},
+        "run": {"seed": 1, "progress": False, "snapshot_epochs": [1, 4], "threads": 2},
+    })
+    return cfg.apply_overrides([f"{k}={v}" for k, v in extra.items()])
+
+
+def _metrics(run_dir):
+    return pd.read_csv(run_dir / "metrics.csv").drop(columns=TIMING)
+
+
+@pytest.mark.parametrize("method", ["nal", "ce", "elr", "selc"])
+def test_resume_gives_the_uninterrupted_result(tmp_path, method):
+    full = train(tiny(method), results_dir=tmp_path / "a")
+    part = train(tiny(method), results_dir=tmp_path / "b", stop_after_epoch=2)
+    assert json.loads((part / "status.json").read_text())["state"] == "running"
+    assert sorted(p.name for p in part.glob("ckpt-*.pt")) == ["ckpt-00001.pt", "ckpt-00002.pt"]
+    resumed = train(tiny(method), results_dir=tmp_path / "b")
+    assert resumed == part
+    pd.testing.assert_frame_equal(_metrics(full), _metrics(resumed))
+    a, b = load_arrays(full), load_arrays(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert not list(resumed.glob("ckpt-*")), "checkpoints are removed once a run is complete"
+
+
+def test_run_record_contents(tmp_path):
+    run = train(tiny("nal"), results_dir=tmp_path)
+    runs = load_runs(tmp_path)
+    assert len(runs.runs) == 1 and runs.runs.state[0] == "complete"
+    ep = runs.epochs
+    assert list(ep.epoch) == [1, 2, 3, 4]
+    for col in ["lr", "loss", "train_acc_noisy", "clean_acc", "mislabeled_acc", "memorized", "tau_clean",
+                "tau_mislabeled", "tau_auroc", "loss_auroc", "corrected_acc", "test_acc", "seconds"]:
+        assert col in ep and ep[col].notna().all(), col
+    assert ((ep.tau_clean > 0) & (ep.tau_clean < 1)).all()
+    # lr follows cosine annealing with restarts every 2 epochs
+    np.testing.assert_allclose(ep.lr, [lr_at(tiny(), e) for e in range(1, 5)])
+    assert ep.lr[0] == ep.lr[2] == 0.05
+    arr = load_arrays(run)
+    assert arr["noisy_labels"].shape == (300,) and arr["final_tau"].shape == (300,)
+    assert {"tau_e1", "tau_e4", "loss_e1", "pred_e4", "q_argmax_e4", "final_test_pred"} <= set(arr)
+    # the actual noise rate is recorded: sym 40 % over all 10 classes flips about 36 %
+    status = json.loads((run / "status.json").read_text())
+    assert 0.3 < status["noise"]["actual_rate"] < 0.42
+    assert arr["is_noisy"].mean() == pytest.approx(status["noise"]["actual_rate"])
+    env = json.loads((run / "environment.json").read_text())
+    assert env["torch"] and env["device"] == "cpu"
+    # a rerun of a complete run does nothing
+    mtime = (run / "metrics.csv").stat().st_mtime_ns
+    assert train(tiny("nal"), results_dir=tmp_path) == run
+    assert (run / "metrics.csv").stat().st_mtime_ns == mtime
+
+
+def test_damaged_record_is_detected(tmp_path):
+    run = train(tiny("ce"), results_dir=tmp_path)
+    with open(run / "metrics.csv", "a") as f:
+        f.write("99,0.1\n")
+    with pytest.raises(RecordError, match="metrics.csv"):
+        load_runs(tmp_path)
+    assert len(load_runs(tmp_path, strict=False).problems) == 1
+
+
+def test_noisy_validation_split(tmp_path):
+    run = train(tiny("ce", **{"data.val_fraction": 0.2}), results_dir=tmp_path)
+    ep = pd.read_csv(run / "metrics.csv")
+    assert ep.val_acc_noisy.notna().all()
+    assert load_arrays(run)["noisy_labels"].shape == (240,)
+
+
+def test_other_run_in_the_same_directory_is_refused(tmp_path):
+    run = train(tiny("ce"), run_dir=tmp_path / "r")
+    with pytest.raises(ConfigError, match="another config"):
+        train(tiny("ce", **{"method.lam": 3.0}), run_dir=run)
+
+
+def test_missing_dataset_writes_nothing(tmp_path, monkeypatch):
+    from nalkit import datasets
+
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIRS", (), raising=False)
+    cfg = tiny("ce", **{"data.root": str(tmp_path / "nodata")})
+    with pytest.raises(FileNotFoundError):
+        import nalkit.datasets as ds
+
+        monkeypatch.setattr(ds, "_load_fashion_mnist", lambda root, download: (_ for _ in ()).throw(
+            ds.DatasetNotFoundError("Fashion-MNIST not found")))
+        train(cfg, results_dir=tmp_path / "results")
+    assert not (tmp_path / "results").exists()
