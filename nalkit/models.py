@@ -58,7 +58,9 @@ class AttentionModel(nn.Module):
         self.backbone = backbone
         self.feature_dim = int(feature_dim)
         self.num_classes = int(num_classes)
-        self.classifier = classifier_head if classifier_head is not None else nn.Linear(feature_dim, num_classes)
+        if classifier_head is None:
+            classifier_head = nn.Linear(feature_dim, num_classes)
+        self.classifier = classifier_head
         self.attention = attention_head if attention_head is not None else nn.Linear(feature_dim, 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -241,7 +243,9 @@ def resnet50(in_channels: int = 3, pretrained: bool = False) -> nn.Module:
     import torchvision
 
     if pretrained and in_channels != 3:
-        raise ValueError(f"pretrained ResNet-50 weights expect 3 input channels, got in_channels={in_channels}")
+        raise ValueError(
+            f"pretrained ResNet-50 weights expect 3 input channels, got in_channels={in_channels}"
+        )
     if not pretrained:
         net = torchvision.models.resnet50(weights=None)
     else:
@@ -295,7 +299,11 @@ def vgg19_bn(in_channels: int = 3) -> nn.Module:
 
 
 def vgg_mlp_head(
-    in_features: int = 25088, out_features: int = 1, hidden: int = 4096, dropout: float = 0.5, init_std: float = 0.01
+    in_features: int = 25088,
+    out_features: int = 1,
+    hidden: int = 4096,
+    dropout: float = 0.5,
+    init_std: float = 0.01,
 ) -> nn.Sequential:
     """VGG's classifier shape: Linear-ReLU-Dropout-Linear-ReLU-Dropout-Linear, weights N(0, init_std), bias 0.
 

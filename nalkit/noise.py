@@ -257,7 +257,8 @@ def _check_transition(transition: Any, num_classes: int) -> np.ndarray:
     bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
     if bad.size:
         raise ValueError(
-            f"transition matrix row {bad[0]} sums to {float(sums[bad[0]])!r}; every row must sum to 1 (within 1e-6)"
+            f"transition matrix row {bad[0]} sums to {float(sums[bad[0]])!r}; "
+            "every row must sum to 1 (within 1e-6)"
         )
     return t
 
@@ -500,6 +501,7 @@ def save_noise(noisy: NoisyLabels, directory: Union[str, os.PathLike]) -> Path:
             np.savez_compressed(f, meta=np.array(meta_json), checksum=np.array(checksum), **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; noise files are shared data
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -529,7 +531,8 @@ def load_noise(
     if not path.is_file():
         raise NoiseFileError(f"noise file {str(path)!r} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # Our own handle: np.load(path) leaks its file when the zip turns out to be truncated.
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             meta_json = str(z["meta"][()])
             stored = str(z["checksum"][()])
             arrays = {
@@ -557,19 +560,28 @@ def load_noise(
             f"expected {expect_num_labels!r}"
         )
     t = arrays["given_transition"]
-    noisy = NoisyLabels(
-        labels=arrays["labels"].astype(np.int64),
-        clean_labels=arrays["clean_labels"].astype(np.int64),
-        num_classes=int(meta["num_classes"]),
-        mode=str(meta["mode"]),
-        nominal_rate=float(meta["nominal_rate"]),
-        seed=int(meta["seed"]),
-        dataset=meta["dataset"],
-        exclude_true_class=bool(meta["exclude_true_class"]),
-        chosen=arrays["chosen"].astype(np.int64),
-        given_transition=None if t.size == 0 else t.astype(np.float64),
-        generator_version=int(meta["generator_version"]),
-    )
+    try:
+        noisy = NoisyLabels(
+            labels=arrays["labels"].astype(np.int64),
+            clean_labels=arrays["clean_labels"].astype(np.int64),
+            num_classes=int(meta["num_classes"]),
+            mode=str(meta["mode"]),
+            nominal_rate=float(meta["nominal_rate"]),
+            seed=int(meta["seed"]),
+            dataset=meta["dataset"],
+            exclude_true_class=bool(meta["exclude_true_class"]),
+            chosen=arrays["chosen"].astype(np.int64),
+            given_transition=None if t.size == 0 else t.astype(np.float64),
+            generator_version=int(meta["generator_version"]),
+        )
+        _check_mode(noisy.mode)
+        _check_labels(noisy.labels, noisy.num_classes)
+        _check_labels(noisy.clean_labels, noisy.num_classes)
+    except (KeyError, TypeError, ValueError) as e:
+        raise NoiseFileError(
+            f"noise file {str(path)!r} passes its checksum but its contents are invalid "
+            f"({type(e).__name__}: {e}); was it written by nalkit.noise.save_noise?"
+        ) from e
     if noisy.labels.shape != noisy.clean_labels.shape or noisy.num_labels != meta["num_labels"]:
         raise NoiseFileError(f"noise file {str(path)!r} has inconsistent array shapes")
     return noisy
@@ -634,7 +646,8 @@ def load_or_create_noise(
             f"noise file {str(path)!r} records num_classes={noisy.num_classes}, mode={noisy.mode!r}, "
             f"seed={noisy.seed}, not num_classes={num_classes}, mode={mode!r}, seed={seed}"
         )
-    if mode not in ("none", "transition") and not math.isclose(noisy.nominal_rate, float(rate or 0.0), abs_tol=1e-9):
+    rate_differs = not math.isclose(noisy.nominal_rate, float(rate or 0.0), abs_tol=1e-9)
+    if mode not in ("none", "transition") and rate_differs:
         raise NoiseFileError(
             f"noise file {str(path)!r} records rate {noisy.nominal_rate!r}, not {rate!r}"
         )

@@ -34,7 +34,7 @@ def _backbone_params(model: AttentionModel) -> list[nn.Parameter]:
     return [p for p in model.backbone.parameters() if p.requires_grad]
 
 
-def _check_model(model: AttentionModel, in_channels: int, size: int, num_classes: int, batch: int = 2) -> None:
+def _check_model(model: AttentionModel, in_channels: int, size: int, num_classes: int, batch: int = 2):
     torch.manual_seed(0)
     x = torch.randn(batch, in_channels, size, size)
     model.train()

@@ -255,9 +255,10 @@ def test_global_rngs_untouched():
 def test_keys():
     k = noise_key("fashion_mnist", "sym", 0.4, 0, 60000, False)
     assert k == "fashion_mnist-sym-0.4000-seed0-n60000-g1"
-    assert noise_key("cifar10", "sym", 0.45, 0, 50000, False) != noise_key("cifar10", "sym", 0.5, 0, 50000, False)
-    assert "seed3" in noise_key("cifar10", "sym", 0.4, 3, 50000, False)
-    assert noise_key("cifar10", "sym", 0.4, 0, 50000, True) != noise_key("cifar10", "sym", 0.4, 0, 50000, False)
+    c10 = dict(dataset="cifar10", mode="sym", num_labels=50000)
+    assert noise_key(**c10, rate=0.45, seed=0) != noise_key(**c10, rate=0.5, seed=0)
+    assert "seed3" in noise_key(**c10, rate=0.4, seed=3)
+    assert noise_key(**c10, rate=0.4, seed=0, exclude_true_class=True) != noise_key(**c10, rate=0.4, seed=0)
     assert noise_key(None, "pair", 0.2, 0, 10, False).startswith("custom-pair-0.2000")
     with pytest.raises(ValueError, match="0.12345"):
         noise_key("cifar10", "sym", 0.12345, 0, 50000, False)
