@@ -84,8 +84,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import run_grid
 
+    slurm = {"partition": args.partition, "time_min": args.time_min, "gpus": args.gpus, "cpus": args.cpus,
+             "mem_gb": args.mem_gb, "array_parallelism": args.array_parallelism}
     summary = run_grid(args.grid, results_dir=args.results_dir, executor=args.executor, workers=args.workers,
-                       overrides=args.overrides, only=args.only)
+                       overrides=args.overrides, only=args.only, slurm=slurm, wait=not args.no_wait)
     return 0 if summary.ok else 1
 
 
@@ -128,15 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=_cmd_info)
 
     r = sub.add_parser("run", help="run an experiment grid (papermill executes the notebook once per experiment)")
-    r.add_argument("grid", help="grid YAML (see configs/grids/)")
+    r.add_argument("grid", help="grid YAML (format: nalkit.runner; examples in configs/grids/)")
     r.add_argument("overrides", nargs="*", help="section.key=value overrides applied to every experiment")
     r.add_argument("--results-dir", default=None, help="default: the grid's results_dir")
-    r.add_argument("--executor", default="inline", choices=["inline", "local", "slurm"])
-    r.add_argument("--workers", type=int, default=1)
+    r.add_argument("--executor", default="inline", choices=["inline", "local", "slurm", "submitit_local", "debug"],
+                   help="inline: sequential here; local: --workers processes (one GPU each if any); "
+                        "slurm: submitit job array; submitit_local/debug: submitit's local executors (testing)")
+    r.add_argument("--workers", type=int, default=1, help="parallel workers of the local executor")
     r.add_argument("--only", default=None, help="substring: run only experiments whose name contains it")
+    cl = r.add_argument_group("slurm (also read from the grid's slurm: section; flags win)")
+    cl.add_argument("--partition", default=None)
+    cl.add_argument("--time-min", type=int, default=None, help="time limit per job, minutes")
+    cl.add_argument("--gpus", type=int, default=None, help="GPUs per job")
+    cl.add_argument("--cpus", type=int, default=None, help="CPUs per job")
+    cl.add_argument("--mem-gb", type=int, default=None, help="memory per job, GB")
+    cl.add_argument("--array-parallelism", type=int, default=None, help="array tasks running at once")
+    cl.add_argument("--no-wait", action="store_true", help="submit and return; follow with `nalkit status`")
     r.set_defaults(func=_cmd_run)
 
-    s = sub.add_parser("status", help="queued/running/done/failed per experiment of a results directory")
+    s = sub.add_parser("status", help="queued/running/done/failed/interrupted per experiment of a results directory")
     s.add_argument("results_dir")
     s.set_defaults(func=_cmd_status)
     return p

@@ -64,6 +64,7 @@ class NoiseConfig:
 class ModelConfig:
     name: str = "small_cnn"
     width: int | None = None  # base width for small_cnn / narrow_resnet
+    hidden: int | None = None  # small_cnn: fully-connected feature layer of this size (None: global pool)
 
 
 @dataclass
@@ -272,8 +273,12 @@ class Config:
             raise ConfigError(f"run.snapshot_epochs {bad} lie outside 1..{o.epochs}")
         if d.test_subset is not None and d.test_subset < 1:
             raise ConfigError(f"data.test_subset={d.test_subset} must be a positive number of images")
-        if self.model.width is not None and self.model.width < 1:
-            raise ConfigError(f"model.width={self.model.width} must be >= 1")
+        for key in ("width", "hidden"):
+            v = getattr(self.model, key)
+            if v is not None and v < 1:
+                raise ConfigError(f"model.{key}={v} must be >= 1")
+        if self.model.hidden is not None and self.model.name != "small_cnn":
+            raise ConfigError(f"model.hidden applies to small_cnn only, not model.name={self.model.name!r}")
         return self
 
 

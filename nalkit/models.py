@@ -193,20 +193,28 @@ class SmallCNN(nn.Module):
     float rounding. Inputs need no conversion.
     """
 
-    def __init__(self, in_channels: int = 1, width: int = 16, channels_last: bool = True) -> None:
+    def __init__(
+        self, in_channels: int = 1, width: int = 16, channels_last: bool = True, hidden: int | None = None
+    ) -> None:
         super().__init__()
         w = width
-        self.body = nn.Sequential(
+        layers: list[nn.Module] = [
             *_conv_bn_relu(in_channels, w),
             *_conv_bn_relu(w, w),
             nn.MaxPool2d(2),
             *_conv_bn_relu(w, 2 * w),
             *_conv_bn_relu(2 * w, 2 * w),
             nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
-        self.feature_dim = 2 * w
+        ]
+        if hidden:
+            # a 4x4 spatial grid into a fully-connected layer: cheap in FLOPs but many parameters, which
+            # is what lets a CPU-sized model memorise noisy labels (the regime the paper studies)
+            layers += [nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(2 * w * 16, hidden), nn.ReLU(inplace=True)]
+            self.feature_dim = hidden
+        else:
+            layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+            self.feature_dim = 2 * w
+        self.body = nn.Sequential(*layers)
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -214,9 +222,11 @@ class SmallCNN(nn.Module):
         return self.body(x)
 
 
-def small_cnn(in_channels: int = 1, width: int = 16, channels_last: bool = True) -> SmallCNN:
-    """Compact 4-conv CNN (see :class:`SmallCNN`); feature_dim ``2 * width``."""
-    return SmallCNN(in_channels, width, channels_last)
+def small_cnn(
+    in_channels: int = 1, width: int = 16, channels_last: bool = True, hidden: int | None = None
+) -> SmallCNN:
+    """Compact 4-conv CNN (see :class:`SmallCNN`); feature_dim ``2 * width``, or ``hidden`` with an FC layer."""
+    return SmallCNN(in_channels, width, channels_last, hidden)
 
 
 # --------------------------------------------------------------------------------------------------

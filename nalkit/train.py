@@ -276,8 +276,8 @@ def train(
     prep = prepare_data(cfg, noise_dir)  # raises DatasetNotFoundError before anything is written
     bundle = prep.bundle
     set_seed(cfg.run.seed)
-    model = build_model(cfg.model.name, bundle.num_classes, in_channels=bundle.in_channels,
-                        **({"width": cfg.model.width} if cfg.model.width else {})).to(device)
+    model_kwargs = {k: v for k, v in (("width", cfg.model.width), ("hidden", cfg.model.hidden)) if v is not None}
+    model = build_model(cfg.model.name, bundle.num_classes, in_channels=bundle.in_channels, **model_kwargs).to(device)
     if cfg.run.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     step_model = torch.compile(model) if cfg.run.compile else model

@@ -1,0 +1,193 @@
+"""Where the runner's experiments execute: in this process, in N local workers, or on Slurm.
+
+Every executor calls :func:`nalkit.runner.execute_experiment` once per experiment; its per-experiment
+lock makes runners of any kind over the same results directory safe, and a rerun of an interrupted
+experiment resumes from the trainer's full-state checkpoint.
+
+``inline``          sequential, in this process (the default).
+``local``           ``workers`` processes; with GPUs each worker is pinned to one
+                    (``CUDA_VISIBLE_DEVICES``, round robin when workers > GPUs), without GPUs each
+                    worker gets ``max(1, cores // workers)`` torch threads (``run.threads``, which
+                    does not change the run name, and ``OMP_NUM_THREADS``).
+``slurm``           a submitit job array (``AutoExecutor(folder=<results_dir>/slurm)``); the job is a
+                    :class:`ExperimentJob`, which submitit checkpoints and requeues when Slurm signals
+                    a time-out or preemption; the requeued job resumes the run from its checkpoint.
+``submitit_local``  the same job through submitit's LocalExecutor (subprocesses), for testing.
+``debug``           the same job through submitit's DebugExecutor (in this process), for testing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterator
+
+from .runner import ExperimentResult, ExperimentSpec, execute_experiment, release_lock
+
+EXECUTORS = ("inline", "local", "slurm", "submitit_local", "debug")
+
+
+class ExecutorError(ValueError):
+    """The executor cannot run here (no Slurm, no submitit); the message says what to use instead."""
+
+
+_SUBMITIT_CLUSTER = {"slurm": "slurm", "submitit_local": "local", "debug": "debug"}
+
+try:  # submitit is the optional "cluster" extra; the job class only needs it when submitted
+    from submitit.helpers import Checkpointable as _Checkpointable
+except ImportError:  # pragma: no cover
+    _Checkpointable = object  # type: ignore[assignment,misc]
+
+
+def run_experiments(specs: list[ExperimentSpec], executor: str, *, workers: int = 1,
+                    results_dir: str | Path = "results", slurm: dict[str, Any] | None = None,
+                    wait: bool = True) -> Iterator[ExperimentResult]:
+    """Execute ``specs`` with ``executor``; yield each result as it finishes (any order)."""
+    if not specs:
+        return iter(())
+    if executor == "inline":
+        return (execute_experiment(s) for s in specs)
+    if executor == "local":
+        return _run_local(specs, workers)
+    if executor in _SUBMITIT_CLUSTER:
+        return _run_submitit(specs, executor, Path(results_dir), slurm or {}, wait)
+    raise ExecutorError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+
+
+# --------------------------------------------------------------------------------------------
+# local processes
+# --------------------------------------------------------------------------------------------
+def _visible_gpus() -> list[str]:
+    import torch
+
+    n = torch.cuda.device_count()
+    if n == 0:
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else [str(i) for i in range(n)]
+    return ids[:n]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _init_worker(slots: Any, env_by_slot: list[dict[str, str]]) -> None:
+    # each worker takes one slot for its lifetime: its GPU (or thread count) stays fixed
+    os.environ.update(env_by_slot[slots.get()])
+
+
+def _run_local(specs: list[ExperimentSpec], workers: int) -> Iterator[ExperimentResult]:
+    n = max(1, min(int(workers), len(specs)))
+    gpus = _visible_gpus()
+    if gpus:
+        env_by_slot = [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]} for i in range(n)]
+    else:
+        threads = max(1, _cores() // n)
+        env_by_slot = [{"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}] * n
+        # run.threads is not part of the config digest: the run names stay those of the grid
+        specs = [replace(s, overrides=[*s.overrides, f"run.threads={threads}"])
+                 if not any(o.startswith("run.threads=") for o in s.overrides) else s for s in specs]
+    # spawn, not fork: the parent may hold CUDA or torch thread pools that a fork would inherit broken
+    ctx = mp.get_context("spawn")
+    slots = ctx.Queue()
+    for i in range(n):
+        slots.put(i)
+    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(slots, env_by_slot)) as pool:
+        futures = {pool.submit(execute_experiment, s): s for s in specs}
+        try:
+            for fut in as_completed(futures):
+                spec = futures[fut]
+                try:
+                    yield fut.result()
+                except Exception as err:  # noqa: BLE001 -- a dead worker (OOM kill) fails its experiment only
+                    yield ExperimentResult(spec.name, "failed", error=f"worker died: {type(err).__name__}: {err}",
+                                           run_dir=spec.run_dir)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+
+
+# --------------------------------------------------------------------------------------------
+# submitit (Slurm)
+# --------------------------------------------------------------------------------------------
+class ExperimentJob(_Checkpointable):
+    """The callable submitit runs in each array task: one experiment.
+
+    On a time-out or preemption signal submitit calls :meth:`checkpoint` and requeues the returned
+    submission; the requeued task calls the job again on the same spec, and the trainer resumes from
+    the run directory's last full-state checkpoint.
+    """
+
+    def __call__(self, spec: ExperimentSpec) -> ExperimentResult:
+        return execute_experiment(spec)
+
+    def checkpoint(self, spec: ExperimentSpec) -> Any:
+        from submitit.core.utils import DelayedSubmission
+
+        # free the lock now: the requeued task may start on another node before this process is gone
+        release_lock(spec.run_dir)
+        return DelayedSubmission(self, spec)
+
+
+def _submitit_parameters(params: dict[str, Any], cluster: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": "nalkit"}
+    generic = {"time_min": "timeout_min", "gpus": "gpus_per_node", "cpus": "cpus_per_task", "mem_gb": "mem_gb"}
+    for key, target in generic.items():
+        if params.get(key) is not None:
+            out[target] = params[key]
+    if params.get("partition") is not None:
+        out["slurm_partition"] = params["partition"]
+    if params.get("array_parallelism") is not None:
+        out["slurm_array_parallelism"] = params["array_parallelism"]
+    out.update({k: v for k, v in params.items() if k.startswith("slurm_") and v is not None})
+    if cluster == "debug":  # the debug executor takes no resources
+        out = {k: v for k, v in out.items() if k in ("name", "timeout_min") or k.startswith("slurm_")}
+    return out
+
+
+def _run_submitit(specs: list[ExperimentSpec], kind: str, results_dir: Path, params: dict[str, Any],
+                  wait: bool) -> Iterator[ExperimentResult]:
+    try:
+        import submitit
+    except ImportError:
+        raise ExecutorError(f"executor {kind!r} needs submitit: pip install -e '.[cluster]'") from None
+    cluster = _SUBMITIT_CLUSTER[kind]
+    if cluster == "slurm" and shutil.which("sbatch") is None:
+        raise ExecutorError("executor 'slurm' needs Slurm (sbatch not found on PATH); "
+                           "use --executor submitit_local to try the same jobs on this machine")
+    executor = submitit.AutoExecutor(folder=results_dir / "slurm", cluster=cluster)
+    executor.update_parameters(**_submitit_parameters(params, cluster))
+    jobs = executor.map_array(ExperimentJob(), specs)
+    by_job = dict(zip((j.job_id for j in jobs), specs))
+    print(f"submitted {len(jobs)} jobs ({cluster}): {jobs[0].job_id} ... {jobs[-1].job_id}; "
+          f"logs in {results_dir / 'slurm'}", flush=True)
+    if not wait:
+        for job, spec in zip(jobs, specs):
+            yield ExperimentResult(spec.name, "submitted", error=f"job {job.job_id}", run_dir=spec.run_dir)
+        return
+    pending = list(jobs)
+    while pending:
+        # the debug executor only runs a job when its result is asked for
+        ready = pending if cluster == "debug" else [j for j in pending if j.done()]
+        for job in ready:
+            pending.remove(job)
+            spec = by_job[job.job_id]
+            try:
+                yield job.result()
+            except Exception as err:  # noqa: BLE001 -- a job killed outside Python (OOM, scancel)
+                first = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+                yield ExperimentResult(spec.name, "failed",
+                                       error=f"job {job.job_id} died: {first} (log: {job.paths.stderr})",
+                                       run_dir=spec.run_dir)
+        if pending:
+            time.sleep(2.0)
