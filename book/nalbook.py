@@ -12,13 +12,10 @@ import json
 import os
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import yaml
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 def repo_root() -> Path:
@@ -55,6 +52,13 @@ PAPER_TABLE2 = pd.DataFrame(
 )
 
 
+CLASS_NAMES = {
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+}
+
+
 def paper_table2() -> pd.DataFrame:
     """Table 2 with the init marker joined to the method name, indexed by method."""
     t = PAPER_TABLE2.copy()
@@ -63,6 +67,15 @@ def paper_table2() -> pd.DataFrame:
 
 
 def setup_plots() -> None:
+    """Inline PNG figures (also when MPLBACKEND=Agg is inherited, as under pytest) and the book's style."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            shell.run_line_magic("matplotlib", "inline")
+    except ImportError:
+        pass
     plt.rcParams.update({
         "figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (7.0, 3.6), "axes.grid": True,
         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "font.size": 9,

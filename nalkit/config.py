@@ -65,6 +65,7 @@ class ModelConfig:
     name: str = "small_cnn"
     width: int | None = None  # base width for small_cnn / narrow_resnet
     hidden: int | None = None  # small_cnn: fully-connected feature layer of this size (None: global pool)
+    norm: str = "batch"  # small_cnn: "batch" or "group" (batch-independent, e.g. for exact multi-process checks)
 
 
 @dataclass
@@ -195,11 +196,14 @@ class Config:
 
     def digest(self) -> str:
         """Hash of everything that affects the result (not the device/progress/threads knobs)."""
-        d = self.to_dict()
+        # Only values that differ from the defaults enter the hash, so adding a new field (with a
+        # default that keeps the old behaviour) never renames existing runs. Defaults are never changed.
+        d = _non_default(self.to_dict(), Config().to_dict())
         for k in ("device", "progress", "threads", "compile"):
-            d["run"].pop(k, None)
-        d["data"].pop("num_workers", None)
-        d["data"].pop("root", None)
+            d.get("run", {}).pop(k, None)
+        d.get("data", {}).pop("num_workers", None)
+        d.get("data", {}).pop("root", None)
+        d = {k: v for k, v in d.items() if v}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def run_name(self) -> str:
@@ -217,6 +221,9 @@ class Config:
         _choice("noise.mode", n.mode, NOISE_MODES)
         _choice("model.name", self.model.name, MODELS)
         _choice("method.name", m.name, METHODS)
+        _choice("model.norm", self.model.norm, ("batch", "group"))
+        if self.model.norm != "batch" and self.model.name != "small_cnn":
+            raise ConfigError(f"model.norm={self.model.norm!r} applies to small_cnn only")
         _choice("optim.schedule", o.schedule, SCHEDULES)
         _choice("method.update_when", m.update_when, ("batch", "epoch"))
         if not 0.0 <= n.rate <= 1.0:
@@ -283,6 +290,15 @@ class Config:
 
 
 _SECTIONS = [f.name for f in dataclasses.fields(Config)]
+
+
+def _non_default(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for section, fields in values.items():
+        changed = {k: v for k, v in fields.items() if v != defaults[section][k]}
+        if changed:
+            out[section] = changed
+    return out
 
 
 def _suggest(word: str, options: list[str] | tuple[str, ...], prefix: str = "") -> str:

@@ -44,6 +44,20 @@ except ImportError:  # pragma: no cover
     _Checkpointable = object  # type: ignore[assignment,misc]
 
 
+def check_executor(executor: str) -> None:
+    """Raise :class:`ExecutorError` now, before the runner writes anything, if ``executor`` cannot run here."""
+    if executor not in EXECUTORS:
+        raise ExecutorError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if executor in _SUBMITIT_CLUSTER:
+        try:
+            import submitit  # noqa: F401
+        except ImportError:
+            raise ExecutorError(f"executor {executor!r} needs submitit: pip install -e '.[cluster]'") from None
+    if executor == "slurm" and shutil.which("sbatch") is None:
+        raise ExecutorError("executor 'slurm' needs Slurm (sbatch not found on PATH); "
+                            "use --executor submitit_local to try the same jobs on this machine")
+
+
 def run_experiments(specs: list[ExperimentSpec], executor: str, *, workers: int = 1,
                     results_dir: str | Path = "results", slurm: dict[str, Any] | None = None,
                     wait: bool = True) -> Iterator[ExperimentResult]:
@@ -128,14 +142,18 @@ class ExperimentJob(_Checkpointable):
     the run directory's last full-state checkpoint.
     """
 
+    def __init__(self) -> None:
+        self.requeues = 0  # travels with the pickled job: how often this experiment was checkpointed
+
     def __call__(self, spec: ExperimentSpec) -> ExperimentResult:
-        return execute_experiment(spec)
+        return replace(execute_experiment(spec), requeues=self.requeues)
 
     def checkpoint(self, spec: ExperimentSpec) -> Any:
         from submitit.core.utils import DelayedSubmission
 
         # free the lock now: the requeued task may start on another node before this process is gone
         release_lock(spec.run_dir)
+        self.requeues += 1
         return DelayedSubmission(self, spec)
 
 
@@ -157,14 +175,10 @@ def _submitit_parameters(params: dict[str, Any], cluster: str) -> dict[str, Any]
 
 def _run_submitit(specs: list[ExperimentSpec], kind: str, results_dir: Path, params: dict[str, Any],
                   wait: bool) -> Iterator[ExperimentResult]:
-    try:
-        import submitit
-    except ImportError:
-        raise ExecutorError(f"executor {kind!r} needs submitit: pip install -e '.[cluster]'") from None
+    import submitit
+
+    check_executor(kind)
     cluster = _SUBMITIT_CLUSTER[kind]
-    if cluster == "slurm" and shutil.which("sbatch") is None:
-        raise ExecutorError("executor 'slurm' needs Slurm (sbatch not found on PATH); "
-                           "use --executor submitit_local to try the same jobs on this machine")
     executor = submitit.AutoExecutor(folder=results_dir / "slurm", cluster=cluster)
     executor.update_parameters(**_submitit_parameters(params, cluster))
     jobs = executor.map_array(ExperimentJob(), specs)

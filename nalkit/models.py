@@ -177,8 +177,9 @@ def narrow_resnet(in_channels: int = 3, width: int = 16) -> CifarResNet:
 # small CNN for Fashion-MNIST on CPU
 
 
-def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+def _conv_bn_relu(cin: int, cout: int, norm: str = "batch") -> list[nn.Module]:
+    layer = nn.BatchNorm2d(cout) if norm == "batch" else nn.GroupNorm(min(8, cout), cout)
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), layer, nn.ReLU(inplace=True)]
 
 
 class SmallCNN(nn.Module):
@@ -194,16 +195,23 @@ class SmallCNN(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int = 1, width: int = 16, channels_last: bool = True, hidden: int | None = None
+        self,
+        in_channels: int = 1,
+        width: int = 16,
+        channels_last: bool = True,
+        hidden: int | None = None,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
+        if norm not in ("batch", "group"):
+            raise ValueError(f"norm={norm!r} is not 'batch' or 'group'")
         w = width
         layers: list[nn.Module] = [
-            *_conv_bn_relu(in_channels, w),
-            *_conv_bn_relu(w, w),
+            *_conv_bn_relu(in_channels, w, norm),
+            *_conv_bn_relu(w, w, norm),
             nn.MaxPool2d(2),
-            *_conv_bn_relu(w, 2 * w),
-            *_conv_bn_relu(2 * w, 2 * w),
+            *_conv_bn_relu(w, 2 * w, norm),
+            *_conv_bn_relu(2 * w, 2 * w, norm),
             nn.MaxPool2d(2),
         ]
         if hidden:
@@ -223,10 +231,11 @@ class SmallCNN(nn.Module):
 
 
 def small_cnn(
-    in_channels: int = 1, width: int = 16, channels_last: bool = True, hidden: int | None = None
+    in_channels: int = 1, width: int = 16, channels_last: bool = True, hidden: int | None = None,
+    norm: str = "batch",
 ) -> SmallCNN:
     """Compact 4-conv CNN (see :class:`SmallCNN`); feature_dim ``2 * width``, or ``hidden`` with an FC layer."""
-    return SmallCNN(in_channels, width, channels_last, hidden)
+    return SmallCNN(in_channels, width, channels_last, hidden, norm)
 
 
 # --------------------------------------------------------------------------------------------------

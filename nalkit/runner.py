@@ -392,6 +392,7 @@ class ExperimentResult:
     best_test_acc: float | None = None
     error: str = ""  # first line of the error (failed) or why it was skipped
     run_dir: str = ""
+    requeues: int = 0  # times a cluster job running it was checkpointed and requeued
 
 
 def is_complete(run_dir: str | Path, config_hash: str) -> bool:
@@ -441,13 +442,20 @@ def _set_title(notebook: Path, name: str) -> str:
     return nbformat.writes(nb)
 
 
+def _relative(path: str, root: str) -> str:
+    rel = os.path.relpath(path, root)
+    return path if rel.startswith("..") else rel
+
+
 def _execute_notebook(spec: ExperimentSpec) -> None:
     import papermill
 
     run_dir = Path(spec.run_dir)
     partial = run_dir / PARTIAL_NOTEBOOK
-    params = dict(config=spec.config, overrides=list(spec.overrides), results_dir=spec.results_dir,
-                  run_dir=spec.run_dir, repo_root=spec.repo_root)
+    # paths inside the repository are passed relative to it: the executed copy is published in the book
+    params = dict(config=_relative(spec.config, spec.repo_root), overrides=list(spec.overrides),
+                  results_dir=_relative(spec.results_dir, spec.repo_root),
+                  run_dir=_relative(spec.run_dir, spec.repo_root), repo_root=spec.repo_root)
     with _kernel_environment(spec.env):
         papermill.execute_notebook(spec.notebook, str(partial), parameters=params, kernel_name="python3",
                                    cwd=spec.repo_root, progress_bar=False, log_output=False)
@@ -503,7 +511,11 @@ def execute_experiment(spec: ExperimentSpec) -> ExperimentResult:
                 with _kernel_environment(spec.env):
                     train(spec.config, spec.overrides, results_dir=spec.results_dir, run_dir=run_dir, progress=False)
             if not is_complete(run_dir, spec.config_hash):
-                raise RuntimeError(f"{run_dir}: the notebook finished but the run is not complete")
+                st = read_status(run_dir)
+                raise RuntimeError(
+                    f"{run_dir}: training returned but the run is not complete with config hash {spec.config_hash} "
+                    f"(status: state {st.get('state')!r}, hash {st.get('config_hash')!r}); did nalkit's config "
+                    f"change while the grid ran? Rerun the grid")
         except Exception as err:  # noqa: BLE001 -- one experiment's failure must not stop the grid
             return ExperimentResult(spec.name, "failed", time.perf_counter() - t0, error=_write_failure(spec, err),
                                     run_dir=spec.run_dir)
@@ -572,10 +584,9 @@ def run_grid(grid: str | Path, results_dir: str | Path | None = None, executor: 
     import pandas as pd
     from tqdm import tqdm
 
-    from .executors import EXECUTORS, run_experiments
+    from .executors import check_executor, run_experiments
 
-    if executor not in EXECUTORS:
-        raise GridError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    check_executor(executor)
     g = load_grid(grid, overrides, results_dir)
     selected = g.experiments
     if only:

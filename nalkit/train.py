@@ -277,6 +277,8 @@ def train(
     bundle = prep.bundle
     set_seed(cfg.run.seed)
     model_kwargs = {k: v for k, v in (("width", cfg.model.width), ("hidden", cfg.model.hidden)) if v is not None}
+    if cfg.model.norm != "batch":
+        model_kwargs["norm"] = cfg.model.norm
     model = build_model(cfg.model.name, bundle.num_classes, in_channels=bundle.in_channels, **model_kwargs).to(device)
     if cfg.run.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
