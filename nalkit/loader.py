@@ -69,6 +69,7 @@ class DeviceLoader:
         seed: int = 0,
         index: Tensor | None = None,
         channels_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
@@ -81,6 +82,9 @@ class DeviceLoader:
         self.batch_size = batch_size
         self.shuffle, self.augment, self.padding, self.flip = shuffle, augment, padding, flip
         self.channels_last = channels_last
+        # (rank, world size): every rank draws the same permutation and augmentation of each global
+        # batch and keeps its contiguous share, so a multi-process run sees the single-process batches
+        self.rank, self.world = shard
         c = images.shape[1]
         if len(mean) != c or len(std) != c:
             raise ValueError(f"mean/std have {len(mean)}/{len(std)} entries for {c} channels")
@@ -105,6 +109,9 @@ class DeviceLoader:
             x = self.images[sel]
             if self.augment:
                 x = random_crop_flip(x, self.padding, self.flip, self.generator)
+            if self.world > 1:
+                part = torch.tensor_split(torch.arange(len(sel), device=self.device), self.world)[self.rank]
+                sel, x = sel[part], x[part]
             x = (x.float() - self.mean) / self.std
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import sys
 import time
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
@@ -145,7 +147,7 @@ def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:
     return Prepared(bundle, train, noisy[all_idx], None if clean is None else clean[all_idx], all_idx, val, info)
 
 
-def _file_loader(bundle, split, train: bool, cfg: Config, device: torch.device, epoch_seed: int | None = None):
+def _file_loader(bundle, split, train: bool, cfg: Config, device: torch.device, shard: tuple[int, int] = (0, 1)):
     dataset = ds.ImageFileDataset(split, ds.file_transforms(bundle, train=train))
     bs = cfg.optim.batch_size if train else cfg.run.eval_batch_size
     kw: dict[str, Any] = dict(num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda",
@@ -153,18 +155,26 @@ def _file_loader(bundle, split, train: bool, cfg: Config, device: torch.device, 
     if cfg.data.num_workers > 0:
         kw["prefetch_factor"] = 4
     if train and cfg.data.batches_per_epoch:
-        sampler = ds.ClassBalancedBatchSampler(split.labels, bs, cfg.data.batches_per_epoch, seed=cfg.run.seed)
-        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **kw)
-    gen = torch.Generator().manual_seed(cfg.run.seed if epoch_seed is None else epoch_seed)
-    return torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=train, generator=gen, **kw)
+        batches = ds.ClassBalancedBatchSampler(split.labels, bs, cfg.data.batches_per_epoch, seed=cfg.run.seed)
+    elif train:
+        gen = torch.Generator().manual_seed(cfg.run.seed)
+        batches = torch.utils.data.BatchSampler(
+            torch.utils.data.RandomSampler(dataset, generator=gen), bs, drop_last=False)
+    else:
+        return torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=False, **kw)
+    if shard[1] > 1:
+        batches = _ShardedBatches(batches, *shard)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, **kw)
 
 
-def _array_loader(bundle, split: ds.ArraySplit, train: bool, cfg: Config, device: torch.device) -> DeviceLoader:
+def _array_loader(
+    bundle, split: ds.ArraySplit, train: bool, cfg: Config, device: torch.device, shard: tuple[int, int] = (0, 1)
+) -> DeviceLoader:
     return DeviceLoader(
         split.images, torch.as_tensor(split.labels), cfg.optim.batch_size if train else cfg.run.eval_batch_size,
         bundle.mean, bundle.std, device=device, shuffle=train, augment=train and cfg.data.augment,
         padding=cfg.data.crop_padding, flip=cfg.data.flip, seed=cfg.run.seed,
-        channels_last=cfg.run.channels_last and device.type == "cuda",
+        channels_last=cfg.run.channels_last and device.type == "cuda", shard=shard,
     )
 
 
@@ -185,6 +195,70 @@ def _autocast(device: torch.device, amp: bool):
     if amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+# --------------------------------------------------------------------------------------------
+# several processes (torchrun): DistributedDataParallel, one shared target store
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Dist:
+    """Rank and world size; ``world == 1`` is the ordinary single-process run."""
+
+    rank: int = 0
+    world: int = 1
+    owns_group: bool = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_dist(cfg: Config) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    owns = False
+    if not dist.is_initialized():
+        use_nccl = torch.cuda.is_available() and cfg.run.device != "cpu"
+        dist.init_process_group("nccl" if use_nccl else "gloo")
+        owns = True
+    return _Dist(dist.get_rank(), dist.get_world_size(), owns)
+
+
+def _gather_rows(index: Tensor, rows: Tensor, world: int) -> tuple[Tensor, Tensor]:
+    """All-gather (index, rows) pairs of unequal length from every rank."""
+    n = torch.tensor([len(index)], device=index.device)
+    sizes = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(sizes, n)
+    most = int(max(int(x) for x in sizes))
+    pad_i = torch.full((most,), -1, dtype=index.dtype, device=index.device)
+    pad_r = torch.zeros((most, *rows.shape[1:]), dtype=rows.dtype, device=rows.device)
+    pad_i[: len(index)], pad_r[: len(index)] = index, rows
+    all_i = [torch.empty_like(pad_i) for _ in range(world)]
+    all_r = [torch.empty_like(pad_r) for _ in range(world)]
+    dist.all_gather(all_i, pad_i)
+    dist.all_gather(all_r, pad_r)
+    i, r = torch.cat(all_i), torch.cat(all_r)
+    keep = i >= 0
+    return i[keep], r[keep]
+
+
+class _ShardedBatches(torch.utils.data.Sampler):
+    """Each rank keeps its contiguous share of every batch of ``batches``."""
+
+    def __init__(self, batches, rank: int, world: int) -> None:
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        for batch in self.batches:
+            yield list(np.array_split(np.asarray(batch), self.world)[self.rank])
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.batches, "set_epoch"):
+            self.batches.set_epoch(epoch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,11 +330,15 @@ def train(
     A run directory with a checkpoint is resumed; a complete one is returned untouched.
     """
     cfg = _load_config(config, overrides)
+    dd = _init_dist(cfg)
     device = resolve_device(cfg.run.device)
+    if dd.world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     results_dir = Path(results_dir)
     run_dir = Path(run_dir) if run_dir is not None else results_dir / cfg.run_name()
     noise_dir = Path(noise_dir) if noise_dir is not None else results_dir / "noise"
-    show = cfg.run.progress if progress is None else progress
+    show = (cfg.run.progress if progress is None else progress) and dd.main
 
     status = read_status(run_dir)
     if status.get("config_hash") not in (None, cfg.digest()):
@@ -282,40 +360,43 @@ def train(
     model = build_model(cfg.model.name, bundle.num_classes, in_channels=bundle.in_channels, **model_kwargs).to(device)
     if cfg.run.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if cfg.run.compile else model
+    method = build_method(cfg.method, prep.noisy, bundle.num_classes, device)
+    step_model: torch.nn.Module = model
+    if dd.world > 1:
+        if device.type == "cuda":
+            step_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            step_model, device_ids=[device.index] if device.type == "cuda" else None,
+            # baselines do not use the attention head: DDP must not wait for its gradient
+            find_unused_parameters=not method.uses_attention,
+        )
+    if cfg.run.compile:
+        step_model = torch.compile(step_model)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
                           weight_decay=cfg.optim.weight_decay)
-    method = build_method(cfg.method, prep.noisy, bundle.num_classes, device)
     n_train = len(prep.noisy)
+    shard = (dd.rank, dd.world)
     if isinstance(prep.train, ds.ArraySplit):
-        loader = _array_loader(bundle, prep.train, True, cfg, device)
-        eval_loaders = {"test": _array_loader(bundle, bundle.test, False, cfg, device)}
-        if prep.val is not None:
-            eval_loaders["val"] = _array_loader(bundle, prep.val, False, cfg, device)
-        for name, split in bundle.extra_test.items():
-            eval_loaders[name] = _array_loader(bundle, split, False, cfg, device)
+        loader = _array_loader(bundle, prep.train, True, cfg, device, shard)
+        make_eval = _array_loader
     else:
-        loader = _file_loader(bundle, prep.train, True, cfg, device)
-        eval_loaders = {"test": _file_loader(bundle, bundle.test, False, cfg, device)}
-        if prep.val is not None:
-            eval_loaders["val"] = _file_loader(bundle, prep.val, False, cfg, device)
-        if bundle.val is not None:
-            eval_loaders["clean_val"] = _file_loader(bundle, bundle.val, False, cfg, device)
-        for name, split in bundle.extra_test.items():
-            eval_loaders[name] = _file_loader(bundle, split, False, cfg, device)
-    eval_labels = {"test": np.asarray(bundle.test.labels)}
+        loader = _file_loader(bundle, prep.train, True, cfg, device, shard)
+        make_eval = _file_loader
+    # evaluation runs on the main process only
+    eval_splits: dict[str, Any] = {"test": bundle.test}
     if prep.val is not None:
-        eval_labels["val"] = np.asarray(prep.val.labels)
-    if bundle.val is not None and "clean_val" in eval_loaders:
-        eval_labels["clean_val"] = np.asarray(bundle.val.labels)
-    for name, split in bundle.extra_test.items():
-        eval_labels[name] = np.asarray(split.labels)
+        eval_splits["val"] = prep.val
+    if bundle.val is not None and not isinstance(prep.train, ds.ArraySplit):
+        eval_splits["clean_val"] = bundle.val
+    eval_splits.update(bundle.extra_test)
+    eval_loaders = {k: make_eval(bundle, v, False, cfg, device) for k, v in eval_splits.items()} if dd.main else {}
+    eval_labels = {k: np.asarray(v.labels) for k, v in eval_splits.items()}
 
     rows: list[dict[str, Any]] = []
     snapshots: dict[str, np.ndarray] = {}
     last: dict[str, np.ndarray] = {}
     start_epoch, elapsed = 1, 0.0
-    loaded = load_latest_checkpoint(run_dir) if run_dir.is_dir() else None
+    loaded = load_latest_checkpoint(run_dir, map_location=device) if run_dir.is_dir() else None
     if loaded is not None:
         state, _ = loaded
         model.load_state_dict(state["model"])
@@ -323,42 +404,44 @@ def train(
         method.load_state_dict(state["method"])
         if isinstance(loader, DeviceLoader):
             loader.load_state_dict(state["loader"])
-        torch.set_rng_state(state["rng"]["torch"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
         if device.type == "cuda" and state["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), device)
         rows, snapshots, last = state["rows"], state["snapshots"], state["last"]
         start_epoch, elapsed = state["epoch"] + 1, state["elapsed"]
+    if dd.world > 1:
+        dist.barrier()  # nobody writes before every rank has read the checkpoint
 
-    record = RunRecord(run_dir)
-    record.write_config(cfg.to_yaml())
-    record.write_environment(device)
+    record = RunRecord(run_dir) if dd.main else None
     started = status.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S%z")
     common = dict(config_hash=cfg.digest(), run_name=run_dir.name, started=started, epochs=cfg.optim.epochs,
-                  noise=prep.noise_info, n_train=n_train)
-    record.write_status(state="running", epoch=start_epoch - 1, seconds=elapsed, **common)
+                  noise=prep.noise_info, n_train=n_train, world_size=dd.world)
+    if record is not None:
+        record.write_config(cfg.to_yaml())
+        record.write_environment(device)
+        record.write_status(state="running", epoch=start_epoch - 1, seconds=elapsed, **common)
 
     epochs = range(start_epoch, cfg.optim.epochs + 1)
     bar = tqdm(epochs, total=cfg.optim.epochs, initial=start_epoch - 1, desc=run_dir.name[:40],
                disable=not show, file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
+    # per-sample records: single process fills NaN/-1 for unseen samples; several processes fill
+    # -inf/-1 and combine with a max-reduction (every sample is seen by exactly one rank per epoch)
+    empty = float("nan") if dd.world == 1 else float("-inf")
     for epoch in bar:
         t0 = time.perf_counter()
         lr = lr_at(cfg, epoch)
         for g in opt.param_groups:
             g["lr"] = lr
-        if not isinstance(loader, DeviceLoader):
-            if hasattr(loader.batch_sampler, "set_epoch"):
-                loader.batch_sampler.set_epoch(epoch)
-            elif loader.generator is not None:
-                loader.generator.manual_seed(cfg.run.seed * 100_003 + epoch)
+        _set_epoch(loader, cfg, epoch)
         step_model.train()
         pred = torch.full((n_train,), -1, dtype=torch.long, device=device)
-        tau = torch.full((n_train,), float("nan"), device=device)
-        sample_loss = torch.full((n_train,), float("nan"), device=device)
+        tau = torch.full((n_train,), empty, device=device)
+        sample_loss = torch.full((n_train,), empty, device=device)
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         finite = torch.ones((), device=device, dtype=torch.bool)
-        count = 0
+        count = torch.zeros((), device=device, dtype=torch.float64)
         for x, y, idx in loader:
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)
@@ -366,7 +449,18 @@ def train(
             with _autocast(device, cfg.run.amp):
                 logits, att = step_model(x)
             per = method.batch_loss(logits, att if method.uses_attention else None, y, idx, epoch)
-            loss = per.mean()
+            if dd.world == 1:
+                loss = per.mean()
+                n_batch = len(y)
+            else:
+                # DDP averages gradients over ranks; scale so that the result is the mean over the global batch
+                n = torch.tensor(float(len(y)), device=device)
+                dist.all_reduce(n)
+                n_batch = float(n)
+                loss = per.sum() * dd.world / n_batch
+                if method.store is not None:
+                    gi, gq = _gather_rows(idx, method.store.get(idx), dd.world)
+                    method.store.q[gi] = gq
             finite &= torch.isfinite(loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -376,8 +470,22 @@ def train(
                 sample_loss[idx] = per.detach().float()
                 if method.uses_attention:
                     tau[idx] = torch.sigmoid(att.detach().float().reshape(-1))
-                loss_sum += loss.detach().double() * len(y)
+                loss_sum += per.detach().double().sum() if dd.world > 1 else loss.detach().double() * len(y)
             count += len(y)
+        if dd.world > 1:
+            for t in (pred, tau, sample_loss):
+                dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            for t in (loss_sum, count):
+                dist.all_reduce(t)
+            ok = finite.to(torch.int32)
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+            finite = ok.bool()
+            tau[torch.isinf(tau)] = float("nan")
+            sample_loss[torch.isinf(sample_loss)] = float("nan")
+            if method.store is not None and method.store._epoch_probs is not None:
+                seen = torch.nonzero(method.store._epoch_probs.sum(1) > 0).squeeze(1)
+                gi, gp = _gather_rows(seen, method.store._epoch_probs[seen], dd.world)
+                method.store._epoch_probs[gi] = gp
         method.end_epoch(epoch)
         if not bool(finite):
             raise NonFiniteLossError(
@@ -386,9 +494,14 @@ def train(
                 f"{run_dir}; lower optim.lr or check the data."
             )
         train_seconds = time.perf_counter() - t0
+        if not dd.main:
+            dist.barrier()  # wait for the main process's evaluation and writes
+            if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < cfg.optim.epochs:
+                return run_dir
+            continue
 
         pred_np, tau_np, loss_np = pred.cpu().numpy(), tau.cpu().numpy(), sample_loss.cpu().numpy()
-        row: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": float(loss_sum) / max(count, 1)}
+        row: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": float(loss_sum) / max(float(count), 1.0)}
         row.update(_epoch_metrics(prep, method, pred_np, tau_np, loss_np))
         t1 = time.perf_counter()
         evaluate = epoch % cfg.run.eval_every == 0 or epoch == cfg.optim.epochs
@@ -428,10 +541,15 @@ def train(
         record.write_metrics(rows)
         record.write_status(state="running", epoch=epoch, seconds=elapsed, **common)
         bar.set_postfix(loss=f"{row['loss']:.3f}", test=f"{row.get('test_acc', float('nan')):.3f}", refresh=False)
+        if dd.world > 1:
+            dist.barrier()
         if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < cfg.optim.epochs:
             bar.close()
             return run_dir
     bar.close()
+    if not dd.main:
+        _finish_dist(dd)
+        return run_dir
 
     arrays = {
         "train_index": prep.train_index, "noisy_labels": prep.noisy,
@@ -448,4 +566,25 @@ def train(
                         **common)
     for path in run_dir.glob("ckpt-*"):
         path.unlink(missing_ok=True)
+    _finish_dist(dd)
     return run_dir
+
+
+def _set_epoch(loader, cfg: Config, epoch: int) -> None:
+    """Reseed a DataLoader's batch order for ``epoch`` (DeviceLoader carries its own generator)."""
+    if isinstance(loader, DeviceLoader):
+        return
+    batches = loader.batch_sampler
+    if hasattr(batches, "set_epoch") and not isinstance(batches, torch.utils.data.BatchSampler):
+        batches.set_epoch(epoch)
+    inner = getattr(batches, "batches", batches)
+    sampler = getattr(inner, "sampler", None)
+    if getattr(sampler, "generator", None) is not None:
+        sampler.generator.manual_seed(cfg.run.seed * 100_003 + epoch)
+
+
+def _finish_dist(dd: _Dist) -> None:
+    if dd.world > 1:
+        dist.barrier()
+        if dd.owns_group:
+            dist.destroy_process_group()

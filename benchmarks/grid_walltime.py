@@ -1,0 +1,85 @@
+"""Wall time of the default experiment grid on this machine, read from the committed run records.
+
+Nothing is rerun: every complete run record (``nalkit.results.load_runs``) carries its ``seconds`` (training +
+evaluation, without process start-up and notebook execution). Reported per source directory: the number of
+runs, the median per-run time, the sum per seed, and the projection of one seed of the grid
+(``configs/grids/default.yaml``: its runs per seed x the median per-run time). Where CE and other methods
+are both present, each method's median per-run time over CE's is given as a cross-check of
+``nal_overhead`` -- not side by side, so it carries whatever else the machine was doing.
+
+``results/runs`` is the grid; ``results/search`` (the lambda search, NAL only, same CPU regime) is read as
+a second, clearly labelled source while the grid has few runs.
+
+    python benchmarks/grid_walltime.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+import benchlib
+from nalkit.results import load_runs
+from nalkit.runner import expand_grid
+
+BENCHMARK = "grid_walltime"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sources", nargs="+", type=Path,
+                   default=[benchlib.ROOT / "results" / "runs", benchlib.ROOT / "results" / "search"])
+    p.add_argument("--grid", type=Path, default=benchlib.ROOT / "configs" / "grids" / "default.yaml")
+    finish = benchlib.parse_common(p, BENCHMARK)
+    args = finish(p.parse_args(argv), argv)
+
+    experiments = expand_grid(args.grid)
+    per_seed = Counter(e.cfg.run.seed for e in experiments)
+    runs_per_seed = max(per_seed.values())
+    table = benchlib.Table(BENCHMARK, torch.device("cpu"))
+    grid_name = args.grid.relative_to(benchlib.ROOT) if args.grid.is_relative_to(benchlib.ROOT) else args.grid
+    table.add(f"runs in the grid ({grid_name})", len(experiments), "runs",
+              note=f"{len(per_seed)} seeds x {runs_per_seed} runs")
+    for src in args.sources:
+        label = src.relative_to(benchlib.ROOT) if src.is_relative_to(benchlib.ROOT) else src
+        if label == Path("results/search"):
+            label = f"{label} (lambda search, NAL only; not the grid)"
+        runs = load_runs(src, strict=False).runs if src.is_dir() else None
+        if runs is None or not len(runs):
+            table.add(f"{label}: complete runs", 0, "runs", note="no run records yet")
+            continue
+        done = runs[runs["state"] == "complete"]
+        threads = ", ".join(sorted({str(t) for t in done["threads"].dropna()})) or "?"
+        table.add(f"{label}: complete runs", len(done), "runs",
+                  note=f"{len(runs) - len(done)} not complete (ignored); recorded with torch threads {threads}")
+        if not len(done):
+            continue
+        secs = done["seconds"].astype(float)
+        med = statistics.median(secs)
+        table.add(f"{label}: per-run wall time, median", med, "s",
+                  note=f"range {secs.min():.0f}-{secs.max():.0f} s; median s/epoch "
+                       f"{statistics.median(done['sec_per_epoch']):.2f}")
+        for seed, group in done.groupby("seed"):
+            table.add(f"{label}: sum of seconds, seed {seed}", float(group["seconds"].sum()), "s",
+                      note=f"{len(group)} runs")
+        table.add(f"{label}: projected one-seed grid ({runs_per_seed} runs x median)",
+                  runs_per_seed * med / 60, "min",
+                  note="sequential, this machine" + ("; from NAL runs only" if set(done["method"]) == {"nal"} else ""))
+        if "ce" in set(done["method"]):
+            ce = statistics.median(done.loc[done["method"] == "ce", "seconds"])
+            for method, group in done.groupby("method"):
+                if method != "ce":
+                    m = statistics.median(group["seconds"])
+                    table.add(f"{label}: per-run wall time, {method} / ce", m, "s", ratio=m / ce,
+                              note="medians over runs; not side by side (different times, same machine)")
+    table.print()
+    table.write(args.out, args.append)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

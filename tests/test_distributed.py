@@ -1,0 +1,51 @@
+"""Two processes with DistributedDataParallel (gloo, CPU) give the single-process result."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from nalkit.results import load_arrays
+from nalkit.train import train
+
+pytestmark = [pytest.mark.usefixtures("fashion_mnist"), pytest.mark.slow]
+
+
+def _config(tmp_path, method):
+    cfg = {
+        "data": {"name": "fashion_mnist", "train_subset": 240, "test_subset": 200, "augment": True},
+        "noise": {"mode": "sym", "rate": 0.4, "seed": 3},
+        # GroupNorm: per-sample normalisation, so sharding a batch over processes changes nothing
+        # (BatchNorm would need SyncBatchNorm, which PyTorch supports on CUDA only)
+        "model": {"name": "small_cnn", "width": 8, "norm": "group"},
+        "method": {"name": method, "es": 2, "update_period": 1},
+        "optim": {"epochs": 3, "batch_size": 32, "lr": 0.05, "restart_period": 3},
+        "run": {"seed": 1, "progress": False, "threads": 1},
+    }
+    path = tmp_path / f"{method}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.parametrize("method", ["nal", "ce"])
+def test_two_gloo_processes_match_one(tmp_path, method):
+    path = _config(tmp_path, method)
+    single = train(path, run_dir=tmp_path / "single")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "0",
+           "-m", "nalkit.cli", "train", str(path), "--run-dir", str(tmp_path / "ddp"), "--quiet"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    a = pd.read_csv(single / "metrics.csv").drop(columns=["seconds", "eval_seconds"])
+    b = pd.read_csv(tmp_path / "ddp" / "metrics.csv").drop(columns=["seconds", "eval_seconds"])
+    pd.testing.assert_frame_equal(a, b, rtol=1e-3, atol=5e-3)
+    x, y = load_arrays(single), load_arrays(tmp_path / "ddp")
+    np.testing.assert_allclose(x["final_loss"], y["final_loss"], rtol=1e-3, atol=1e-4)
+    if method == "nal":
+        np.testing.assert_allclose(x["final_tau"], y["final_tau"], rtol=1e-3, atol=1e-4)
+        assert (x["final_q_argmax"] == y["final_q_argmax"]).mean() > 0.99
+    assert (x["final_pred"] == y["final_pred"]).mean() > 0.98
