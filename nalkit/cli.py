@@ -11,11 +11,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 # errors a user can fix; anything else is a bug and keeps its traceback
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FloatingPointError)
+
+
+def _is_user_error(err: BaseException) -> bool:
+    if isinstance(err, USER_ERRORS):
+        return True
+    # unusable checkpoints: the message names them and says what to do (imported lazily: torch)
+    ckpt = sys.modules.get("nalkit.checkpoint")
+    return ckpt is not None and isinstance(err, ckpt.CheckpointError)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -25,6 +34,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                     run_dir=args.run_dir, progress=not args.quiet)
     from .records import read_status
 
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun only rank 0 reports
     st = read_status(run_dir)
     print(f"run record: {run_dir}")
     print(f"state: {st.get('state')}  epochs: {st.get('epoch')}  final test acc: {st.get('final_test_acc')}  "
@@ -158,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except USER_ERRORS as err:
+    except Exception as err:  # noqa: BLE001 -- re-raised below unless a user can fix it
+        if not _is_user_error(err):
+            raise
         print(f"nalkit: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
