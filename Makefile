@@ -9,6 +9,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 FMNIST := data/fashion-mnist/t10k-labels-idx1-ubyte.gz
 GRID   ?= configs/grids/default.yaml
+# one single-threaded run per core: these small models use cores better side by side than threaded
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTEST_ARGS ?=
 
 .PHONY: setup data grid book book-only test test-fast clean-book bench
@@ -42,7 +44,7 @@ $(FMNIST): | $(STAMP)
 	test -f $(FMNIST)
 
 grid: data
-	$(VENV)/bin/nalkit run $(GRID)
+	$(VENV)/bin/nalkit run $(GRID) --executor local --workers $(WORKERS)
 
 book-only: | $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
