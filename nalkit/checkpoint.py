@@ -65,13 +65,19 @@ def load_latest_checkpoint(run_dir: str | Path, map_location: str | torch.device
     """Load the newest checkpoint whose checksum verifies; None if the run has none at all."""
     files = checkpoint_files(run_dir)
     problems = []
+    corrupt = []
     for _, path in files:
         why = verify_checkpoint(path)
+        # a checkpoint without its checksum file is an interrupted write, not damage: the run
+        # simply had not reached it (a kill between ckpt-E.pt and ckpt-E.pt.sha256 must resume)
+        if why is not None and not why.startswith("no checksum file"):
+            corrupt.append(path)
         if why is None:
             try:
                 state = torch.load(io.BytesIO(path.read_bytes()), map_location=map_location, weights_only=False)
             except Exception as err:  # a verified file that does not unpickle is still unusable
                 why = f"cannot be read: {err}"
+                corrupt.append(path)
             else:
                 if problems:
                     warnings.warn(
@@ -80,6 +86,10 @@ def load_latest_checkpoint(run_dir: str | Path, map_location: str | torch.device
                     )
                 return state, path
         problems.append(f"{path} ({why})")
+    if problems and not corrupt:
+        warnings.warn("skipped interrupted checkpoint write(s): " + "; ".join(problems)
+                      + "; no complete checkpoint, starting the run from epoch 1", stacklevel=2)
+        return None
     if problems:
         raise CheckpointError(
             "every checkpoint of this run is unusable: " + "; ".join(problems)

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -336,8 +337,19 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
             return int(value)
         raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
     if hint is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            number = float(value)
+        elif isinstance(value, str):
+            # YAML 1.1 reads "1e-3" (no dot) as a string; accept it as the number it spells
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+        if number is not None:
+            if not math.isfinite(number):
+                raise ConfigError(f"{source}: {key} must be a finite number, got {value!r}")
+            return number
         raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
     if hint is str:
         if isinstance(value, str):

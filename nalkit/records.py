@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._io import atomic_write_bytes, atomic_write_text, sha256_file
+from ._io import atomic_write_bytes, atomic_write_text, sha256_bytes, sha256_file
 
 
 class RecordError(ValueError):
@@ -46,12 +46,15 @@ class RunRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.dir / "manifest.json"
 
-    # every write goes through here so the manifest always matches the files
+    # Every write goes through here. The manifest is updated *before* the file: a process killed in
+    # between leaves the old file under a new checksum (detected, and rewritten by the resumed run),
+    # and a status.json that says "complete" is always already listed in the manifest -- written
+    # file-first, a kill in between left a complete run whose record never verified again.
     def _write(self, name: str, data: bytes) -> None:
-        digest = atomic_write_bytes(self.dir / name, data)
         manifest = self.manifest()
-        manifest[name] = digest
+        manifest[name] = sha256_bytes(data)
         atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
+        atomic_write_bytes(self.dir / name, data)
 
     def manifest(self) -> dict[str, str]:
         if not self.manifest_path.is_file():
@@ -100,10 +103,25 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     p = Path(run_dir) / "status.json"
     if not p.is_file():
         return {}
+    data = p.read_bytes()
     try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError:
+        status = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise RecordError(f"{p} is not valid JSON (truncated or corrupted); delete the run directory to rerun") from None
+    if not isinstance(status, dict):
+        raise RecordError(f"{p} holds {type(status).__name__}, not a status mapping (corrupted); "
+                          f"delete the run directory to rerun")
+    if status.get("state") == "complete":
+        # a complete status is listed in the manifest before it is written (RunRecord._write), so a
+        # mismatch is damage: never trust, skip or report such a run as complete
+        try:
+            listed = json.loads((p.parent / "manifest.json").read_text()).get("status.json")
+        except (OSError, ValueError, AttributeError):
+            listed = None
+        if listed is not None and sha256_bytes(data) != listed:
+            raise RecordError(f"{p} does not match its checksum in {p.parent / 'manifest.json'}: truncated or "
+                              f"altered; delete the run directory to rerun")
+    return status
 
 
 def verify_record(run_dir: str | Path, names: tuple[str, ...] | None = None) -> dict[str, str]:

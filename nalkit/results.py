@@ -63,10 +63,12 @@ def run_dirs(path: str | Path) -> list[Path]:
 def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     """(summary row, per-epoch frame) of one run, verified against its manifest."""
     run_dir = Path(run_dir)
-    verify_record(run_dir, ("config.yaml", "status.json", "metrics.csv"))
+    env_path = run_dir / "environment.json"
+    # every file read below is verified, environment.json included (its device/threads columns)
+    verify_record(run_dir, ("config.yaml", "status.json", "metrics.csv")
+                  + (("environment.json",) if env_path.is_file() else ()))
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     status = read_status(run_dir)
-    env_path = run_dir / "environment.json"
     env = json.loads(env_path.read_text()) if env_path.is_file() else {}
     row: dict = {k: cfg[s][f] for k, (s, f) in CONFIG_COLUMNS.items()}
     row["noise"] = noise_label(row["noise_mode"], row["noise_rate"])

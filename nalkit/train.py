@@ -347,6 +347,8 @@ def train(
             f"choose another run directory"
         )
     if status.get("state") == "complete":
+        for path in run_dir.glob("ckpt-*"):  # a kill after the final status may have left them
+            path.unlink(missing_ok=True)
         return run_dir
 
     if cfg.run.threads:
@@ -398,7 +400,12 @@ def train(
     start_epoch, elapsed = 1, 0.0
     loaded = load_latest_checkpoint(run_dir, map_location=device) if run_dir.is_dir() else None
     if loaded is not None:
-        state, _ = loaded
+        state, ckpt_path = loaded
+        if state.get("config_hash") not in (None, cfg.digest()):
+            raise ConfigError(
+                f"{ckpt_path} is a checkpoint of another config (hash {state['config_hash']}, this one "
+                f"{cfg.digest()}); choose another run directory"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         method.load_state_dict(state["method"])
@@ -490,8 +497,9 @@ def train(
         if not bool(finite):
             raise NonFiniteLossError(
                 f"{run_dir.name}: the training loss became NaN/inf in epoch {epoch} (lr {lr:.4g}); "
-                f"stopped without saving this epoch. The last good checkpoint (epoch {epoch - 1}) is kept in "
-                f"{run_dir}; lower optim.lr or check the data."
+                f"stopped without saving this epoch. "
+                + (f"The last good checkpoint (epoch {epoch - 1}) is kept in {run_dir}; " if epoch > 1 else "")
+                + "lower optim.lr or check the data."
             )
         train_seconds = time.perf_counter() - t0
         if not dd.main:

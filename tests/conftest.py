@@ -15,3 +15,25 @@ def fashion_mnist():
 
 def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def zygote(tmp_path_factory, fashion_mnist):
+    """A preloaded interpreter that forks one training process per call (see tests/faultlib.py)."""
+    import faultlib
+
+    z = faultlib.Zygote(tmp_path_factory.mktemp("zygote"))
+    yield z
+    z.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line from the fault-injection suite's counters (tests/faultlib.py), when it ran."""
+    import sys
+
+    faultlib = sys.modules.get("faultlib")
+    if faultlib is None or not any(faultlib.COUNTS.values()):
+        return
+    terminalreporter.write_line(faultlib.summary_line())
+    for what in faultlib.LOST:
+        terminalreporter.write_line(f"  lost: {what}")
