@@ -16,7 +16,15 @@ from nalkit.losses import (
     sce_loss,
 )
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64_by_default():
+    """The closed forms are checked in float64; restore the default so other test files are unaffected."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def _naive_nal(z, s, q, lam, beta=0.0):
