@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,24 +13,12 @@ from nalkit.executors import ExperimentJob, _submitit_parameters
 from nalkit.runner import _spec, acquire_lock, expand_grid, load_grid, read_lock, read_status, run_grid
 from nalkit.train import train
 
+from gridlib import SMOKE, metrics, write_grid  # noqa: E402
+
 pytestmark = pytest.mark.usefixtures("fashion_mnist")
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "configs" / "grids" / "smoke.yaml"
-TIMING = ["seconds", "eval_seconds"]
 
 
-def write_grid(path: Path, results_dir: Path, **changes) -> Path:
-    grid = yaml.safe_load(SMOKE.read_text())
-    grid.update(results_dir=str(results_dir), configs=[str(REPO / "configs/fmnist/cpu.yaml")],
-                notebook=str(REPO / "book/experiments/experiment.ipynb"))
-    grid.update(changes)
-    path.write_text(yaml.safe_dump(grid, sort_keys=False))
-    return path
-
-
-def metrics(run_dir) -> pd.DataFrame:
-    return pd.read_csv(Path(run_dir) / "metrics.csv").drop(columns=TIMING)
 
 
 def test_local_executor_runs_each_experiment_once_in_parallel(tmp_path):

@@ -12,10 +12,8 @@ import json
 import math
 import random
 import shutil
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml

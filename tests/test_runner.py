@@ -14,32 +14,17 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-import yaml
 
 from nalkit.cli import main
 from nalkit.runner import (GridError, LockHeld, acquire_lock, expand_grid, load_grid, print_status, read_lock,
                            release_lock, run_grid, status_table)
 from nalkit.train import train
 
+from gridlib import REPO, metrics, write_grid  # noqa: E402
+
 pytestmark = pytest.mark.usefixtures("fashion_mnist")
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "configs" / "grids" / "smoke.yaml"
-TIMING = ["seconds", "eval_seconds"]
 
-
-def write_grid(path: Path, results_dir: Path, **changes) -> Path:
-    """The smoke grid with absolute paths, ``results_dir`` and ``changes`` (None deletes a key)."""
-    grid = yaml.safe_load(SMOKE.read_text())
-    grid.update(results_dir=str(results_dir), configs=[str(REPO / "configs/fmnist/cpu.yaml")],
-                notebook=str(REPO / "book/experiments/experiment.ipynb"))
-    for k, v in changes.items():
-        if v is None:
-            grid.pop(k, None)
-        else:
-            grid[k] = v
-    path.write_text(yaml.safe_dump(grid, sort_keys=False))
-    return path
 
 
 def dead_pid() -> int:
@@ -52,9 +37,6 @@ def write_lock(run_dir: Path, pid: int) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": pid, "started": "earlier"}))
 
-
-def metrics(run_dir) -> pd.DataFrame:
-    return pd.read_csv(Path(run_dir) / "metrics.csv").drop(columns=TIMING)
 
 
 @pytest.fixture(scope="module")
