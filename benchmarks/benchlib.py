@@ -224,3 +224,15 @@ def parse_common(parser, benchmark: str):
 
 def describe(seq: Sequence[float], scale: float = 1.0, fmt: str = ".3g") -> str:
     return ", ".join(f"{x * scale:{fmt}}" for x in seq)
+
+
+def train_step(model, method, opt, x, y, idx, autocast) -> torch.Tensor:
+    """One SGD step of ``method`` on ``model`` (the trainer's inner loop, without its bookkeeping)."""
+    with autocast:
+        logits, att = model(x)
+    per = method.batch_loss(logits, att if method.uses_attention else None, y, idx, 1)
+    loss = per.mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss

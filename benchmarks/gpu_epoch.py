@@ -93,13 +93,7 @@ class EpochRunner:
         for i, (x, y, idx) in enumerate(self.loader):
             if max_steps is not None and i >= max_steps:
                 break
-            with self._autocast():
-                logits, att = self.model(x)
-            per = self.method.batch_loss(logits, att if self.method.uses_attention else None, y, idx, 1)
-            loss = per.mean()
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
+            benchlib.train_step(self.model, self.method, self.opt, x, y, idx, self._autocast())
 
 
 def existing_measurements(out) -> list[dict]:

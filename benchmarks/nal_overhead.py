@@ -68,14 +68,7 @@ class Trainee:
     def step(self) -> torch.Tensor:
         x, y, idx = self.batches[self.i % len(self.batches)]
         self.i += 1
-        with _autocast(self.device):
-            logits, att = self.model(x)
-        per = self.method.batch_loss(logits, att if self.method.uses_attention else None, y, idx, 1)
-        loss = per.mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return loss
+        return benchlib.train_step(self.model, self.method, self.opt, x, y, idx, _autocast(self.device))
 
     def run(self, steps: int) -> None:
         for _ in range(steps):
