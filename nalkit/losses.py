@@ -6,7 +6,6 @@ because the NAL mixture ``tau * p + (1 - tau) * q`` loses its meaning once ``p``
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -172,7 +171,3 @@ def elr_loss(
     reg = torch.log((1.0 - inner).clamp(min=1e-12))
     return _reduce(ce + lam * reg, reduction)
 
-
-def max_rce_per_sample() -> float:
-    """Upper bound of SCE's RCE term, ``-log(1e-4)``; used in tests and docs."""
-    return -math.log(1e-4)

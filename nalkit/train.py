@@ -582,7 +582,7 @@ def _set_epoch(loader, cfg: Config, epoch: int) -> None:
     if isinstance(loader, DeviceLoader):
         return
     batches = loader.batch_sampler
-    if hasattr(batches, "set_epoch") and not isinstance(batches, torch.utils.data.BatchSampler):
+    if hasattr(batches, "set_epoch"):  # class-balanced sampler (possibly inside the sharding wrapper)
         batches.set_epoch(epoch)
     inner = getattr(batches, "batches", batches)
     sampler = getattr(inner, "sampler", None)
