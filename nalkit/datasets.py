@@ -490,14 +490,14 @@ def _decode_animal10n(path: Path) -> np.ndarray:
 
 
 def _read_animal10n_split(directory: Path, desc: str) -> ArraySplit:
-    from tqdm.auto import tqdm
+    from ._progress import progress_bar
 
     files, labels = _animal10n_files(directory)
     out = np.empty((len(files), _ANIMAL10N_SIZE, _ANIMAL10N_SIZE, 3), dtype=np.uint8)
     # JPEG decoding releases the GIL, so threads give a near-linear speed-up on 55k small files.
     workers = min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, arr in enumerate(tqdm(pool.map(_decode_animal10n, files), total=len(files),
+        for i, arr in enumerate(progress_bar(pool.map(_decode_animal10n, files), total=len(files),
                                      desc=f"ANIMAL-10N {desc}", unit="img", leave=False)):
             out[i] = arr
     images = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()  # (N, 3, 64, 64)

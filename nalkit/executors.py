@@ -14,6 +14,18 @@ experiment resumes from the trainer's full-state checkpoint.
                     a time-out or preemption; the requeued job resumes the run from its checkpoint.
 ``submitit_local``  the same job through submitit's LocalExecutor (subprocesses), for testing.
 ``debug``           the same job through submitit's DebugExecutor (in this process), for testing.
+
+Processes and fork safety. A child made by ``fork`` inherits every lock of its parent in the state it
+had at that instant, and a lock in shared memory stays shared with it; a parent with threads (CUDA,
+torch's intra-op pool, tqdm's monitor) may hold such a lock while it forks. nalkit therefore never forks
+a process that may have threads:
+
+* ``local`` workers are started with ``spawn`` (below);
+* DataLoader workers of image-file datasets come from a ``forkserver`` (:func:`nalkit.train.worker_context`),
+  a fresh single-threaded interpreter;
+* papermill's kernels, submitit's local jobs, torchrun's ranks and ``git`` are started by
+  ``subprocess`` (fork immediately followed by exec, which replaces the whole image and its locks);
+* progress bars (:mod:`nalkit._progress`) hold no lock in shared memory and start no thread.
 """
 
 from __future__ import annotations

@@ -582,7 +582,7 @@ def run_grid(grid: str | Path, results_dir: str | Path | None = None, executor: 
         A :class:`GridSummary`; ``summary.ok`` is False when any experiment failed.
     """
     import pandas as pd
-    from tqdm import tqdm
+    from ._progress import ProgressBar
 
     from .executors import check_executor, run_experiments
 
@@ -608,7 +608,7 @@ def run_grid(grid: str | Path, results_dir: str | Path | None = None, executor: 
     print(f"grid {g.name}: {len(selected)} experiments ({len(results)} complete, {len(todo)} to run) -> "
           f"{g.results_dir}  [executor {executor}]", flush=True)
     slurm_params = {**g.slurm, **{k: v for k, v in (slurm or {}).items() if v is not None}}
-    bar = tqdm(total=len(todo), desc=g.name, unit="exp", file=sys.stderr, disable=not todo, dynamic_ncols=True)
+    bar = ProgressBar(total=len(todo), desc=g.name, unit="exp", file=sys.stderr, disable=not todo, dynamic_ncols=True)
     try:
         for res in run_experiments(todo, executor, workers=workers, results_dir=g.results_dir,
                                    slurm=slurm_params, wait=wait):
@@ -621,7 +621,7 @@ def run_grid(grid: str | Path, results_dir: str | Path | None = None, executor: 
                 line = f"FAILED   {res.name}  {res.error}  (traceback: {Path(res.run_dir) / FAILURE_FILE})"
             else:
                 line = f"{res.state:8s} {res.name}  {res.error}"
-            tqdm.write(line, file=sys.stderr)
+            ProgressBar.write(line, file=sys.stderr)
     finally:
         bar.close()
 

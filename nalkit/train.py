@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import multiprocessing as mp
 import os
 import random
 import sys
@@ -32,9 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
 
 from . import datasets as ds
+from ._progress import progress_bar
 from .checkpoint import load_latest_checkpoint, save_checkpoint
 from .config import Config, ConfigError
 from .loader import DeviceLoader
@@ -146,6 +147,22 @@ def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:
     return Prepared(bundle, train, noisy[all_idx], None if clean is None else clean[all_idx], all_idx, val, info)
 
 
+def worker_context() -> mp.context.BaseContext:
+    """Start method of DataLoader workers: ``forkserver`` (``spawn`` where there is none), never ``fork``.
+
+    Workers are started every epoch (so that their augmentation seeds come from the checkpointed global
+    RNG and a resumed run repeats the uninterrupted one), from a trainer that has threads by then (CUDA,
+    the intra-op pool, a pinning thread) whose locks a forked child could inherit held. The fork server
+    is a fresh single-threaded interpreter that imports torch and the dataset code once; workers forked
+    from it start in milliseconds.
+    """
+    if "forkserver" not in mp.get_all_start_methods():  # pragma: no cover - Windows
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "torchvision", "nalkit.datasets"])
+    return ctx
+
+
 def _file_loader(bundle, split, train: bool, cfg: Config, device: torch.device, shard: tuple[int, int] = (0, 1)):
     dataset = ds.ImageFileDataset(split, ds.file_transforms(bundle, train=train))
     bs = cfg.optim.batch_size if train else cfg.run.eval_batch_size
@@ -153,6 +170,7 @@ def _file_loader(bundle, split, train: bool, cfg: Config, device: torch.device, 
                               persistent_workers=False)
     if cfg.data.num_workers > 0:
         kw["prefetch_factor"] = 4
+        kw["multiprocessing_context"] = worker_context()
     if train and cfg.data.batches_per_epoch:
         batches = ds.ClassBalancedBatchSampler(split.labels, bs, cfg.data.batches_per_epoch, seed=cfg.run.seed)
     elif train:
@@ -430,7 +448,7 @@ def train(
         record.write_status(state="running", epoch=start_epoch - 1, seconds=elapsed, **common)
 
     epochs = range(start_epoch, cfg.optim.epochs + 1)
-    bar = tqdm(epochs, total=cfg.optim.epochs, initial=start_epoch - 1, desc=run_dir.name[:40],
+    bar = progress_bar(epochs, total=cfg.optim.epochs, initial=start_epoch - 1, desc=run_dir.name[:40],
                disable=not show, file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
     # per-sample records: single process fills NaN/-1 for unseen samples; several processes fill
     # -inf/-1 and combine with a max-reduction (every sample is seen by exactly one rank per epoch)

@@ -244,9 +244,18 @@ def cli_subprocess(args: list[str], env: dict | None = None, timeout: float = 30
 # --------------------------------------------------------------------------------------------
 # the zygote: fork a preloaded interpreter per training process
 # --------------------------------------------------------------------------------------------
+# Fork safety. A forked child inherits every lock of the zygote in the state it had at the fork, and
+# any lock living in shared memory stays shared: a child SIGKILLed while holding one leaves it held for
+# every later child. So the zygote (1) never lets tqdm create its multiprocessing semaphore or monitor
+# thread (nalkit's own bars never do, see nalkit/_progress.py; this guards any other tqdm), and (2) is
+# single-threaded at every fork, which it asserts: a thread could hold a lock that the child's copy
+# would never see released.
 _ZYGOTE = r"""
-import json, os, sys, traceback
+import faulthandler, json, os, signal, sys, threading, traceback
 sys.path.insert(0, %r)
+import tqdm.std
+tqdm.std.TqdmDefaultWriteLock.mp_lock = None  # no lock in shared memory, whatever creates a bar
+tqdm.std.tqdm.monitor_interval = 0  # no monitor thread
 import torch, numpy, pandas  # noqa: F401 -- preload; no torch code runs before a fork
 import nalkit.cli, nalkit.train, nalkit.datasets, nalkit.records, nalkit.checkpoint  # noqa: F401
 import faultlib
@@ -255,16 +264,26 @@ faultlib.warm_up()
 print(json.dumps({"ready": os.getpid()}), flush=True)
 for line in sys.stdin:
     req = json.loads(line)
+    threads = faultlib.thread_counts()
+    if threads != (1, 1):
+        print(json.dumps({"error": f"zygote is not single-threaded before a fork: {threads} "
+                                   f"(python threads, OS threads): {threading.enumerate()}"}), flush=True)
+        continue
     pid = os.fork()
     if pid == 0:
         fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)  # the harness's stack dump
         os.chdir(req["cwd"])
         os.environ.update(req["env"])
         faultlib.install_kill_from_env()
         try:
-            rc = nalkit.cli.main(req["argv"])
+            if req.get("python"):
+                exec(req["python"], {"__name__": "__zygote_child__"})
+                rc = 0
+            else:
+                rc = nalkit.cli.main(req["argv"])
         except SystemExit as e:
             rc = e.code if isinstance(e.code, int) else 1
         except BaseException:
@@ -279,6 +298,21 @@ for line in sys.stdin:
 """
 
 
+def thread_counts() -> tuple[int, int]:
+    """(Python threads, OS threads of this process); the OS count is the Python one where /proc is absent."""
+    import threading
+
+    try:
+        native = len(os.listdir("/proc/self/task"))
+    except OSError:
+        native = threading.active_count()
+    return threading.active_count(), native
+
+
+class ChildHung(AssertionError):
+    """A forked child outlived its time limit; the message holds its log and the stack dump."""
+
+
 @dataclass
 class Outcome:
     returncode: int  # -9 when killed
@@ -291,32 +325,74 @@ class Outcome:
 
 
 class Zygote:
-    """``run(argv, kill_after=..., env=...)`` forks a child that runs ``nalkit.cli.main(argv)``."""
+    """``run(argv, kill_after=..., env=...)`` forks a child that runs ``nalkit.cli.main(argv)``.
+
+    Every child has a time limit (``timeout``, default :attr:`TIMEOUT` seconds): a child that outlives
+    it gets SIGUSR1 (faulthandler writes every thread's stack to its log), then SIGKILL, and the call
+    raises :class:`ChildHung` with the log. A hang is a failure with a stack dump, never a stuck suite.
+    """
+
+    TIMEOUT = 180.0
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
         self.proc = subprocess.Popen(["nice", "-n", "5", sys.executable, "-c", _ZYGOTE % str(TESTS)], cwd=REPO,
-                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert "ready" in json.loads(self.proc.stdout.readline())
+                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._buf = b""
+        assert "ready" in self._message(time.monotonic() + 300, "the zygote to start")
         self.n = 0
 
-    def run(self, argv: list[str], *, kill_after: float | None = None, env: dict | None = None) -> Outcome:
+    def _message(self, deadline: float, what: str) -> dict:
+        """The zygote's next JSON line, read without Python's buffering so a deadline can apply."""
+        import select
+
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError(f"no answer from the zygote while waiting for {what}")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise RuntimeError(f"the zygote exited (code {self.proc.wait()}) while waiting for {what}")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        msg = json.loads(line)
+        if "error" in msg:
+            raise AssertionError(msg["error"])
+        return msg
+
+    def run(self, argv: list[str] | None = None, *, kill_after: float | None = None, env: dict | None = None,
+            python: str | None = None, timeout: float | None = None) -> Outcome:
+        """Fork a child running ``nalkit ARGV`` (or the Python source ``python``) and wait for it."""
         self.n += 1
         log = self.workdir / f"child-{self.n}.log"
-        req = {"argv": [str(a) for a in argv], "env": env or {}, "log": str(log), "cwd": str(REPO)}
+        req = {"argv": [str(a) for a in argv or []], "python": python, "env": env or {}, "log": str(log),
+               "cwd": str(REPO)}
         t0 = time.perf_counter()
-        self.proc.stdin.write(json.dumps(req) + "\n")
+        deadline = time.monotonic() + (self.TIMEOUT if timeout is None else timeout)
+        self.proc.stdin.write((json.dumps(req) + "\n").encode())
         self.proc.stdin.flush()
-        pid = json.loads(self.proc.stdout.readline())["pid"]
+        pid = self._message(deadline, "the fork")["pid"]
         if kill_after is not None:
             time.sleep(kill_after)
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        status = json.loads(self.proc.stdout.readline())["status"]
+        try:
+            status = self._message(deadline, f"child {pid} ({argv or 'python'})")["status"]
+        except TimeoutError:
+            for sig, pause in ((signal.SIGUSR1, 2.0), (signal.SIGKILL, 0.0)):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    break
+                time.sleep(pause)
+            self._message(time.monotonic() + 30, f"child {pid} to be reaped")
+            raise ChildHung(f"child {pid} ({argv or 'python'}) hung for {time.perf_counter() - t0:.0f} s; its log "
+                            f"(stack dump at the end):\n{log.read_text(errors='replace')}") from None
         return Outcome(os.waitstatus_to_exitcode(status), log.read_text(), time.perf_counter() - t0)
 
     def close(self) -> None:

@@ -145,6 +145,31 @@ def test_a_kill_at_every_write_resumes(zygote, tiny_yaml, reference, tmp_path, w
         finish_and_compare(zygote, tiny_yaml, results, ref, f"kill {when} write {i} ({name})")
 
 
+def test_a_child_killed_holding_the_progress_bar_lock_does_not_block_the_next(zygote, tiny_yaml, reference,
+                                                                               tmp_path):
+    """Regression (issue 9): a child SIGKILLed inside a progress-bar write left tqdm's lock held for every
+    later child of the zygote, which then hung before printing anything."""
+    holding = tmp_path / "holding"
+    hold_locks = (
+        "import pathlib, time, tqdm\n"
+        "from nalkit._progress import progress_bar\n"
+        "bar = progress_bar(range(1), disable=True)  # made as the trainer makes its bar\n"
+        "type(bar).get_lock().acquire()\n"
+        "tqdm.tqdm.get_lock().acquire()  # and tqdm's default lock, which any other bar would take\n"
+        f"pathlib.Path({str(holding)!r}).write_text('held')\n"
+        "time.sleep(600)\n"
+    )
+    out = zygote.run(python=hold_locks, kill_after=3.0, timeout=60)
+    assert out.killed and holding.read_text() == "held", out.log
+    fl.fault()
+    results = tmp_path / "results"
+    out = zygote.run(train_argv(tiny_yaml, results), timeout=120)  # raises ChildHung with a stack dump on a hang
+    assert out.returncode == 0, out.log
+    diff = fl.differences(fl.run_dir_of(results), reference[0])
+    fl.compared(not diff, f"run after a child killed holding the bar's lock: {diff}")
+    assert not diff
+
+
 def test_kill_of_the_real_command_line(tiny_yaml, reference, tmp_path):
     """`python -m nalkit.cli train` (a fresh interpreter), killed between a checkpoint and its checksum."""
     results = tmp_path / "results"
@@ -450,7 +475,7 @@ def test_two_runners_on_one_results_directory_run_each_experiment_once(tiny_yaml
     grid = write_grid(tmp_path / "g.yaml", tiny_yaml, tmp_path / "results", methods=("ce", "nal", "gce", "sce"))
     exps = expand_grid(grid)
     procs = [fl.cli_popen(["run", str(grid)], env={fl.MARK_ENV: str(mark)}) for _ in range(2)]
-    outs = [p.communicate(timeout=300) for p in procs]
+    outs = [p.communicate(timeout=240) for p in procs]
     fl.fault()
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err
