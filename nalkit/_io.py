@@ -5,7 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
+
+
+def now_iso() -> str:
+    """The local time as ISO 8601 with its UTC offset, e.g. ``2026-11-25T13:49:11+0000`` (every record's stamp)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def sha256_bytes(data: bytes) -> str:
