@@ -24,7 +24,7 @@ import torch
 
 import benchlib
 from nalkit.results import load_runs
-from nalkit.runner import expand_grid
+from nalkit.grid import expand_grid
 
 BENCHMARK = "grid_walltime"
 

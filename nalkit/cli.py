@@ -98,7 +98,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     slurm = {"partition": args.partition, "time_min": args.time_min, "gpus": args.gpus, "cpus": args.cpus,
              "mem_gb": args.mem_gb, "array_parallelism": args.array_parallelism}
     summary = run_grid(args.grid, results_dir=args.results_dir, executor=args.executor, workers=args.workers,
-                       overrides=args.overrides, only=args.only, slurm=slurm, wait=not args.no_wait)
+                       overrides=args.overrides, only=args.only, slurm=slurm, wait=not args.no_wait,
+                       notebooks=not args.no_notebook)
     return 0 if summary.ok else 1
 
 
@@ -110,12 +111,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .executors import EXECUTORS
+    from .noise import MODES
+
     p = argparse.ArgumentParser(prog="nalkit", description="Noise Attention Learning: train, inject noise, run grids.")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     t = sub.add_parser("train", help="train one run from a YAML config")
     t.add_argument("config", help="YAML config (see configs/)")
-    t.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. method.lam=0.5")
+    t.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. method.nal.lam=0.5")
     t.add_argument("--results-dir", default="runs", help="parent directory of the run record (default: runs)")
     t.add_argument("--run-dir", default=None, help="explicit run directory")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -125,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     nsub = n.add_subparsers(dest="noise_cmd", required=True)
     mk = nsub.add_parser("make", help="inject noise into a dataset's training labels and save it")
     mk.add_argument("--dataset", required=True)
-    mk.add_argument("--mode", required=True, choices=["none", "sym", "asym", "pair", "transition"])
+    mk.add_argument("--mode", required=True, choices=list(MODES))
     mk.add_argument("--rate", type=float, required=True)
     mk.add_argument("--seed", type=int, default=0)
     mk.add_argument("--transition", default=None, help="CSV file with a C x C row-stochastic matrix")
@@ -144,11 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("grid", help="grid YAML (format: nalkit.runner; examples in configs/grids/)")
     r.add_argument("overrides", nargs="*", help="section.key=value overrides applied to every experiment")
     r.add_argument("--results-dir", default=None, help="default: the grid's results_dir")
-    r.add_argument("--executor", default="inline", choices=["inline", "local", "slurm", "submitit_local", "debug"],
+    r.add_argument("--executor", default="inline", choices=list(EXECUTORS),
                    help="inline: sequential here; local: --workers processes (one GPU each if any); "
                         "slurm: submitit job array; submitit_local/debug: submitit's local executors (testing)")
     r.add_argument("--workers", type=int, default=1, help="parallel workers of the local executor")
     r.add_argument("--only", default=None, help="substring: run only experiments whose name contains it")
+    r.add_argument("--no-notebook", action="store_true",
+                   help="train without executing the notebook; rerun without this flag to execute the notebooks "
+                        "of the complete runs (they then only read the records)")
     cl = r.add_argument_group("slurm (also read from the grid's slurm: section; flags win)")
     cl.add_argument("--partition", default=None)
     cl.add_argument("--time-min", type=int, default=None, help="time limit per job, minutes")

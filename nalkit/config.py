@@ -4,6 +4,12 @@ A config has six sections (data, noise, model, method, optim, run). Every field 
 from YAML or the command line are checked against those types, unknown keys are rejected with a
 suggestion, and :meth:`Config.validate` checks ranges and cross-field rules. The resolved config
 is written beside every run, and its hash names the run.
+
+The ``method`` section holds the method's ``name`` and one options section per registered method
+(:data:`nalkit.methods.METHODS`): ``method.nal.lam``, ``method.elr.beta``, ``method.selc.start``...
+Configs and run records written before these sections existed used flat keys (``method.lam``,
+``method.elr_beta``, ``method.selc_start``); they are still read, each mapped to its section
+(:data:`LEGACY_METHOD_KEYS`), and a config hashes to the same run name in either spelling.
 """
 
 from __future__ import annotations
@@ -26,20 +32,21 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message names the key, the value and what is expected."""
 
 
-DATASETS = ("fashion_mnist", "cifar10", "cifar100", "animal10n", "clothing1m", "webvision")
-NOISE_MODES = ("none", "sym", "asym", "pair", "transition")
-ASYM_DATASETS = ("cifar10", "cifar100", "fashion_mnist")
-METHODS = ("ce", "gce", "sce", "elr", "selc", "nal")
-MODELS = (
-    "small_cnn", "narrow_resnet", "cifar_resnet18", "cifar_resnet34",
-    "resnet50", "vgg19_bn", "inception_resnet_v2",
-)
 SCHEDULES = ("cosine_restarts", "multistep", "constant")
+
+#: Flat ``method.*`` keys of configs written before the per-method sections, and where each now lives.
+LEGACY_METHOD_KEYS = {
+    "lam": "nal.lam", "beta": "nal.beta", "alpha": "nal.alpha", "es": "nal.es",
+    "update_period": "nal.update_period", "update_when": "nal.update_when",
+    "gce_q": "gce.q", "sce_alpha": "sce.alpha", "sce_beta": "sce.beta",
+    "elr_beta": "elr.beta", "elr_lam": "elr.lam", "selc_start": "selc.start", "selc_alpha": "selc.alpha",
+}
+_FLAT_NAME = {new: old for old, new in LEGACY_METHOD_KEYS.items()}
 
 
 @dataclass
 class DataConfig:
-    name: str = "fashion_mnist"
+    name: str = "fashion_mnist"  # a registered dataset (nalkit.datasets.DATASETS)
     root: str = "data"
     train_subset: int | None = None  # class-stratified subset of the training set (CPU regime)
     subset_seed: int = 0
@@ -48,13 +55,17 @@ class DataConfig:
     crop_padding: int = 4
     flip: bool = True
     val_fraction: float = 0.0  # noisy validation split held out of the *noisy* training set
+    # Noisy validation set of this many images drawn (class-stratified, data.subset_seed) from the training
+    # images *outside* data.train_subset, their labels corrupted by the same noise process (noise.mode,
+    # noise.rate, noise.seed): the paper's tuning protocol without shrinking the training subset.
+    noisy_val_size: int | None = None
     batches_per_epoch: int | None = None  # Clothing1M: class-balanced mini-batches per epoch
     num_workers: int = 4  # DataLoader workers for image-file datasets
 
 
 @dataclass
 class NoiseConfig:
-    mode: str = "sym"
+    mode: str = "sym"  # a registered noise mode (nalkit.noise.MODES)
     rate: float = 0.4
     seed: int = 0  # noise seed, separate from the training seed
     exclude_true_class: bool = False  # co-teaching convention for "sym" (default: DivideMix's)
@@ -63,30 +74,86 @@ class NoiseConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "small_cnn"
+    name: str = "small_cnn"  # a registered model (nalkit.models.MODELS)
     width: int | None = None  # base width for small_cnn / narrow_resnet
     hidden: int | None = None  # small_cnn: fully-connected feature layer of this size (None: global pool)
     norm: str = "batch"  # small_cnn: "batch" or "group" (batch-independent, e.g. for exact multi-process checks)
 
 
-@dataclass
 class MethodConfig:
-    name: str = "nal"
-    # NAL (spec sections 2-3)
-    lam: float = 0.5
-    beta: float = 0.0  # authors' reverse-CE term ("RNAL"); 0 = the paper's loss
-    alpha: float = 0.9
-    es: int = 60  # first epoch of target estimation (1-indexed)
-    update_period: int = 10  # update q only in epochs with epoch % period == 0
-    update_when: str = "batch"  # "batch" (every mini-batch of such epochs) or "epoch" (once, at its end)
-    # baselines (spec section 8)
-    gce_q: float = 0.7
-    sce_alpha: float = 0.1
-    sce_beta: float = 1.0
-    elr_beta: float = 0.7
-    elr_lam: float = 3.0
-    selc_start: int = 40
-    selc_alpha: float = 0.9
+    """The ``method`` section: ``name`` and one options section per registered method.
+
+    ``cfg.method.nal`` is NAL's :class:`nalkit.methods.NALOptions`, ``cfg.method.options`` the options of the
+    method that ``name`` selects. Construct with sections as mappings or options objects, e.g.
+    ``MethodConfig("nal", nal={"lam": 10, "es": 20})``.
+    """
+
+    def __init__(self, name: str = "nal", **sections: Any) -> None:
+        from .methods import METHODS
+
+        self.name = name
+        self._options: dict[str, Any] = {n: METHODS.get(n).Options() for n in METHODS}
+        for section, values in sections.items():
+            if section in LEGACY_METHOD_KEYS:  # MethodConfig(name="nal", lam=0.5): the flat spelling
+                self.set(section, values)
+                continue
+            if section not in self._options:
+                raise ConfigError(f"unknown method section {section!r}{_suggest(section, list(self._options))}")
+            if isinstance(values, dict):
+                self.set_section(section, values)
+            else:
+                self._options[section] = values
+
+    def __getattr__(self, name: str) -> Any:
+        options = self.__dict__.get("_options", {})
+        if name in options:
+            return options[name]
+        raise AttributeError(f"method config has no section or field {name!r}")
+
+    @property
+    def options(self) -> Any:
+        """The options section of the selected method."""
+        return self._options[self.name]
+
+    def sections(self) -> dict[str, Any]:
+        return dict(self._options)
+
+    def set_section(self, section: str, values: dict[str, Any], *, source: str = "config") -> None:
+        """Set the fields of the options section ``section`` from a mapping (``nal: {lam: 10}``)."""
+        if section not in self._options:
+            raise ConfigError(f"{source}: unknown method section 'method.{section}'"
+                              f"{_suggest(section, list(self._options), prefix='method.')}")
+        for key, value in values.items():
+            self.set(f"{section}.{key}", value, source=source)
+
+    def set(self, key: str, value: Any, *, source: str = "config") -> None:
+        """Set ``name``, ``<method>.<field>`` or a legacy flat key (:data:`LEGACY_METHOD_KEYS`)."""
+        key = LEGACY_METHOD_KEYS.get(key, key)
+        if key == "name":
+            self.name = _coerce(value, str, "method.name", source)
+            return
+        section, _, field_name = key.partition(".")
+        if not field_name:
+            raise ConfigError(f"{source}: unknown key 'method.{key}'{_suggest_method_key(key, self._options)}")
+        if section not in self._options:
+            raise ConfigError(f"{source}: unknown method section 'method.{section}' in 'method.{key}'"
+                              f"{_suggest(section, list(self._options), prefix='method.')}")
+        opts = self._options[section]
+        names = [f.name for f in dataclasses.fields(opts)]
+        if field_name not in names:
+            raise ConfigError(f"{source}: unknown key 'method.{key}'"
+                              f"{_suggest(field_name, names, prefix=f'method.{section}.')}")
+        hint = typing.get_type_hints(type(opts))[field_name]
+        setattr(opts, field_name, _coerce(value, hint, f"method.{key}", source))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **{n: dataclasses.asdict(o) for n, o in self._options.items()}}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MethodConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"MethodConfig(name={self.name!r}, {self.name}={self.options!r})"
 
 
 @dataclass
@@ -107,7 +174,7 @@ class OptimConfig:
 class RunConfig:
     seed: int = 0  # training seed (model init, shuffling, augmentation)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
-    amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU); the paper recipes set false (fp32)
     channels_last: bool = True  # on CUDA
     compile: bool = False
     eval_every: int = 1  # test evaluation every k epochs (always at the last)
@@ -129,6 +196,7 @@ class Config:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None, *, source: str = "config") -> Config:
+        """A config from a mapping of sections (as in a YAML file or a run record's ``config.yaml``)."""
         raw = raw or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
@@ -143,7 +211,10 @@ class Config:
                     f"{source}: section {section!r} must be a mapping, got {type(values).__name__}"
                 )
             for key, value in values.items():
-                cfg.set(f"{section}.{key}", value, source=source)
+                if section == "method" and isinstance(value, dict):  # method: {nal: {lam: 10}}
+                    cfg.method.set_section(key, value, source=source)
+                else:
+                    cfg.set(f"{section}.{key}", value, source=source)
         return cfg
 
     @classmethod
@@ -163,9 +234,10 @@ class Config:
         return cfg
 
     def apply_overrides(self, overrides: list[str] | tuple[str, ...]) -> Config:
+        """Apply ``section.key=value`` strings (values read as YAML: ``0.5``, ``true``, ``[1, 5]``)."""
         for item in overrides:
             if "=" not in item:
-                raise ConfigError(f"override {item!r} must look like section.key=value (e.g. method.lam=0.5)")
+                raise ConfigError(f"override {item!r} must look like section.key=value (e.g. method.nal.lam=0.5)")
             key, text = item.split("=", 1)
             try:
                 value = yaml.safe_load(text) if text.strip() else None
@@ -175,12 +247,15 @@ class Config:
         return self
 
     def set(self, dotted: str, value: Any, *, source: str = "config") -> None:
-        parts = dotted.split(".")
-        if len(parts) != 2:
-            raise ConfigError(f"{source}: key {dotted!r} must be section.key, e.g. method.lam")
-        section, key = parts
+        """Set one field: ``section.key``, or ``method.<method>.<key>`` in the method section."""
+        section, _, key = dotted.partition(".")
+        if not key:
+            raise ConfigError(f"{source}: key {dotted!r} must be section.key, e.g. method.nal.lam")
         if section not in _SECTIONS:
             raise ConfigError(f"{source}: unknown section {section!r}{_suggest(section, _SECTIONS)}")
+        if section == "method":
+            self.method.set(key, value, source=source)
+            return
         obj = getattr(self, section)
         names = [f.name for f in dataclasses.fields(obj)]
         if key not in names:
@@ -190,16 +265,21 @@ class Config:
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {name: (getattr(self, name).to_dict() if name == "method" else dataclasses.asdict(getattr(self, name)))
+                for name in _SECTIONS}
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def digest(self) -> str:
-        """Hash of everything that affects the result (not the device/progress/threads knobs)."""
-        # Only values that differ from the defaults enter the hash, so adding a new field (with a
-        # default that keeps the old behaviour) never renames existing runs. Defaults are never changed.
-        d = _non_default(self.to_dict(), Config().to_dict())
+        """Hash of everything that affects the result (not the device/progress/threads knobs).
+
+        Only values that differ from the defaults enter the hash, so adding a new field (with a default
+        that keeps the old behaviour) never renames existing runs: defaults are never changed. The method
+        section is hashed in its flat pre-section spelling (:data:`LEGACY_METHOD_KEYS`), so runs recorded
+        before the per-method sections keep their names.
+        """
+        d = _non_default(_hash_view(self), _hash_view(Config()))
         for k in ("device", "progress", "threads", "compile"):
             d.get("run", {}).pop(k, None)
         d.get("data", {}).pop("num_workers", None)
@@ -208,6 +288,7 @@ class Config:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def run_name(self) -> str:
+        """``<dataset>-<mode><rate>-<method>-s<seed>-n<noise seed>-<digest>``: the run directory's name."""
         rate = f"{self.noise.rate:g}" if self.noise.mode != "none" else "0"
         return (
             f"{self.data.name}-{self.noise.mode}{rate}-{self.method.name}-"
@@ -216,52 +297,39 @@ class Config:
 
     # -- validation ---------------------------------------------------------------------------
     def validate(self) -> Config:
-        """Check ranges and cross-field rules; raise :class:`ConfigError` with one clear line."""
+        """Check names, ranges and cross-field rules; raise :class:`ConfigError` with one clear line."""
+        from .datasets import DATASETS
+        from .methods import METHODS
+        from .models import MODELS
+        from .noise import ASYM_MAPS, MODES
+
         d, n, m, o, r = self.data, self.noise, self.method, self.optim, self.run
         _choice("data.name", d.name, DATASETS)
-        _choice("noise.mode", n.mode, NOISE_MODES)
+        _choice("noise.mode", n.mode, MODES)
         _choice("model.name", self.model.name, MODELS)
         _choice("method.name", m.name, METHODS)
         _choice("model.norm", self.model.norm, ("batch", "group"))
         if self.model.norm != "batch" and self.model.name != "small_cnn":
             raise ConfigError(f"model.norm={self.model.norm!r} applies to small_cnn only")
         _choice("optim.schedule", o.schedule, SCHEDULES)
-        _choice("method.update_when", m.update_when, ("batch", "epoch"))
         if not 0.0 <= n.rate <= 1.0:
             raise ConfigError(f"noise.rate={n.rate} is outside [0, 1]; write 0.4 for 40 % noise")
-        if n.mode == "asym" and d.name not in ASYM_DATASETS:
+        if n.mode == "asym" and d.name not in ASYM_MAPS:
             raise ConfigError(
                 f"noise.mode=asym has no class map for data.name={d.name!r}; maps exist for "
-                f"{', '.join(ASYM_DATASETS)} (use mode=transition with noise.transition for others)"
+                f"{', '.join(ASYM_MAPS)} (use mode=transition with noise.transition for others)"
             )
         if n.mode == "transition" and n.transition is None:
             raise ConfigError("noise.mode=transition needs noise.transition, a C x C row-stochastic matrix")
-        if n.mode != "none" and d.name in ("animal10n", "clothing1m", "webvision"):
+        if n.mode != "none" and _real_noise(d.name):
             raise ConfigError(
                 f"data.name={d.name!r} already has real label noise; set noise.mode=none "
                 f"(got noise.mode={n.mode!r})"
             )
-        if m.lam < 0:
-            raise ConfigError(f"method.lam={m.lam} must be >= 0 (the paper searches 0.01 ... 50)")
-        if m.beta < 0:
-            raise ConfigError(f"method.beta={m.beta} must be >= 0")
-        for key in ("alpha", "selc_alpha", "elr_beta"):
-            v = getattr(m, key)
-            if not 0.0 <= v < 1.0:
-                raise ConfigError(f"method.{key}={v} must be in [0, 1) (the paper uses 0.9)")
-        if not 0 < m.gce_q <= 1:
-            raise ConfigError(f"method.gce_q={m.gce_q} must be in (0, 1]")
         if o.epochs < 1:
             raise ConfigError(f"optim.epochs={o.epochs} must be >= 1")
-        if m.name == "nal" and not 1 <= m.es <= o.epochs:
-            raise ConfigError(
-                f"method.es={m.es} is beyond the {o.epochs} training epochs; target estimation would "
-                f"never start (set method.es <= optim.epochs)"
-            )
-        if m.name == "selc" and not 1 <= m.selc_start <= o.epochs:
-            raise ConfigError(f"method.selc_start={m.selc_start} must be within 1..optim.epochs={o.epochs}")
-        if m.update_period < 1:
-            raise ConfigError(f"method.update_period={m.update_period} must be >= 1")
+        for name, opts in m.sections().items():
+            opts.check(f"method.{name}", self, active=name == m.name)
         if o.batch_size < 1:
             raise ConfigError(f"optim.batch_size={o.batch_size} must be >= 1")
         if o.lr <= 0 or o.lr_min < 0 or o.lr_min > o.lr:
@@ -272,15 +340,22 @@ class Config:
             raise ConfigError(f"optim.restart_period={o.restart_period} must be >= 1")
         if not 0.0 <= d.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction={d.val_fraction} must be in [0, 1)")
-        if d.train_subset is not None and d.train_subset < 1:
-            raise ConfigError(f"data.train_subset={d.train_subset} must be a positive number of images")
+        for key in ("train_subset", "test_subset", "noisy_val_size"):
+            v = getattr(d, key)
+            if v is not None and v < 1:
+                raise ConfigError(f"data.{key}={v} must be a positive number of images")
+        if d.noisy_val_size is not None:
+            if d.train_subset is None:
+                raise ConfigError("data.noisy_val_size draws its images from outside data.train_subset; "
+                                  "set data.train_subset too (or use data.val_fraction)")
+            if d.val_fraction > 0:
+                raise ConfigError("data.noisy_val_size and data.val_fraction both make a noisy validation "
+                                  "split; set only one")
         if r.eval_every < 1:
             raise ConfigError(f"run.eval_every={r.eval_every} must be >= 1")
         bad = [e for e in r.snapshot_epochs if not 1 <= e <= o.epochs]
         if bad:
             raise ConfigError(f"run.snapshot_epochs {bad} lie outside 1..{o.epochs}")
-        if d.test_subset is not None and d.test_subset < 1:
-            raise ConfigError(f"data.test_subset={d.test_subset} must be a positive number of images")
         for key in ("width", "hidden"):
             v = getattr(self.model, key)
             if v is not None and v < 1:
@@ -291,6 +366,25 @@ class Config:
 
 
 _SECTIONS = [f.name for f in dataclasses.fields(Config)]
+
+
+def _real_noise(dataset: str) -> bool:
+    from .datasets import DATASETS
+
+    return DATASETS.get(dataset).real_noise
+
+
+def _hash_view(cfg: Config) -> dict[str, Any]:
+    """``cfg.to_dict()`` with the method section flattened to its pre-section keys (what names runs)."""
+    d = cfg.to_dict()
+    method = d["method"]
+    flat: dict[str, Any] = {"name": method.pop("name")}
+    for section, options in method.items():
+        for key, value in options.items():
+            dotted = f"{section}.{key}"
+            flat[_FLAT_NAME.get(dotted, dotted)] = value
+    d["method"] = flat
+    return d
 
 
 def _non_default(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -308,7 +402,21 @@ def _suggest(word: str, options: list[str] | tuple[str, ...], prefix: str = "") 
     return f" (did you mean {prefix + close[0]!r}?)" if close else f" (known: {known})"
 
 
-def _choice(key: str, value: str, options: tuple[str, ...]) -> None:
+def _suggest_method_key(key: str, options: dict[str, Any]) -> str:
+    """Suggest ``method.<section>.<field>`` for a flat key (a typo of a legacy key or of a field name)."""
+    targets = {"name": "name", **LEGACY_METHOD_KEYS}
+    for section, opts in options.items():
+        for f in dataclasses.fields(opts):
+            targets.setdefault(f.name, f"{section}.{f.name}")
+            targets[f"{section}.{f.name}"] = f"{section}.{f.name}"
+    close = difflib.get_close_matches(key, list(targets), n=1)
+    if close:
+        return f" (did you mean 'method.{targets[close[0]]}'?)"
+    return " (method keys are method.name and method.<method>.<option>, e.g. method.nal.lam)"
+
+
+def _choice(key: str, value: str, options: Any) -> None:
+    options = tuple(options)
     if value not in options:
         raise ConfigError(f"{key}={value!r} is not one of {', '.join(options)}{_suggest(str(value), options)}")
 

@@ -1,6 +1,6 @@
 """Where the runner's experiments execute: in this process, in N local workers, or on Slurm.
 
-Every executor calls :func:`nalkit.runner.execute_experiment` once per experiment; its per-experiment
+Every executor calls :func:`nalkit.experiment.execute_experiment` once per experiment; its per-experiment
 lock makes runners of any kind over the same results directory safe, and a rerun of an interrupted
 experiment resumes from the trainer's full-state checkpoint.
 
@@ -39,7 +39,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from .runner import ExperimentResult, ExperimentSpec, execute_experiment, release_lock
+from .experiment import ExperimentResult, ExperimentSpec, State, execute_experiment
+from .locks import release_lock
 
 EXECUTORS = ("inline", "local", "slurm", "submitit_local", "debug")
 
@@ -135,7 +136,7 @@ def _run_local(specs: list[ExperimentSpec], workers: int) -> Iterator[Experiment
                 try:
                     yield fut.result()
                 except Exception as err:  # noqa: BLE001 -- a dead worker (OOM kill) fails its experiment only
-                    yield ExperimentResult(spec.name, "failed", error=f"worker died: {type(err).__name__}: {err}",
+                    yield ExperimentResult(spec.name, State.FAILED, error=f"worker died: {type(err).__name__}: {err}",
                                            run_dir=spec.run_dir)
         except BaseException:
             for fut in futures:
@@ -199,7 +200,7 @@ def _run_submitit(specs: list[ExperimentSpec], kind: str, results_dir: Path, par
           f"logs in {results_dir / 'slurm'}", flush=True)
     if not wait:
         for job, spec in zip(jobs, specs):
-            yield ExperimentResult(spec.name, "submitted", error=f"job {job.job_id}", run_dir=spec.run_dir)
+            yield ExperimentResult(spec.name, State.SUBMITTED, error=f"job {job.job_id}", run_dir=spec.run_dir)
         return
     pending = list(jobs)
     while pending:
@@ -212,7 +213,7 @@ def _run_submitit(specs: list[ExperimentSpec], kind: str, results_dir: Path, par
                 yield job.result()
             except Exception as err:  # noqa: BLE001 -- a job killed outside Python (OOM, scancel)
                 first = (str(err).strip().splitlines() or [type(err).__name__])[-1]
-                yield ExperimentResult(spec.name, "failed",
+                yield ExperimentResult(spec.name, State.FAILED,
                                        error=f"job {job.job_id} died: {first} (log: {job.paths.stderr})",
                                        run_dir=spec.run_dir)
         if pending:

@@ -1,41 +1,86 @@
 """NAL and the baselines behind one interface, so that the trainer treats all alike.
 
 A :class:`Method` turns one mini-batch's model outputs into per-sample losses and owns whatever
-per-sample state the method needs (the target store). The trainer calls, per batch,
-``method.batch_loss(logits, attention_logits, labels, index, epoch)`` and, per epoch,
-``method.end_epoch(epoch)``; the state travels in checkpoints through ``state_dict``.
+per-sample state the method needs (the target store), including its checkpoint state and its
+synchronisation across processes. The trainer calls, per batch,
+``method.batch_loss(logits, attention_logits, labels, index, epoch)`` and then ``method.sync_batch(index,
+dist)``, and per epoch ``method.end_epoch(epoch, dist)``; the state travels in checkpoints through
+``state_dict``.
+
+Each method is one class registered in :data:`METHODS` with its options dataclass (``Options``): the
+config's ``method.<name>`` section (``method.nal.lam``, ``method.elr.beta``, ...). Adding a method is one
+loss in :mod:`nalkit.losses` plus one class here::
+
+    @dataclass
+    class MyOptions:
+        strength: float = 1.0
+
+    @METHODS.register("mine")
+    class Mine(Method):
+        Options = MyOptions
+
+        def __init__(self, opts: MyOptions, labels, num_classes, device):
+            self.strength = opts.strength
+
+        def batch_loss(self, logits, attention_logits, labels, index, epoch):
+            return my_loss(logits, labels, self.strength, reduction="none")
+
+after which ``method.name=mine method.mine.strength=2`` works in every config, grid and command line.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .losses import ce_loss, elr_loss, gce_loss, nal_loss, sce_loss
-from .targets import TargetStore, UpdateSchedule
+from .registry import Registry
+from .targets import UPDATE_WHEN, TargetStore, UpdateSchedule
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .distributed import Dist
 
 Tensor = torch.Tensor
 
 
-class Method:
-    """Base class: a loss with optional per-sample state."""
+@dataclass
+class NoOptions:
+    """A method without options."""
 
+    def check(self, prefix: str, cfg: Config, active: bool) -> None:
+        """Raise :class:`nalkit.config.ConfigError` naming ``<prefix>.<field>`` for a bad value."""
+
+
+class Method:
+    """Base class: a loss with optional per-sample state (the target store ``store``)."""
+
+    Options: ClassVar[type] = NoOptions
     name: ClassVar[str] = "method"
-    uses_attention: ClassVar[bool] = False
     store: TargetStore | None = None
+
+    @property
+    def uses_attention(self) -> bool:
+        """Whether the loss reads the attention branch (the trainer records tau only then)."""
+        return False
 
     def batch_loss(
         self, logits: Tensor, attention_logits: Tensor | None, labels: Tensor, index: Tensor, epoch: int
     ) -> Tensor:
-        """Per-sample losses, shape (B,). ``epoch`` is 1-indexed."""
+        """Per-sample losses, shape (B,). ``epoch`` is 1-indexed; ``index`` are dataset indices (B,)."""
         raise NotImplementedError
 
-    def end_epoch(self, epoch: int) -> None:
-        """Hook at the end of every training epoch."""
+    def sync_batch(self, index: Tensor, dist: Dist) -> None:
+        """After a batch under several processes: every rank takes the rows the others updated."""
+        if self.store is not None and dist.world > 1:
+            self.store.sync_rows(index, dist)
+
+    def end_epoch(self, epoch: int, dist: Dist | None = None) -> None:
+        """Hook at the end of every training epoch (after the last batch's :meth:`sync_batch`)."""
 
     def corrected_labels(self) -> np.ndarray | None:
         """argmax of the method's targets, or None for methods without targets."""
@@ -49,40 +94,111 @@ class Method:
             self.store.load_state_dict(state["store"])
 
 
+#: The registered methods, in the order the book shows them.
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        from .config import ConfigError
+
+        raise ConfigError(message)
+
+
+def _momentum(prefix: str, key: str, value: float) -> None:
+    _require(0.0 <= value < 1.0, f"{prefix}.{key}={value} must be in [0, 1) (the paper uses 0.9)")
+
+
+def _start(prefix: str, key: str, value: int, cfg: Config) -> None:
+    _require(1 <= value <= cfg.optim.epochs,
+             f"{prefix}.{key}={value} is beyond the {cfg.optim.epochs} training epochs; it must lie in "
+             f"1..optim.epochs (set {prefix}.{key} <= optim.epochs)")
+
+
+# --------------------------------------------------------------------------------------------
+# the baselines (spec section 8)
+# --------------------------------------------------------------------------------------------
+@METHODS.register("ce")
 class CE(Method):
+    """Cross-entropy on the noisy labels."""
+
     name = "ce"
+
+    def __init__(self, opts: NoOptions | None = None, labels: Any = None, num_classes: int = 0,
+                 device: Any = "cpu") -> None:
+        pass
 
     def batch_loss(self, logits, attention_logits, labels, index, epoch):
         return ce_loss(logits, labels, reduction="none")
 
 
 @dataclass
+class GCEOptions:
+    """``method.gce``: generalised cross-entropy (Zhang & Sabuncu 2018)."""
+
+    q: float = 0.7  # the exponent: 1 -> MAE, -> 0: CE
+
+    def check(self, prefix: str, cfg: Config, active: bool) -> None:
+        _require(0 < self.q <= 1, f"{prefix}.q={self.q} must be in (0, 1]")
+
+
+@METHODS.register("gce")
 class GCE(Method):
-    q: float = 0.7
+    Options = GCEOptions
     name = "gce"
+
+    def __init__(self, opts: GCEOptions, labels: Any = None, num_classes: int = 0, device: Any = "cpu") -> None:
+        self.q = opts.q
 
     def batch_loss(self, logits, attention_logits, labels, index, epoch):
         return gce_loss(logits, labels, q=self.q, reduction="none")
 
 
 @dataclass
+class SCEOptions:
+    """``method.sce``: symmetric cross-entropy (Wang et al. 2019), ``alpha CE + beta RCE``."""
+
+    alpha: float = 0.1  # weight of CE (CIFAR-10: 0.1, CIFAR-100: 6.0)
+    beta: float = 1.0  # weight of reverse CE (CIFAR-10: 1.0, CIFAR-100: 0.1)
+
+    def check(self, prefix: str, cfg: Config, active: bool) -> None:
+        for key in ("alpha", "beta"):
+            _require(getattr(self, key) >= 0, f"{prefix}.{key}={getattr(self, key)} must be >= 0")
+
+
+@METHODS.register("sce")
 class SCE(Method):
-    alpha: float = 0.1
-    beta: float = 1.0
+    Options = SCEOptions
     name = "sce"
+
+    def __init__(self, opts: SCEOptions, labels: Any = None, num_classes: int = 0, device: Any = "cpu") -> None:
+        self.alpha, self.beta = opts.alpha, opts.beta
 
     def batch_loss(self, logits, attention_logits, labels, index, epoch):
         return sce_loss(logits, labels, self.alpha, self.beta, reduction="none")
 
 
+@dataclass
+class ELROptions:
+    """``method.elr``: early-learning regularisation (Liu et al. 2020)."""
+
+    beta: float = 0.7  # momentum of the target ensemble (CIFAR-10 sym: 0.7; asym and CIFAR-100: 0.9)
+    lam: float = 3.0  # weight of log(1 - <t, p>) (CIFAR-10 sym: 3; asym: 1; CIFAR-100: 7)
+
+    def check(self, prefix: str, cfg: Config, active: bool) -> None:
+        _momentum(prefix, "beta", self.beta)
+
+
+@METHODS.register("elr")
 class ELR(Method):
     """ELR: temporal ensemble of renormalised, clamped predictions, updated every batch."""
 
+    Options = ELROptions
     name = "elr"
 
-    def __init__(self, labels: np.ndarray, num_classes: int, beta: float, lam: float, device) -> None:
-        self.lam = lam
-        self.store = TargetStore(labels, num_classes, alpha=beta, clamp_min=None, init="zeros", device=device)
+    def __init__(self, opts: ELROptions, labels: np.ndarray, num_classes: int, device: Any = "cpu") -> None:
+        self.lam = opts.lam
+        self.store = TargetStore(labels, num_classes, alpha=opts.beta, clamp_min=None, init="zeros", device=device)
 
     def batch_loss(self, logits, attention_logits, labels, index, epoch):
         with torch.no_grad():
@@ -91,14 +207,31 @@ class ELR(Method):
         return elr_loss(logits, labels, self.store.get(index), self.lam, reduction="none")
 
 
+@dataclass
+class SELCOptions:
+    """``method.selc``: self-ensemble label correction (Lu & He 2022)."""
+
+    # First epoch of label correction (1-indexed); CE before it. SELC's own ``es`` is the last CE epoch
+    # (its loop runs ``epoch <= es`` with CE), so SELC's es = 40 is ``start: 41`` here.
+    start: int = 40
+    alpha: float = 0.9  # momentum of the target ensemble
+
+    def check(self, prefix: str, cfg: Config, active: bool) -> None:
+        _momentum(prefix, "alpha", self.alpha)
+        if active:
+            _start(prefix, "start", self.start, cfg)
+
+
+@METHODS.register("selc")
 class SELC(Method):
     """SELC: CE until the turning point, then ``-sum t log p`` with ``t`` updated every batch."""
 
+    Options = SELCOptions
     name = "selc"
 
-    def __init__(self, labels: np.ndarray, num_classes: int, start_epoch: int, alpha: float, device) -> None:
-        self.schedule = UpdateSchedule(start_epoch=start_epoch, period=1, when="batch")
-        self.store = TargetStore(labels, num_classes, alpha=alpha, clamp_min=None, init="onehot", device=device)
+    def __init__(self, opts: SELCOptions, labels: np.ndarray, num_classes: int, device: Any = "cpu") -> None:
+        self.schedule = UpdateSchedule(start_epoch=opts.start, period=1, when="batch")
+        self.store = TargetStore(labels, num_classes, alpha=opts.alpha, clamp_min=None, init="onehot", device=device)
 
     def batch_loss(self, logits, attention_logits, labels, index, epoch):
         if not self.schedule.active(epoch):
@@ -107,58 +240,84 @@ class SELC(Method):
         return ce_loss(logits, self.store.get(index), reduction="none")
 
 
+# --------------------------------------------------------------------------------------------
+# NAL (spec sections 2-3)
+# --------------------------------------------------------------------------------------------
+@dataclass
+class NALOptions:
+    """``method.nal``: Noise Attention Learning."""
+
+    lam: float = 0.5  # weight of -log(tau): the price of ignoring a sample (paper: 0.5 C10, 10 C100, 50 real)
+    beta: float = 0.0  # authors' reverse-CE term ("RNAL"); 0 = the paper's loss
+    alpha: float = 0.9  # momentum of target estimation
+    es: int = 60  # first epoch of target estimation (1-indexed)
+    update_period: int = 10  # update q only in epochs with epoch % update_period == 0
+    update_when: str = "batch"  # "batch" (every mini-batch of such epochs) or "epoch" (once, at its end)
+    # ablations (the book's mechanism chapter): both True is the paper's method
+    estimate_targets: bool = True  # False: q stays the one-hot noisy label (tau alone)
+    attention: bool = True  # False: tau fixed at 1, i.e. cross-entropy on the estimated targets q
+
+    def check(self, prefix: str, cfg: Config, active: bool) -> None:
+        _require(self.lam >= 0, f"{prefix}.lam={self.lam} must be >= 0 (the paper searches 0.01 ... 50)")
+        _require(self.beta >= 0, f"{prefix}.beta={self.beta} must be >= 0")
+        _momentum(prefix, "alpha", self.alpha)
+        _require(self.update_period >= 1, f"{prefix}.update_period={self.update_period} must be >= 1")
+        _require(self.update_when in UPDATE_WHEN,
+                 f"{prefix}.update_when={self.update_when!r} is not one of {', '.join(UPDATE_WHEN)}")
+        if active and self.estimate_targets:
+            _start(prefix, "es", self.es, cfg)
+        _require(self.attention or self.estimate_targets,
+                 f"{prefix}.attention=false with {prefix}.estimate_targets=false is plain cross-entropy; "
+                 f"use method.name=ce")
+
+
+@METHODS.register("nal")
 class NAL(Method):
     """Noise Attention Learning: the NAL loss with target estimation (spec sections 2-3)."""
 
+    Options = NALOptions
     name = "nal"
-    uses_attention = True
 
-    def __init__(
-        self,
-        labels: np.ndarray,
-        num_classes: int,
-        lam: float,
-        alpha: float,
-        schedule: UpdateSchedule,
-        beta: float = 0.0,
-        device="cpu",
-    ) -> None:
-        self.lam, self.beta, self.schedule = lam, beta, schedule
-        self.store = TargetStore(labels, num_classes, alpha=alpha, clamp_min=1e-4, init="onehot", device=device)
+    def __init__(self, opts: NALOptions, labels: np.ndarray, num_classes: int, device: Any = "cpu") -> None:
+        self.lam, self.beta = opts.lam, opts.beta
+        self.attention, self.estimate = opts.attention, opts.estimate_targets
+        self.schedule = UpdateSchedule(start_epoch=opts.es, period=opts.update_period, when=opts.update_when)
+        self.store = TargetStore(labels, num_classes, alpha=opts.alpha, clamp_min=1e-4, init="onehot", device=device)
+
+    @property
+    def uses_attention(self) -> bool:
+        return self.attention
 
     def batch_loss(self, logits, attention_logits, labels, index, epoch):
-        if attention_logits is None:
+        if self.attention and attention_logits is None:
             raise ValueError("NAL needs a model with an attention branch (see nalkit.models.with_attention)")
-        probs = F.softmax(logits.detach().float(), dim=1)
-        # the targets are updated from this batch's forward pass *before* its loss (authors' order)
-        if self.schedule.per_batch(epoch):
-            self.store.update(index, probs)
-        elif self.schedule.at_epoch_end(epoch):
-            self.store.remember(index, probs)
-        return nal_loss(logits, attention_logits, self.store.get(index), self.lam, self.beta, reduction="none")
+        if self.estimate:
+            probs = F.softmax(logits.detach().float(), dim=1)
+            # the targets are updated from this batch's forward pass *before* its loss (authors' order)
+            if self.schedule.per_batch(epoch):
+                self.store.update(index, probs)
+            elif self.schedule.at_epoch_end(epoch):
+                self.store.remember(index, probs)
+        q = self.store.get(index)
+        if not self.attention:  # tau = 1: the mixture is p and -lam log tau vanishes
+            return ce_loss(logits, q, reduction="none")
+        return nal_loss(logits, attention_logits, q, self.lam, self.beta, reduction="none")
 
-    def end_epoch(self, epoch: int) -> None:
-        if self.schedule.at_epoch_end(epoch):
+    def end_epoch(self, epoch: int, dist: Dist | None = None) -> None:
+        if self.estimate and self.schedule.at_epoch_end(epoch):
+            if dist is not None and dist.world > 1:
+                self.store.sync_remembered(dist)
             self.store.update_from_epoch()
 
 
-METHODS = ("ce", "gce", "sce", "elr", "selc", "nal")
+def build_method(cfg: Any, labels: np.ndarray, num_classes: int, device: Any) -> Method:
+    """Build the method named by ``cfg.name`` from a :class:`nalkit.config.MethodConfig`.
 
-
-def build_method(cfg, labels: np.ndarray, num_classes: int, device) -> Method:
-    """Build the method named by ``cfg.name`` from a :class:`nalkit.config.MethodConfig`."""
-    name = cfg.name
-    if name == "ce":
-        return CE()
-    if name == "gce":
-        return GCE(q=cfg.gce_q)
-    if name == "sce":
-        return SCE(alpha=cfg.sce_alpha, beta=cfg.sce_beta)
-    if name == "elr":
-        return ELR(labels, num_classes, beta=cfg.elr_beta, lam=cfg.elr_lam, device=device)
-    if name == "selc":
-        return SELC(labels, num_classes, start_epoch=cfg.selc_start, alpha=cfg.selc_alpha, device=device)
-    if name == "nal":
-        schedule = UpdateSchedule(start_epoch=cfg.es, period=cfg.update_period, when=cfg.update_when)
-        return NAL(labels, num_classes, cfg.lam, cfg.alpha, schedule, beta=cfg.beta, device=device)
-    raise ValueError(f"unknown method {name!r}; choose one of {METHODS}")
+    Args:
+        cfg: the config's ``method`` section (its ``name`` and the options section of that name).
+        labels: the (noisy) training labels (N,), indexed by dataset index: they seed target stores.
+        num_classes: C.
+        device: where per-sample state lives (the training device).
+    """
+    cls = METHODS.get(cfg.name)
+    return cls(getattr(cfg, cfg.name), labels, num_classes, device)

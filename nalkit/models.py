@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import Registry
+
 __all__ = [
     "AttentionModel",
     "BasicBlock",
@@ -384,28 +386,25 @@ def _build_vgg19_bn(num_classes: int, in_channels: int = 3, dropout: float = 0.5
     )
 
 
-#: name -> ``builder(num_classes, in_channels=3, **kwargs) -> AttentionModel``.
-MODELS: dict[str, Callable[..., AttentionModel]] = {
-    "cifar_resnet18": _linear_heads(cifar_resnet18),
-    "cifar_resnet34": _linear_heads(cifar_resnet34),
-    "narrow_resnet": _linear_heads(narrow_resnet),
-    "small_cnn": _linear_heads(small_cnn),
-    "resnet50": _linear_heads(resnet50),
-    "vgg19_bn": _build_vgg19_bn,
-    "inception_resnet_v2": _linear_heads(inception_resnet_v2),
-}
+#: The registered models: name -> ``builder(num_classes, in_channels=3, **kwargs) -> AttentionModel``.
+MODELS: Registry[Callable[..., AttentionModel]] = Registry("model")
+MODELS.add("small_cnn", _linear_heads(small_cnn))
+MODELS.add("narrow_resnet", _linear_heads(narrow_resnet))
+MODELS.add("cifar_resnet18", _linear_heads(cifar_resnet18))
+MODELS.add("cifar_resnet34", _linear_heads(cifar_resnet34))
+MODELS.add("resnet50", _linear_heads(resnet50))
+MODELS.add("vgg19_bn", _build_vgg19_bn)
+MODELS.add("inception_resnet_v2", _linear_heads(inception_resnet_v2))
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, **kwargs) -> AttentionModel:
     """Build the registered model ``name`` with both heads.
 
     Args:
-        name: a key of :data:`MODELS`.
+        name: a name in :data:`MODELS`.
         num_classes: C, the class head's output size.
         in_channels: image channels (1 for Fashion-MNIST).
         **kwargs: passed to the backbone (``width`` for ``narrow_resnet``/``small_cnn``, ``pretrained``
             for ``resnet50``, ``dropout`` for ``vgg19_bn``).
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
-    return MODELS[name](num_classes, in_channels=in_channels, **kwargs)
+    return MODELS.get(name)(num_classes, in_channels=in_channels, **kwargs)

@@ -21,14 +21,12 @@ import json
 import os
 import platform
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ._io import atomic_write_bytes, atomic_write_text, sha256_bytes, sha256_file
+from ._io import atomic_write_bytes, atomic_write_text, now_iso, sha256_bytes, sha256_file
 
 
 class RecordError(ValueError):
@@ -67,11 +65,11 @@ class RunRecord:
     def write_config(self, yaml_text: str) -> None:
         self._write("config.yaml", yaml_text.encode())
 
-    def write_environment(self, device: torch.device) -> None:
+    def write_environment(self, device: Any) -> None:
         self._write("environment.json", json.dumps(environment(device), indent=1).encode())
 
     def write_status(self, **status: Any) -> None:
-        status.setdefault("updated", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        status.setdefault("updated", now_iso())
         self._write("status.json", json.dumps(status, indent=1, default=_jsonable).encode())
 
     def status(self) -> dict[str, Any]:
@@ -165,8 +163,21 @@ def git_commit() -> str | None:
         return None
 
 
-def environment(device: torch.device) -> dict[str, Any]:
-    """Describe where a run ran: hardware, library versions, commit (airbench-style)."""
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: Any) -> dict[str, Any]:
+    """Describe where a run ran: hardware, library versions, commit (airbench-style); ``device`` a torch.device."""
+    import torch
     import torchvision
 
     from . import __version__
@@ -184,6 +195,9 @@ def environment(device: torch.device) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
         "device_name": platform.processor() or platform.machine(),
+        # float results are bit-identical only on the same kernels: the CPU model and the vector ISA torch picked
+        "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
     if device.type == "cuda":
         env["device_name"] = torch.cuda.get_device_name(device)

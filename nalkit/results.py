@@ -16,28 +16,43 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from .config import Config
 from .records import RecordError, read_status, verify_record
 
-# config keys copied into every row (short names, as the chapters group by them)
+# config values copied into every row (short names, as the chapters group by them): column -> dotted key
 CONFIG_COLUMNS = {
-    "dataset": ("data", "name"),
-    "train_subset": ("data", "train_subset"),
-    "noise_mode": ("noise", "mode"),
-    "noise_rate": ("noise", "rate"),
-    "noise_seed": ("noise", "seed"),
-    "model": ("model", "name"),
-    "method": ("method", "name"),
-    "lam": ("method", "lam"),
-    "es": ("method", "es"),
-    "epochs": ("optim", "epochs"),
-    "batch_size": ("optim", "batch_size"),
-    "seed": ("run", "seed"),
+    "dataset": "data.name",
+    "train_subset": "data.train_subset",
+    "noise_mode": "noise.mode",
+    "noise_rate": "noise.rate",
+    "noise_seed": "noise.seed",
+    "model": "model.name",
+    "method": "method.name",
+    "lam": "method.nal.lam",
+    "alpha": "method.nal.alpha",
+    "es": "method.nal.es",
+    "update_period": "method.nal.update_period",
+    "update_when": "method.nal.update_when",
+    "estimate_targets": "method.nal.estimate_targets",
+    "attention": "method.nal.attention",
+    "epochs": "optim.epochs",
+    "batch_size": "optim.batch_size",
+    "seed": "run.seed",
 }
+
+
+def config_value(cfg: Config, dotted: str) -> Any:
+    """The value of ``section.key`` (or ``method.<method>.<key>``) of ``cfg``."""
+    obj: Any = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 @dataclass
@@ -67,10 +82,11 @@ def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     # every file read below is verified, environment.json included (its device/threads columns)
     verify_record(run_dir, ("config.yaml", "status.json", "metrics.csv")
                   + (("environment.json",) if env_path.is_file() else ()))
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    # through Config: records written before the per-method config sections read the same way
+    cfg = Config.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()), source=str(run_dir / "config.yaml"))
     status = read_status(run_dir)
     env = json.loads(env_path.read_text()) if env_path.is_file() else {}
-    row: dict = {k: cfg[s][f] for k, (s, f) in CONFIG_COLUMNS.items()}
+    row: dict = {k: config_value(cfg, key) for k, key in CONFIG_COLUMNS.items()}
     row["noise"] = noise_label(row["noise_mode"], row["noise_rate"])
     row.update(run=run_dir.name, run_dir=str(run_dir), state=status.get("state"),
                epochs_done=status.get("epoch"), seconds=status.get("seconds"),

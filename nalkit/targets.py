@@ -19,9 +19,13 @@ every batch of every epoch (SELC, ANIMAL) ``batch``    1
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from .distributed import Dist
 
 Tensor = torch.Tensor
 
@@ -123,6 +127,25 @@ class TargetStore:
         index = torch.nonzero(seen).squeeze(1)
         self.update(index, self._epoch_probs[index])
         self._epoch_probs = None
+
+    @torch.no_grad()
+    def sync_rows(self, index: Tensor, dist: Dist) -> None:
+        """Several processes: take the rows every rank updated for its share of this batch (``index``)."""
+        from .distributed import gather_rows
+
+        gi, gq = gather_rows(index, self.q[index], dist)
+        self.q[gi] = gq
+
+    @torch.no_grad()
+    def sync_remembered(self, dist: Dist) -> None:
+        """Several processes: combine the predictions each rank remembered this epoch before the update."""
+        from .distributed import gather_rows
+
+        if self._epoch_probs is None:
+            return
+        seen = torch.nonzero(self._epoch_probs.sum(1) > 0).squeeze(1)
+        gi, gp = gather_rows(seen, self._epoch_probs[seen], dist)
+        self._epoch_probs[gi] = gp
 
     def corrected_labels(self) -> np.ndarray:
         """argmax of q (appendix D's "corrected labels"), int64 (N,)."""

@@ -1,5 +1,15 @@
 """One trainer for NAL and every baseline: config -> data + noise -> model -> epochs -> run record.
 
+The phases, each a function (the shape of torchvision's reference ``train.py``):
+
+* :func:`build` -- data and noise (:func:`prepare_data`), model, method, optimiser, loaders: a :class:`Run`;
+* :func:`train_one_epoch` -- one pass over the training set: per-sample predictions, tau and losses;
+* :func:`evaluate` -- accuracy on the test set and the other evaluation splits;
+* :func:`train` -- the epoch loop: resume from the newest checkpoint, train, evaluate, record, checkpoint.
+
+:meth:`Run.state_dict` / :meth:`Run.load_state_dict` are the one place where a run's state is saved and
+restored, so a resumed run continues exactly (same metrics, bit for bit on the CPU).
+
 Per epoch the trainer records (columns of ``metrics.csv``):
 
 ``epoch, lr, loss`` — the mean training loss;
@@ -9,9 +19,9 @@ subset; ``memorized`` — mislabeled samples predicted as their *noisy* label (m
 ``tau_clean`` / ``tau_mislabeled`` / ``tau_auroc`` — mean attention weight per subset and the AUROC of
 ``1 - tau`` for detecting mislabeled samples (NAL only); ``loss_auroc`` — the same for the per-sample
 loss (the small-loss criterion); ``corrected_acc`` / ``corrected_acc_mislabeled`` — argmax of the
-targets q against the clean labels; ``val_acc_noisy`` — accuracy on the noisy validation split (the
-paper's tuning protocol); ``test_acc`` (and ``<name>_acc`` for extra test sets); ``seconds``,
-``eval_seconds``.
+targets q against the clean labels; ``val_acc_noisy`` — accuracy on the noisy validation split against its
+noisy labels (the paper's tuning protocol) and ``val_acc_clean`` against its clean labels;
+``test_acc`` (and ``<name>_acc`` for extra test sets); ``seconds``, ``eval_seconds``.
 
 Training-set quantities come from the training forward passes themselves (model in train mode,
 augmented inputs), as in the authors' code; they cost nothing extra.
@@ -20,29 +30,31 @@ augmented inputs), as in the authors' code; they cost nothing extra.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import multiprocessing as mp
-import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from . import datasets as ds
+from . import distributed
+from ._io import now_iso
 from ._progress import progress_bar
 from .checkpoint import load_latest_checkpoint, save_checkpoint
 from .config import Config, ConfigError
+from .distributed import Dist, ShardedBatches
 from .loader import DeviceLoader
 from .methods import Method, build_method
 from .metrics import auroc, masked_mean
 from .models import build_model
-from .noise import load_or_create_noise
+from .noise import inject_noise, load_or_create_noise
 from .records import RunRecord, read_status
 
 Tensor = torch.Tensor
@@ -52,9 +64,6 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or inf; the last good checkpoint is kept."""
 
 
-# --------------------------------------------------------------------------------------------
-# small helpers
-# --------------------------------------------------------------------------------------------
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) in one place."""
     random.seed(seed)
@@ -63,6 +72,7 @@ def set_seed(seed: int) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else the CPU; a named CUDA device must exist."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
@@ -98,42 +108,46 @@ class Prepared:
     noise_info: dict[str, Any]
 
 
-def _take(split: ds.ArraySplit | ds.FileSplit, idx: np.ndarray, labels: np.ndarray, clean: np.ndarray | None):
-    if isinstance(split, ds.ArraySplit):
-        return ds.ArraySplit(images=split.images[torch.as_tensor(idx)], labels=labels[idx],
-                             clean_labels=None if clean is None else clean[idx])
-    return ds.FileSplit(paths=[split.paths[i] for i in idx], labels=labels[idx],
-                        clean_labels=None if clean is None else clean[idx])
+def _with_labels(split: ds.Split, idx: np.ndarray, labels: np.ndarray, clean: np.ndarray | None) -> ds.Split:
+    """The samples ``idx`` of ``split``, labelled ``labels[idx]`` (clean labels ``clean[idx]``)."""
+    return dataclasses.replace(ds._subset(split, idx), labels=labels[idx],
+                               clean_labels=None if clean is None else clean[idx])
+
+
+def _corrupt(cfg: Config, labels: np.ndarray, num_classes: int, noise_dir: Path | None):
+    """``labels`` with the config's synthetic noise (a content-addressed file under ``noise_dir``)."""
+    n, d = cfg.noise, cfg.data
+    kwargs: dict[str, Any] = dict(exclude_true_class=n.exclude_true_class)
+    if n.mode == "transition":
+        kwargs["transition"] = np.asarray(n.transition, dtype=np.float64)
+    if noise_dir is None:
+        return inject_noise(labels, num_classes, n.mode, n.rate, n.seed, d.name, **kwargs)
+    return load_or_create_noise(noise_dir, labels, num_classes, n.mode, n.rate, n.seed, d.name, **kwargs)
 
 
 def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:
+    """Load the dataset, take the training subset, inject (or read) the noise, split off validation."""
     d, n = cfg.data, cfg.noise
-    bundle = ds.load_dataset(d.name, d.root, train_subset=d.train_subset, subset_seed=d.subset_seed)
+    bundle = ds.load_dataset(d.name, d.root)
+    full = bundle.train
+    subset = np.arange(len(full)) if d.train_subset is None else \
+        ds.stratified_subset_indices(np.asarray(full.labels), d.train_subset, d.subset_seed)
+    bundle.train = ds._subset(full, subset) if d.train_subset is not None else full
     if d.test_subset is not None:
         if d.test_subset > len(bundle.test.labels):
             raise ConfigError(f"data.test_subset={d.test_subset} exceeds the {len(bundle.test.labels)} test images")
         keep = ds.stratified_subset_indices(np.asarray(bundle.test.labels), d.test_subset, d.subset_seed)
-        bundle.test = _take(bundle.test, keep, np.asarray(bundle.test.labels), None)
+        bundle.test = _with_labels(bundle.test, keep, np.asarray(bundle.test.labels), None)
     shipped = np.asarray(bundle.train.labels, dtype=np.int64)
     if bundle.real_noise:
         noisy = shipped
         clean = None if bundle.train.clean_labels is None else np.asarray(bundle.train.clean_labels, np.int64)
         info = {"noise_mode": "real", "nominal_rate": float("nan"), "actual_rate": float("nan")}
     else:
-        kwargs = dict(exclude_true_class=n.exclude_true_class)
-        if n.mode == "transition":
-            kwargs["transition"] = np.asarray(n.transition, dtype=np.float64)
-        if noise_dir is None:
-            from .noise import inject_noise
-
-            noisy_labels = inject_noise(shipped, bundle.num_classes, n.mode, n.rate, n.seed, d.name, **kwargs)
-        else:
-            noisy_labels = load_or_create_noise(
-                noise_dir, shipped, bundle.num_classes, n.mode, n.rate, n.seed, d.name, **kwargs
-            )
-        noisy, clean = np.asarray(noisy_labels.labels, np.int64), shipped
-        info = {"noise_mode": n.mode, "nominal_rate": float(noisy_labels.nominal_rate),
-                "actual_rate": float(noisy_labels.actual_rate), "noise_key": getattr(noisy_labels, "key", "")}
+        made = _corrupt(cfg, shipped, bundle.num_classes, noise_dir)
+        noisy, clean = np.asarray(made.labels, np.int64), shipped
+        info = {"noise_mode": n.mode, "nominal_rate": float(made.nominal_rate),
+                "actual_rate": float(made.actual_rate), "noise_key": getattr(made, "key", "")}
     all_idx = np.arange(len(noisy))
     val = None
     if d.val_fraction > 0:
@@ -142,9 +156,26 @@ def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:
         perm = rng.permutation(len(noisy))
         n_val = int(round(d.val_fraction * len(noisy)))
         val_idx, all_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        val = _take(bundle.train, val_idx, noisy, clean)
-    train = _take(bundle.train, all_idx, noisy, clean)
+        val = _with_labels(bundle.train, val_idx, noisy, clean)
+    elif d.noisy_val_size is not None:
+        val = _noisy_validation(cfg, full, subset, bundle.num_classes, noise_dir)
+    train = _with_labels(bundle.train, all_idx, noisy, clean)
     return Prepared(bundle, train, noisy[all_idx], None if clean is None else clean[all_idx], all_idx, val, info)
+
+
+def _noisy_validation(cfg: Config, full: ds.Split, subset: np.ndarray, num_classes: int,
+                      noise_dir: Path | None) -> ds.Split:
+    """``data.noisy_val_size`` images from outside the training subset, noisy by the same process."""
+    rest = np.setdiff1d(np.arange(len(full)), subset)
+    size = cfg.data.noisy_val_size
+    if size > len(rest):
+        raise ConfigError(f"data.noisy_val_size={size} exceeds the {len(rest)} training images outside "
+                          f"data.train_subset={cfg.data.train_subset}")
+    clean_all = np.asarray(full.labels, np.int64)
+    pick = rest[ds.stratified_subset_indices(clean_all[rest], size, cfg.data.subset_seed)]
+    clean = clean_all[pick]
+    noisy = np.asarray(_corrupt(cfg, clean, num_classes, noise_dir).labels, np.int64)
+    return dataclasses.replace(ds._subset(full, pick), labels=noisy, clean_labels=clean)
 
 
 def worker_context() -> mp.context.BaseContext:
@@ -163,7 +194,16 @@ def worker_context() -> mp.context.BaseContext:
     return ctx
 
 
-def _file_loader(bundle, split, train: bool, cfg: Config, device: torch.device, shard: tuple[int, int] = (0, 1)):
+def make_loader(bundle: ds.DatasetBundle, split: ds.Split, train: bool, cfg: Config, device: torch.device,
+                shard: tuple[int, int] = (0, 1)) -> Any:
+    """Batches ``(x, y, index)`` of ``split``: a :class:`DeviceLoader` for in-memory data, else a DataLoader."""
+    if isinstance(split, ds.ArraySplit):
+        return DeviceLoader(
+            split.images, torch.as_tensor(split.labels), cfg.optim.batch_size if train else cfg.run.eval_batch_size,
+            bundle.mean, bundle.std, device=device, shuffle=train, augment=train and cfg.data.augment,
+            padding=cfg.data.crop_padding, flip=cfg.data.flip, seed=cfg.run.seed,
+            channels_last=cfg.run.channels_last and device.type == "cuda", shard=shard,
+        )
     dataset = ds.ImageFileDataset(split, ds.file_transforms(bundle, train=train))
     bs = cfg.optim.batch_size if train else cfg.run.eval_batch_size
     kw: dict[str, Any] = dict(num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda",
@@ -180,24 +220,32 @@ def _file_loader(bundle, split, train: bool, cfg: Config, device: torch.device, 
     else:
         return torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=False, **kw)
     if shard[1] > 1:
-        batches = _ShardedBatches(batches, *shard)
+        batches = ShardedBatches(batches, *shard)
     return torch.utils.data.DataLoader(dataset, batch_sampler=batches, **kw)
 
 
-def _array_loader(
-    bundle, split: ds.ArraySplit, train: bool, cfg: Config, device: torch.device, shard: tuple[int, int] = (0, 1)
-) -> DeviceLoader:
-    return DeviceLoader(
-        split.images, torch.as_tensor(split.labels), cfg.optim.batch_size if train else cfg.run.eval_batch_size,
-        bundle.mean, bundle.std, device=device, shuffle=train, augment=train and cfg.data.augment,
-        padding=cfg.data.crop_padding, flip=cfg.data.flip, seed=cfg.run.seed,
-        channels_last=cfg.run.channels_last and device.type == "cuda", shard=shard,
-    )
+def _set_epoch(loader: Any, cfg: Config, epoch: int) -> None:
+    """Reseed a DataLoader's batch order for ``epoch`` (DeviceLoader carries its own generator)."""
+    if isinstance(loader, DeviceLoader):
+        return
+    batches = loader.batch_sampler
+    if hasattr(batches, "set_epoch"):  # class-balanced sampler (possibly inside the sharding wrapper)
+        batches.set_epoch(epoch)
+    inner = getattr(batches, "batches", batches)
+    sampler = getattr(inner, "sampler", None)
+    if getattr(sampler, "generator", None) is not None:
+        sampler.generator.manual_seed(cfg.run.seed * 100_003 + epoch)
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, loader, device: torch.device, amp: bool) -> np.ndarray:
-    """Argmax predictions of ``model`` over ``loader`` (in loader order)."""
+def predict(model: torch.nn.Module, loader: Any, device: torch.device, amp: bool) -> np.ndarray:
+    """Argmax predictions of ``model`` over ``loader`` (in loader order), int64 (N,)."""
     model.eval()
     preds = []
     for x, _, _ in loader:
@@ -208,82 +256,194 @@ def predict(model: torch.nn.Module, loader, device: torch.device, amp: bool) -> 
     return torch.cat(preds).cpu().numpy().astype(np.int64) if preds else np.zeros(0, np.int64)
 
 
-def _autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 # --------------------------------------------------------------------------------------------
-# several processes (torchrun): DistributedDataParallel, one shared target store
+# the run: everything built, and its state
 # --------------------------------------------------------------------------------------------
 @dataclass
-class _Dist:
-    """Rank and world size; ``world == 1`` is the ordinary single-process run."""
+class History:
+    """What a run has recorded so far; part of its checkpointed state."""
 
-    rank: int = 0
-    world: int = 1
-    owns_group: bool = False
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
+    epoch: int = 0  # last completed epoch
+    elapsed: float = 0.0  # seconds spent in epochs (training and evaluation)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # metrics.csv rows
+    snapshots: dict[str, np.ndarray] = field(default_factory=dict)  # per-sample arrays of snapshot epochs
+    last: dict[str, np.ndarray] = field(default_factory=dict)  # per-sample arrays of the last epoch
 
 
-def _init_dist(cfg: Config) -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Dist()
-    owns = False
-    if not dist.is_initialized():
-        use_nccl = torch.cuda.is_available() and cfg.run.device != "cpu"
-        dist.init_process_group("nccl" if use_nccl else "gloo")
-        owns = True
-    return _Dist(dist.get_rank(), dist.get_world_size(), owns)
+@dataclass
+class Run:
+    """One training run, built: what :func:`train_one_epoch` and :func:`evaluate` work on."""
+
+    cfg: Config
+    run_dir: Path
+    device: torch.device
+    dist: Dist
+    data: Prepared
+    model: torch.nn.Module  # the bare model (evaluation, state)
+    step_model: torch.nn.Module  # what the training step calls: the model, DDP- or compile-wrapped
+    method: Method
+    optimizer: torch.optim.Optimizer
+    loader: Any  # training batches (x, y, index)
+    eval_loaders: dict[str, Any]  # main process only
+    eval_labels: dict[str, np.ndarray]
+    history: History = field(default_factory=History)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: model, optimiser, method, loader, RNGs, history."""
+        h = self.history
+        rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+               "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+        return {
+            "epoch": h.epoch, "elapsed": h.elapsed, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(),
+            "loader": self.loader.state_dict() if isinstance(self.loader, DeviceLoader) else None,
+            "rng": rng, "rows": h.rows, "snapshots": h.snapshots, "last": h.last, "config_hash": self.cfg.digest(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], source: str | Path = "checkpoint") -> None:
+        """Restore :meth:`state_dict`'s output; refuse the state of another config."""
+        if state.get("config_hash") not in (None, self.cfg.digest()):
+            raise ConfigError(f"{source} is a checkpoint of another config (hash {state['config_hash']}, this one "
+                              f"{self.cfg.digest()}); choose another run directory")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.method.load_state_dict(state["method"])
+        if isinstance(self.loader, DeviceLoader):
+            self.loader.load_state_dict(state["loader"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        self.history = History(state["epoch"], state["elapsed"], state["rows"], state["snapshots"], state["last"])
 
 
-def _gather_rows(index: Tensor, rows: Tensor, world: int) -> tuple[Tensor, Tensor]:
-    """All-gather (index, rows) pairs of unequal length from every rank."""
-    n = torch.tensor([len(index)], device=index.device)
-    sizes = [torch.zeros_like(n) for _ in range(world)]
-    dist.all_gather(sizes, n)
-    most = int(max(int(x) for x in sizes))
-    pad_i = torch.full((most,), -1, dtype=index.dtype, device=index.device)
-    pad_r = torch.zeros((most, *rows.shape[1:]), dtype=rows.dtype, device=rows.device)
-    pad_i[: len(index)], pad_r[: len(index)] = index, rows
-    all_i = [torch.empty_like(pad_i) for _ in range(world)]
-    all_r = [torch.empty_like(pad_r) for _ in range(world)]
-    dist.all_gather(all_i, pad_i)
-    dist.all_gather(all_r, pad_r)
-    i, r = torch.cat(all_i), torch.cat(all_r)
-    keep = i >= 0
-    return i[keep], r[keep]
-
-
-class _ShardedBatches(torch.utils.data.Sampler):
-    """Each rank keeps its contiguous share of every batch of ``batches``."""
-
-    def __init__(self, batches, rank: int, world: int) -> None:
-        self.batches, self.rank, self.world = batches, rank, world
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self):
-        for batch in self.batches:
-            yield list(np.array_split(np.asarray(batch), self.world)[self.rank])
-
-    def set_epoch(self, epoch: int) -> None:
-        if hasattr(self.batches, "set_epoch"):
-            self.batches.set_epoch(epoch)
+def build(cfg: Config, run_dir: Path, noise_dir: Path | None, dist: Dist | None = None) -> Run:
+    """Data and noise, model, method, optimiser and loaders of a validated config (nothing is written)."""
+    dist = dist or Dist()
+    device = distributed.local_device(dist, resolve_device(cfg.run.device))
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    prep = prepare_data(cfg, noise_dir)  # raises DatasetNotFoundError before anything is written
+    bundle = prep.bundle
+    set_seed(cfg.run.seed)  # the model's initialisation draws from here
+    m = cfg.model
+    kwargs = {k: v for k, v in (("width", m.width), ("hidden", m.hidden)) if v is not None}
+    if m.norm != "batch":
+        kwargs["norm"] = m.norm
+    model = build_model(m.name, bundle.num_classes, in_channels=bundle.in_channels, **kwargs).to(device)
+    if cfg.run.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    method = build_method(cfg.method, prep.noisy, bundle.num_classes, device)
+    step_model = distributed.wrap_model(model, dist, device, method.uses_attention)
+    if cfg.run.compile:
+        step_model = torch.compile(step_model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+                                weight_decay=cfg.optim.weight_decay)
+    loader = make_loader(bundle, prep.train, True, cfg, device, (dist.rank, dist.world))
+    splits: dict[str, Any] = {"test": bundle.test}
+    if prep.val is not None:
+        splits["val"] = prep.val
+    if bundle.val is not None and not isinstance(prep.train, ds.ArraySplit):
+        splits["clean_val"] = bundle.val
+    splits.update(bundle.extra_test)
+    eval_loaders = {k: make_loader(bundle, v, False, cfg, device) for k, v in splits.items()} if dist.main else {}
+    eval_labels = {k: np.asarray(v.labels) for k, v in splits.items()}
+    if prep.val is not None and prep.val.clean_labels is not None:
+        eval_labels["val_clean"] = np.asarray(prep.val.clean_labels)
+    return Run(cfg, Path(run_dir), device, dist, prep, model, step_model, method, optimizer, loader,
+               eval_loaders, eval_labels)
 
 
 # --------------------------------------------------------------------------------------------
-# the loop
+# the phases
 # --------------------------------------------------------------------------------------------
-def _epoch_metrics(
-    prep: Prepared, method: Method, pred: np.ndarray, tau: np.ndarray, loss: np.ndarray
-) -> dict[str, float]:
+@dataclass
+class EpochResult:
+    """One training pass: per-sample arrays in dataset-index order (N,) and the epoch's summary."""
+
+    pred: np.ndarray  # argmax of the training forward pass, int64
+    tau: np.ndarray  # attention weight sigmoid(s); NaN for methods without attention
+    loss: np.ndarray  # per-sample loss
+    mean_loss: float
+    lr: float
+    seconds: float
+
+
+def train_one_epoch(run: Run, epoch: int) -> EpochResult:
+    """Train ``epoch`` (1-indexed); raise :class:`NonFiniteLossError` if the loss became NaN/inf."""
+    cfg, device, dd, method = run.cfg, run.device, run.dist, run.method
+    t0 = time.perf_counter()
+    lr = lr_at(cfg, epoch)
+    for g in run.optimizer.param_groups:
+        g["lr"] = lr
+    _set_epoch(run.loader, cfg, epoch)
+    run.step_model.train()
+    n = len(run.data.noisy)
+    # per-sample records: one process fills NaN/-1 for unseen samples; several fill -inf/-1 and combine
+    # with a max-reduction (every sample is seen by exactly one rank per epoch)
+    empty = float("nan") if dd.world == 1 else float("-inf")
+    pred = torch.full((n,), -1, dtype=torch.long, device=device)
+    tau = torch.full((n,), empty, dtype=torch.float32, device=device)
+    sample_loss = torch.full((n,), empty, dtype=torch.float32, device=device)
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    count = torch.zeros((), device=device, dtype=torch.float64)
+    finite = torch.ones((), device=device, dtype=torch.bool)
+    attention = method.uses_attention
+    for x, y, idx in run.loader:
+        x, y, idx = (t.to(device, non_blocking=True) for t in (x, y, idx))
+        with _autocast(device, cfg.run.amp):
+            logits, att = run.step_model(x)
+        per = method.batch_loss(logits, att if attention else None, y, idx, epoch)
+        if dd.world == 1:
+            loss = per.mean()
+        else:  # DDP averages gradients over ranks: scale so the result is the mean over the global batch
+            loss = per.sum() * dd.world / distributed.global_batch_size(len(y), dd, device)
+            method.sync_batch(idx, dd)
+        finite &= torch.isfinite(loss)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        with torch.no_grad():
+            pred[idx] = logits.argmax(1)
+            sample_loss[idx] = per.detach().float()
+            if attention:
+                tau[idx] = torch.sigmoid(att.detach().float().reshape(-1))
+            loss_sum += per.detach().double().sum() if dd.world > 1 else loss.detach().double() * len(y)
+        count += len(y)
+    finite = distributed.combine_epoch(dd, [pred, tau, sample_loss], [loss_sum, count], finite)
+    method.end_epoch(epoch, dd)
+    if not bool(finite):
+        raise NonFiniteLossError(
+            f"{run.run_dir.name}: the training loss became NaN/inf in epoch {epoch} (lr {lr:.4g}); "
+            f"stopped without saving this epoch. "
+            + (f"The last good checkpoint (epoch {epoch - 1}) is kept in {run.run_dir}; " if epoch > 1 else "")
+            + "lower optim.lr or check the data."
+        )
+    return EpochResult(pred.cpu().numpy(), tau.cpu().numpy(), sample_loss.cpu().numpy(),
+                       float(loss_sum) / max(float(count), 1.0), lr, time.perf_counter() - t0)
+
+
+def evaluate(run: Run, epoch: int) -> tuple[dict[str, float], np.ndarray | None]:
+    """Accuracies on the evaluation splits (NaN in epochs between ``run.eval_every``), test predictions."""
+    cfg = run.cfg
+    due = epoch % cfg.run.eval_every == 0 or epoch == cfg.optim.epochs
+    accs: dict[str, float] = {}
+    test_pred = None
+    for name, loader in run.eval_loaders.items():
+        key = {"test": "test_acc", "val": "val_acc_noisy"}.get(name, f"{name}_acc")
+        p = predict(run.model, loader, run.device, cfg.run.amp) if due else None
+        accs[key] = float(np.mean(p == run.eval_labels[name])) if due else float("nan")
+        if name == "val" and "val_clean" in run.eval_labels:
+            accs["val_acc_clean"] = float(np.mean(p == run.eval_labels["val_clean"])) if due else float("nan")
+        if name == "test":
+            test_pred = p
+    return accs, test_pred
+
+
+def training_metrics(prep: Prepared, method: Method, pred: np.ndarray, tau: np.ndarray,
+                     loss: np.ndarray) -> dict[str, float]:
+    """Training-set quantities of one epoch against the noisy and (where known) the clean labels."""
     noisy, clean = prep.noisy, prep.clean
     out: dict[str, float] = {"train_acc_noisy": float(np.mean(pred == noisy))}
     nan = float("nan")
@@ -310,16 +470,52 @@ def _epoch_metrics(
     return out
 
 
+def _record_epoch(run: Run, epoch: int, result: EpochResult, started: float) -> dict[str, Any]:
+    """Evaluate, then add the epoch's row and per-sample arrays to the run's history (main process)."""
+    h = run.history
+    row: dict[str, Any] = {"epoch": epoch, "lr": result.lr, "loss": result.mean_loss}
+    row.update(training_metrics(run.data, run.method, result.pred, result.tau, result.loss))
+    t1 = time.perf_counter()
+    accs, test_pred = evaluate(run, epoch)
+    row.update(accs)
+    row["seconds"] = result.seconds
+    row["eval_seconds"] = time.perf_counter() - t1
+    h.rows.append(row)
+    h.last = {"pred": result.pred, "loss": result.loss, "tau": result.tau}
+    if test_pred is not None:
+        h.last["test_pred"] = test_pred
+    corrected = run.method.corrected_labels()
+    if corrected is not None:
+        h.last["q_argmax"] = corrected
+    if epoch in run.cfg.run.snapshot_epochs:
+        h.snapshots.update({f"{k}_e{epoch}": h.last[k] for k in ("pred", "loss", "tau", "q_argmax") if k in h.last})
+    h.epoch = epoch
+    h.elapsed += time.perf_counter() - started
+    return row
+
+
+def _finish(run: Run, record: RunRecord, common: dict[str, Any]) -> None:
+    """Write the final arrays and the complete status; remove the checkpoints."""
+    h, prep = run.history, run.data
+    clean = prep.clean if prep.clean is not None else np.full(len(prep.noisy), -1, np.int64)
+    record.write_arrays({"train_index": prep.train_index, "noisy_labels": prep.noisy, "clean_labels": clean,
+                         "test_labels": run.eval_labels["test"], **{f"final_{k}": v for k, v in h.last.items()},
+                         **h.snapshots})
+    record.write_metrics(h.rows)
+    tests = [r["test_acc"] for r in h.rows if not math.isnan(r.get("test_acc", float("nan")))]
+    record.write_status(state="complete", epoch=run.cfg.optim.epochs, seconds=h.elapsed, finished=now_iso(),
+                        final_test_acc=h.rows[-1].get("test_acc"), best_test_acc=max(tests) if tests else None,
+                        **common)
+    for path in run.run_dir.glob("ckpt-*"):
+        path.unlink(missing_ok=True)
+
+
 def _load_config(config: Config | str | Path | dict, overrides) -> Config:
     if isinstance(config, Config):
-        cfg = config
-        if overrides:
-            cfg.apply_overrides(list(overrides))
-    elif isinstance(config, dict):
-        cfg = Config.from_dict(config).apply_overrides(list(overrides))
-    else:
-        cfg = Config.load(config, list(overrides))
-    return cfg.validate()
+        return config.apply_overrides(list(overrides)).validate()
+    if isinstance(config, dict):
+        return Config.from_dict(config).apply_overrides(list(overrides)).validate()
+    return Config.load(config, list(overrides)).validate()
 
 
 def train(
@@ -347,269 +543,47 @@ def train(
     A run directory with a checkpoint is resumed; a complete one is returned untouched.
     """
     cfg = _load_config(config, overrides)
-    dd = _init_dist(cfg)
-    device = resolve_device(cfg.run.device)
-    if dd.world > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    results_dir = Path(results_dir)
-    run_dir = Path(run_dir) if run_dir is not None else results_dir / cfg.run_name()
-    noise_dir = Path(noise_dir) if noise_dir is not None else results_dir / "noise"
-    show = (cfg.run.progress if progress is None else progress) and dd.main
-
+    dd = distributed.init(use_cuda=torch.cuda.is_available() and cfg.run.device != "cpu")
+    run_dir = Path(run_dir) if run_dir is not None else Path(results_dir) / cfg.run_name()
     status = read_status(run_dir)
     if status.get("config_hash") not in (None, cfg.digest()):
-        raise ConfigError(
-            f"{run_dir} holds a run of another config (hash {status['config_hash']}, this one {cfg.digest()}); "
-            f"choose another run directory"
-        )
+        raise ConfigError(f"{run_dir} holds a run of another config (hash {status['config_hash']}, this one "
+                          f"{cfg.digest()}); choose another run directory")
     if status.get("state") == "complete":
         for path in run_dir.glob("ckpt-*"):  # a kill after the final status may have left them
             path.unlink(missing_ok=True)
         return run_dir
-
-    if cfg.run.threads:
-        torch.set_num_threads(cfg.run.threads)
-    prep = prepare_data(cfg, noise_dir)  # raises DatasetNotFoundError before anything is written
-    bundle = prep.bundle
-    set_seed(cfg.run.seed)
-    model_kwargs = {k: v for k, v in (("width", cfg.model.width), ("hidden", cfg.model.hidden)) if v is not None}
-    if cfg.model.norm != "batch":
-        model_kwargs["norm"] = cfg.model.norm
-    model = build_model(cfg.model.name, bundle.num_classes, in_channels=bundle.in_channels, **model_kwargs).to(device)
-    if cfg.run.channels_last and device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    method = build_method(cfg.method, prep.noisy, bundle.num_classes, device)
-    step_model: torch.nn.Module = model
-    if dd.world > 1:
-        if device.type == "cuda":
-            step_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        step_model = torch.nn.parallel.DistributedDataParallel(
-            step_model, device_ids=[device.index] if device.type == "cuda" else None,
-            # baselines do not use the attention head: DDP must not wait for its gradient
-            find_unused_parameters=not method.uses_attention,
-        )
-    if cfg.run.compile:
-        step_model = torch.compile(step_model)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
-                          weight_decay=cfg.optim.weight_decay)
-    n_train = len(prep.noisy)
-    shard = (dd.rank, dd.world)
-    if isinstance(prep.train, ds.ArraySplit):
-        loader = _array_loader(bundle, prep.train, True, cfg, device, shard)
-        make_eval = _array_loader
-    else:
-        loader = _file_loader(bundle, prep.train, True, cfg, device, shard)
-        make_eval = _file_loader
-    # evaluation runs on the main process only
-    eval_splits: dict[str, Any] = {"test": bundle.test}
-    if prep.val is not None:
-        eval_splits["val"] = prep.val
-    if bundle.val is not None and not isinstance(prep.train, ds.ArraySplit):
-        eval_splits["clean_val"] = bundle.val
-    eval_splits.update(bundle.extra_test)
-    eval_loaders = {k: make_eval(bundle, v, False, cfg, device) for k, v in eval_splits.items()} if dd.main else {}
-    eval_labels = {k: np.asarray(v.labels) for k, v in eval_splits.items()}
-
-    rows: list[dict[str, Any]] = []
-    snapshots: dict[str, np.ndarray] = {}
-    last: dict[str, np.ndarray] = {}
-    start_epoch, elapsed = 1, 0.0
-    loaded = load_latest_checkpoint(run_dir, map_location=device) if run_dir.is_dir() else None
+    run = build(cfg, run_dir, Path(noise_dir) if noise_dir is not None else Path(results_dir) / "noise", dd)
+    loaded = load_latest_checkpoint(run_dir, map_location=run.device) if run_dir.is_dir() else None
     if loaded is not None:
-        state, ckpt_path = loaded
-        if state.get("config_hash") not in (None, cfg.digest()):
-            raise ConfigError(
-                f"{ckpt_path} is a checkpoint of another config (hash {state['config_hash']}, this one "
-                f"{cfg.digest()}); choose another run directory"
-            )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        method.load_state_dict(state["method"])
-        if isinstance(loader, DeviceLoader):
-            loader.load_state_dict(state["loader"])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
-        if device.type == "cuda" and state["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), device)
-        rows, snapshots, last = state["rows"], state["snapshots"], state["last"]
-        start_epoch, elapsed = state["epoch"] + 1, state["elapsed"]
-    if dd.world > 1:
-        dist.barrier()  # nobody writes before every rank has read the checkpoint
-
+        run.load_state_dict(*loaded)
+    dd.barrier()  # nobody writes before every rank has read the checkpoint
     record = RunRecord(run_dir) if dd.main else None
-    started = status.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    common = dict(config_hash=cfg.digest(), run_name=run_dir.name, started=started, epochs=cfg.optim.epochs,
-                  noise=prep.noise_info, n_train=n_train, world_size=dd.world)
+    common = dict(config_hash=cfg.digest(), run_name=run_dir.name, started=status.get("started") or now_iso(),
+                  epochs=cfg.optim.epochs, noise=run.data.noise_info, n_train=len(run.data.noisy), world_size=dd.world)
     if record is not None:
         record.write_config(cfg.to_yaml())
-        record.write_environment(device)
-        record.write_status(state="running", epoch=start_epoch - 1, seconds=elapsed, **common)
-
-    epochs = range(start_epoch, cfg.optim.epochs + 1)
-    bar = progress_bar(epochs, total=cfg.optim.epochs, initial=start_epoch - 1, desc=run_dir.name[:40],
-               disable=not show, file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
-    # per-sample records: single process fills NaN/-1 for unseen samples; several processes fill
-    # -inf/-1 and combine with a max-reduction (every sample is seen by exactly one rank per epoch)
-    empty = float("nan") if dd.world == 1 else float("-inf")
+        record.write_environment(run.device)
+        record.write_status(state="running", epoch=run.history.epoch, seconds=run.history.elapsed, **common)
+    first = run.history.epoch + 1
+    show = (cfg.run.progress if progress is None else progress) and dd.main
+    bar = progress_bar(range(first, cfg.optim.epochs + 1), total=cfg.optim.epochs, initial=first - 1,
+                       desc=run_dir.name[:40], disable=not show, file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
     for epoch in bar:
-        t0 = time.perf_counter()
-        lr = lr_at(cfg, epoch)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        _set_epoch(loader, cfg, epoch)
-        step_model.train()
-        pred = torch.full((n_train,), -1, dtype=torch.long, device=device)
-        tau = torch.full((n_train,), empty, dtype=torch.float32, device=device)
-        sample_loss = torch.full((n_train,), empty, dtype=torch.float32, device=device)
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        finite = torch.ones((), device=device, dtype=torch.bool)
-        count = torch.zeros((), device=device, dtype=torch.float64)
-        for x, y, idx in loader:
-            x = x.to(device, non_blocking=True)
-            y = y.to(device, non_blocking=True)
-            idx = idx.to(device, non_blocking=True)
-            with _autocast(device, cfg.run.amp):
-                logits, att = step_model(x)
-            per = method.batch_loss(logits, att if method.uses_attention else None, y, idx, epoch)
-            if dd.world == 1:
-                loss = per.mean()
-                n_batch = len(y)
-            else:
-                # DDP averages gradients over ranks; scale so that the result is the mean over the global batch
-                n = torch.tensor(float(len(y)), device=device)
-                dist.all_reduce(n)
-                n_batch = float(n)
-                loss = per.sum() * dd.world / n_batch
-                if method.store is not None:
-                    gi, gq = _gather_rows(idx, method.store.get(idx), dd.world)
-                    method.store.q[gi] = gq
-            finite &= torch.isfinite(loss)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                pred[idx] = logits.argmax(1)
-                sample_loss[idx] = per.detach().float()
-                if method.uses_attention:
-                    tau[idx] = torch.sigmoid(att.detach().float().reshape(-1))
-                loss_sum += per.detach().double().sum() if dd.world > 1 else loss.detach().double() * len(y)
-            count += len(y)
-        if dd.world > 1:
-            for t in (pred, tau, sample_loss):
-                dist.all_reduce(t, op=dist.ReduceOp.MAX)
-            for t in (loss_sum, count):
-                dist.all_reduce(t)
-            ok = finite.to(torch.int32)
-            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-            finite = ok.bool()
-            tau[torch.isinf(tau)] = float("nan")
-            sample_loss[torch.isinf(sample_loss)] = float("nan")
-            if method.store is not None and method.store._epoch_probs is not None:
-                seen = torch.nonzero(method.store._epoch_probs.sum(1) > 0).squeeze(1)
-                gi, gp = _gather_rows(seen, method.store._epoch_probs[seen], dd.world)
-                method.store._epoch_probs[gi] = gp
-        method.end_epoch(epoch)
-        if not bool(finite):
-            raise NonFiniteLossError(
-                f"{run_dir.name}: the training loss became NaN/inf in epoch {epoch} (lr {lr:.4g}); "
-                f"stopped without saving this epoch. "
-                + (f"The last good checkpoint (epoch {epoch - 1}) is kept in {run_dir}; " if epoch > 1 else "")
-                + "lower optim.lr or check the data."
-            )
-        train_seconds = time.perf_counter() - t0
-        if not dd.main:
-            dist.barrier()  # wait for the main process's evaluation and writes
-            if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < cfg.optim.epochs:
-                return run_dir
-            continue
-
-        pred_np, tau_np, loss_np = pred.cpu().numpy(), tau.cpu().numpy(), sample_loss.cpu().numpy()
-        row: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": float(loss_sum) / max(float(count), 1.0)}
-        row.update(_epoch_metrics(prep, method, pred_np, tau_np, loss_np))
-        t1 = time.perf_counter()
-        evaluate = epoch % cfg.run.eval_every == 0 or epoch == cfg.optim.epochs
-        test_pred = None
-        for name, ev in eval_loaders.items():
-            key = "test_acc" if name == "test" else f"{name}_acc" if name != "val" else "val_acc_noisy"
-            if evaluate:
-                p = predict(model, ev, device, cfg.run.amp)
-                row[key] = float(np.mean(p == eval_labels[name]))
-                if name == "test":
-                    test_pred = p
-            else:
-                row[key] = float("nan")
-        row["seconds"] = train_seconds
-        row["eval_seconds"] = time.perf_counter() - t1
-        rows.append(row)
-        elapsed += time.perf_counter() - t0
-
-        last = {"pred": pred_np, "loss": loss_np, "tau": tau_np}
-        if test_pred is not None:
-            last["test_pred"] = test_pred
-        corrected = method.corrected_labels()
-        if corrected is not None:
-            last["q_argmax"] = corrected
-        if epoch in cfg.run.snapshot_epochs:
-            for k in ("pred", "loss", "tau", "q_argmax"):
-                if k in last:
-                    snapshots[f"{k}_e{epoch}"] = last[k]
-        rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-               "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
-        save_checkpoint(run_dir, epoch, {
-            "epoch": epoch, "elapsed": elapsed, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "method": method.state_dict(),
-            "loader": loader.state_dict() if isinstance(loader, DeviceLoader) else None,
-            "rng": rng, "rows": rows, "snapshots": snapshots, "last": last, "config_hash": cfg.digest(),
-        })
-        record.write_metrics(rows)
-        record.write_status(state="running", epoch=epoch, seconds=elapsed, **common)
-        bar.set_postfix(loss=f"{row['loss']:.3f}", test=f"{row.get('test_acc', float('nan')):.3f}", refresh=False)
-        if dd.world > 1:
-            dist.barrier()
-        if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < cfg.optim.epochs:
+        started = time.perf_counter()
+        result = train_one_epoch(run, epoch)
+        if record is not None:
+            row = _record_epoch(run, epoch, result, started)
+            save_checkpoint(run_dir, epoch, run.state_dict())
+            record.write_metrics(run.history.rows)
+            record.write_status(state="running", epoch=epoch, seconds=run.history.elapsed, **common)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", test=f"{row.get('test_acc', float('nan')):.3f}", refresh=False)
+        dd.barrier()  # the other ranks wait for the main process's evaluation and writes
+        if stop_after_epoch is not None and stop_after_epoch <= epoch < cfg.optim.epochs:
             bar.close()
             return run_dir
     bar.close()
-    if not dd.main:
-        _finish_dist(dd)
-        return run_dir
-
-    arrays = {
-        "train_index": prep.train_index, "noisy_labels": prep.noisy,
-        "clean_labels": prep.clean if prep.clean is not None else np.full(n_train, -1, np.int64),
-        "test_labels": eval_labels["test"], **{f"final_{k}": v for k, v in last.items()}, **snapshots,
-    }
-    record.write_arrays(arrays)
-    record.write_metrics(rows)
-    final = rows[-1]
-    tests = [r["test_acc"] for r in rows if not math.isnan(r.get("test_acc", float("nan")))]
-    record.write_status(state="complete", epoch=cfg.optim.epochs, seconds=elapsed,
-                        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                        final_test_acc=final.get("test_acc"), best_test_acc=max(tests) if tests else None,
-                        **common)
-    for path in run_dir.glob("ckpt-*"):
-        path.unlink(missing_ok=True)
-    _finish_dist(dd)
+    if record is not None:
+        _finish(run, record, common)
+    dd.finish()
     return run_dir
-
-
-def _set_epoch(loader, cfg: Config, epoch: int) -> None:
-    """Reseed a DataLoader's batch order for ``epoch`` (DeviceLoader carries its own generator)."""
-    if isinstance(loader, DeviceLoader):
-        return
-    batches = loader.batch_sampler
-    if hasattr(batches, "set_epoch"):  # class-balanced sampler (possibly inside the sharding wrapper)
-        batches.set_epoch(epoch)
-    inner = getattr(batches, "batches", batches)
-    sampler = getattr(inner, "sampler", None)
-    if getattr(sampler, "generator", None) is not None:
-        sampler.generator.manual_seed(cfg.run.seed * 100_003 + epoch)
-
-
-def _finish_dist(dd: _Dist) -> None:
-    if dd.world > 1:
-        dist.barrier()
-        if dd.owns_group:
-            dist.destroy_process_group()

@@ -73,13 +73,16 @@ def tiny_dict(**changes) -> dict:
         "data": {"name": "fashion_mnist", "train_subset": 300, "test_subset": 200, "augment": True},
         "noise": {"mode": "sym", "rate": 0.4, "seed": 3},
         "model": {"name": "small_cnn", "width": 8},
-        "method": {"name": "nal", "es": 2, "update_period": 1, "selc_start": 2},
+        "method": {"name": "nal", "nal": {"es": 2, "update_period": 1}, "selc": {"start": 2}},
         "optim": {"epochs": 4, "batch_size": 32, "lr": 0.05, "restart_period": 2},
         "run": {"seed": 1, "progress": False, "snapshot_epochs": [1, 4], "threads": 1, "device": "cpu"},
     }
     for key, value in changes.items():
-        section, name = key.split(".")
-        d[section][name] = value
+        *path, name = key.split(".")
+        node = d
+        for part in path:
+            node = node.setdefault(part, {})
+        node[name] = value
     return d
 
 
@@ -210,7 +213,7 @@ def warm_up() -> None:
     import nalkit.cli
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = write_yaml(Path(tmp) / "warm.yaml", tiny_dict(**{"optim.epochs": 1, "method.es": 1, "run.snapshot_epochs": [1]}))
+        cfg = write_yaml(Path(tmp) / "warm.yaml", tiny_dict(**{"optim.epochs": 1, "method.nal.es": 1, "run.snapshot_epochs": [1]}))
         try:
             import contextlib
             import io

@@ -22,7 +22,7 @@ def _config(tmp_path, method):
         # GroupNorm: per-sample normalisation, so sharding a batch over processes changes nothing
         # (BatchNorm would need SyncBatchNorm, which PyTorch supports on CUDA only)
         "model": {"name": "small_cnn", "width": 8, "norm": "group"},
-        "method": {"name": method, "es": 2, "update_period": 1},
+        "method": {"name": method, "nal": {"es": 2, "update_period": 1}},
         "optim": {"epochs": 3, "batch_size": 32, "lr": 0.05, "restart_period": 3},
         "run": {"seed": 1, "progress": False, "threads": 1},
     }

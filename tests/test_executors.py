@@ -10,7 +10,10 @@ import pytest
 import yaml
 
 from nalkit.executors import ExperimentJob, _submitit_parameters
-from nalkit.runner import _spec, acquire_lock, expand_grid, load_grid, read_lock, read_status, run_grid
+from nalkit.grid import expand_grid, load_grid
+from nalkit.locks import acquire_lock, read_lock
+from nalkit.records import read_status
+from nalkit.runner import experiment_spec, run_grid
 from nalkit.train import train
 
 from gridlib import SMOKE, metrics, write_grid  # noqa: E402
@@ -48,10 +51,10 @@ def test_submitit_local_executor_completes(tmp_path):
 def test_requeued_job_resumes_to_the_uninterrupted_result(tmp_path):
     """What submitit does on a time-out: checkpoint() -> requeue -> the job runs again on the same spec."""
     grid_path = write_grid(tmp_path / "g.yaml", tmp_path / "results", notebook=None,
-                           axes={"method": [{"method.name": "nal", "method.lam": 0.5}]})
+                           axes={"method": [{"method.name": "nal", "method.nal.lam": 0.5}]})
     grid = load_grid(grid_path)
     exp = grid.experiments[0]
-    spec = _spec(exp, grid)
+    spec = experiment_spec(exp, grid)
     # the first attempt: killed after epoch 1 of 3 while holding the experiment's lock
     train(exp.config, exp.overrides, results_dir=grid.results_dir, run_dir=exp.run_dir, stop_after_epoch=1,
           progress=False)
@@ -93,7 +96,7 @@ def test_submitit_local_preemption_requeues_and_resumes(tmp_path):
     exp = grid.experiments[0]
     executor = submitit.AutoExecutor(folder=tmp_path / "slurm", cluster="local")
     executor.update_parameters(timeout_min=10)
-    job = executor.submit(Job(), _spec(exp, grid))
+    job = executor.submit(Job(), experiment_spec(exp, grid))
     deadline = time.time() + 120
     while (read_status(exp.run_dir) if exp.run_dir.is_dir() else {}).get("epoch", 0) < 3:
         assert time.time() < deadline and not job.done(), "the job did not start training"

@@ -318,7 +318,7 @@ def test_a_checkpoint_of_another_config_is_never_resumed(tmp_path):
     cfg = Config.from_dict(fl.tiny_dict())
     run = train(cfg, run_dir=tmp_path / "r", stop_after_epoch=1)
     (run / "status.json").unlink()  # e.g. lost while copying the directory
-    other = Config.from_dict(fl.tiny_dict(**{"method.lam": 3.0}))
+    other = Config.from_dict(fl.tiny_dict(**{"method.nal.lam": 3.0}))
     with pytest.raises(ConfigError, match="another config"):
         train(other, run_dir=run)
 
@@ -421,7 +421,8 @@ def executions(mark: Path) -> dict[str, int]:
 
 def test_a_failing_experiment_is_recorded_and_a_rerun_runs_only_what_is_missing(tiny_yaml, reference, tmp_path,
                                                                                 monkeypatch):
-    from nalkit.runner import expand_grid, run_grid
+    from nalkit.grid import expand_grid
+    from nalkit.runner import run_grid
 
     mark = tmp_path / "mark.txt"
     monkeypatch.setenv(fl.MARK_ENV, str(mark))
@@ -448,7 +449,8 @@ def test_a_failing_experiment_is_recorded_and_a_rerun_runs_only_what_is_missing(
 
 
 def test_a_runner_killed_mid_experiment_is_finished_by_a_rerun(tiny_yaml, reference, tmp_path):
-    from nalkit.runner import expand_grid, read_lock
+    from nalkit.grid import expand_grid
+    from nalkit.locks import read_lock
 
     mark = tmp_path / "mark.txt"
     grid = write_grid(tmp_path / "g.yaml", tiny_yaml, tmp_path / "results")
@@ -469,7 +471,8 @@ def test_a_runner_killed_mid_experiment_is_finished_by_a_rerun(tiny_yaml, refere
 
 
 def test_two_runners_on_one_results_directory_run_each_experiment_once(tiny_yaml, reference, tmp_path):
-    from nalkit.runner import expand_grid, status_table
+    from nalkit.grid import expand_grid
+    from nalkit.runner import status_table
 
     mark = tmp_path / "mark.txt"
     grid = write_grid(tmp_path / "g.yaml", tiny_yaml, tmp_path / "results", methods=("ce", "nal", "gce", "sce"))

@@ -73,7 +73,7 @@ CASES = {
     "unknown section": (["train", "{tmp}/section.yaml", "--results-dir", "{res}"], "unknown section 'optimizer'.*'optim'"),
     "section not a mapping": (["train", "{tmp}/scalar.yaml", "--results-dir", "{res}"], "section 'data' must be a mapping"),
     # overrides: types and keys
-    "unknown key": (tr("method.lamda=1"), "unknown key 'method.lamda' .*did you mean 'method.lam'"),
+    "unknown key": (tr("method.lamda=1"), "unknown key 'method.lamda' .*did you mean 'method.nal.lam'"),
     "override without =": (tr("methodlam"), "'methodlam' must look like section.key=value"),
     "override without section": (tr("lam=0.5"), "key 'lam' must be section.key"),
     "int expected": (tr("optim.epochs=ten"), "optim.epochs must be an integer, got 'ten'"),
@@ -83,8 +83,8 @@ CASES = {
     "rate > 1": (tr("noise.rate=1.5"), r"noise.rate=1.5 is outside \[0, 1\]"),
     "negative lr": (tr("optim.lr=-1"), "lr=-1.0"),
     "zero epochs": (tr("optim.epochs=0"), "optim.epochs=0 must be >= 1"),
-    "es beyond epochs": (tr("method.es=99"), "method.es=99 is beyond the 4 training epochs"),
-    "negative lam": (tr("method.lam=-1"), "method.lam=-1.0 must be >= 0"),
+    "es beyond epochs": (tr("method.nal.es=99"), "method.nal.es=99 is beyond the 4 training epochs"),
+    "negative lam": (tr("method.nal.lam=-1"), "method.nal.lam=-1.0 must be >= 0"),
     "zero width": (tr("model.width=0"), "model.width=0 must be >= 1"),
     "unknown dataset": (tr("data.name=mnist"), "data.name='mnist' is not one of"),
     "unknown model": (tr("model.name=resnet9000"), "model.name='resnet9000' is not one of"),
@@ -235,7 +235,7 @@ def test_malformed_command_lines_are_usage_errors(capsys, case):
 @pytest.mark.parametrize("raw, message", [
     ({"optim": {"epochs": "ten"}}, "optim.epochs must be an integer"),
     ({"optim": [1]}, "section 'optim' must be a mapping"),
-    ({"method": {"name": "nal", "alpha": 1.0}}, r"method.alpha=1.0 must be in \[0, 1\)"),
+    ({"method": {"name": "nal", "nal": {"alpha": 1.0}}}, r"method.nal.alpha=1.0 must be in \[0, 1\)"),
     ({"noise": {"mode": "asym"}, "data": {"name": "animal10n"}}, "noise.mode=asym has no class map"),
     ("not a mapping", "expected a mapping of sections"),
 ])
@@ -258,8 +258,8 @@ def test_noise_file_for_another_dataset_through_the_api(tmp_path):
 
 
 def test_scientific_notation_overrides_are_numbers():
-    cfg = Config().apply_overrides(["optim.lr=1e-3", "method.lam=5e1"])
-    assert cfg.optim.lr == 1e-3 and cfg.method.lam == 50.0
+    cfg = Config().apply_overrides(["optim.lr=1e-3", "method.nal.lam=5e1"])
+    assert cfg.optim.lr == 1e-3 and cfg.method.nal.lam == 50.0
 
 
 SUBPROCESS_CASES = ["config not YAML", "unknown key", "idx bad magic", "noise inspect garbage", "grid bad experiment"]

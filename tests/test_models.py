@@ -195,5 +195,5 @@ def test_registry():
         "vgg19_bn",
         "inception_resnet_v2",
     }
-    with pytest.raises(ValueError, match="'resnet1000'.*cifar_resnet18.*small_cnn"):
+    with pytest.raises(ValueError, match="unknown model 'resnet1000'; choose one of small_cnn.*cifar_resnet18"):
         build_model("resnet1000", 10)

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from nalkit.cli import main
-from nalkit.runner import (GridError, LockHeld, acquire_lock, expand_grid, load_grid, print_status, read_lock,
-                           release_lock, run_grid, status_table)
+from nalkit.grid import GridError, expand_grid, load_grid
+from nalkit.locks import LockHeld, acquire_lock, read_lock, release_lock
+from nalkit.runner import print_status, run_grid, status_table
 from nalkit.train import train
 
 from gridlib import REPO, metrics, write_grid  # noqa: E402
@@ -158,10 +159,11 @@ def test_lock_protocol(tmp_path):
     ({"axes": {"method": []}}, "axis 'method' must be a non-empty list"),
     ({"configs": ["configs/fmnist/nope.yaml"]}, "nope.yaml' does not exist"),
     ({"configs": []}, "'configs' must be a non-empty list"),
-    ({"axes": {"method": [{"method.lamda": 1.0}]}}, "unknown key 'method.lamda' .*did you mean 'method.lam'"),
+    ({"axes": {"method": [{"method.lamda": 1.0}]}}, "unknown key 'method.lamda' .*did you mean 'method.nal.lam'"),
     ({"axes": {"noise": [{"noise.rate": 1.5}]}}, r"noise.rate=1.5 is outside \[0, 1\]"),
     ({"axes": {"method": [{"method.name": "ce"}, {"method.name": "ce"}]}}, "same run .*remove the duplicate"),
-    ({"axes": {"a": [{"method.lam": 1.0}], "b": [{"method.lam": 2.0}]}}, "axes 'a' and 'b' both set method.lam"),
+    ({"axes": {"a": [{"method.nal.lam": 1.0}], "b": [{"method.nal.lam": 2.0}]}},
+     "axes 'a' and 'b' both set method.nal.lam"),
     ({"axis": {}}, "unknown key.*'axis'"),
     ({"notebook": "book/missing.ipynb"}, "notebook 'book/missing.ipynb' does not exist"),
     ({"overrides": "optim.epochs=3"}, "expected a mapping"),
@@ -198,6 +200,9 @@ def test_default_grid_expands_to_the_documented_experiments():
     keys = [o.split("=")[0] for o in nal.overrides]
     assert keys.index("run.seed") < keys.index("noise.mode") < keys.index("method.name")
     # lambda comes from configs/fmnist/cpu.yaml, where the noisy-validation search put it
-    assert nal.cfg.method.lam == 10.0 and not any(o.startswith("method.lam") for o in nal.overrides)
+    assert nal.cfg.method.nal.lam == 10.0 and not any("lam" in o for o in nal.overrides)
+    # every experiment is a committed run record: `make book` retrains nothing
+    committed = {p.name for p in (REPO / "results" / "runs").iterdir()}
+    assert set(names) <= committed, sorted(set(names) - committed)[:3]
     # seeds vary slowest: the first 18 experiments are seed 0
     assert {e.cfg.run.seed for e in grid.experiments[:18]} == {0}

@@ -41,7 +41,7 @@ def test_every_epoch_and_every_batch_conventions():
 
 
 def _nal(**kw):
-    cfg = MethodConfig(name="nal", lam=0.5, alpha=0.9, **kw)
+    cfg = MethodConfig(name="nal", nal={"lam": 0.5, "alpha": 0.9, **kw})
     return build_method(cfg, np.array([0, 1, 2, 0]), 3, "cpu")
 
 
@@ -77,7 +77,7 @@ def test_nal_before_es_keeps_targets():
 
 
 def test_selc_is_ce_until_turning_point_then_ensembles():
-    cfg = MethodConfig(name="selc", selc_start=3, selc_alpha=0.9)
+    cfg = MethodConfig(name="selc", selc={"start": 3, "alpha": 0.9})
     m = build_method(cfg, np.array([0, 1]), 2, "cpu")
     z, y, idx = torch.tensor([[1.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 1]), torch.arange(2)
     torch.testing.assert_close(m.batch_loss(z, None, y, idx, epoch=2), F.cross_entropy(z, y, reduction="none"))
@@ -87,7 +87,7 @@ def test_selc_is_ce_until_turning_point_then_ensembles():
 
 
 def test_elr_targets_are_renormalised_clamped_predictions():
-    cfg = MethodConfig(name="elr", elr_beta=0.7, elr_lam=3.0)
+    cfg = MethodConfig(name="elr", elr={"beta": 0.7, "lam": 3.0})
     m = build_method(cfg, np.array([0, 1]), 2, "cpu")
     z = torch.tensor([[20.0, -20.0], [0.0, 0.0]])
     m.batch_loss(z, None, torch.tensor([0, 1]), torch.arange(2), epoch=1)
@@ -97,7 +97,7 @@ def test_elr_targets_are_renormalised_clamped_predictions():
 
 @pytest.mark.parametrize("name", METHODS)
 def test_every_method_has_one_interface_and_round_trips_state(name):
-    cfg = MethodConfig(name=name, es=1, update_period=1, selc_start=1)
+    cfg = MethodConfig(name=name, nal={"es": 1, "update_period": 1}, selc={"start": 1})
     m = build_method(cfg, np.array([0, 1, 2, 1]), 3, "cpu")
     z = torch.randn(4, 3, requires_grad=True)
     per = m.batch_loss(z, torch.zeros(4, requires_grad=True), torch.tensor([0, 1, 2, 1]), torch.arange(4), 1)
@@ -112,5 +112,31 @@ def test_every_method_has_one_interface_and_round_trips_state(name):
 
 
 def test_unknown_method():
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="unknown method 'mixup'; choose one of ce, gce"):
         build_method(MethodConfig(name="mixup"), np.array([0]), 2, "cpu")
+
+
+def test_legacy_flat_method_keyword_arguments_still_build():
+    old = MethodConfig(name="nal", lam=0.5, es=1, update_period=1, selc_start=3)
+    assert old == MethodConfig(name="nal", nal={"lam": 0.5, "es": 1, "update_period": 1}, selc={"start": 3})
+
+
+def test_nal_ablations():
+    """estimate_targets=False keeps q the noisy one-hot; attention=False is cross-entropy on q."""
+    y = np.array([0, 1, 2, 0])
+    z, att, idx = torch.randn(4, 3), torch.randn(4), torch.arange(4)
+    frozen = build_method(MethodConfig(name="nal", nal={"es": 1, "update_period": 1, "estimate_targets": False}),
+                          y, 3, "cpu")
+    before = frozen.store.q.clone()
+    from nalkit.losses import nal_loss
+
+    torch.testing.assert_close(frozen.batch_loss(z, att, torch.as_tensor(y), idx, epoch=3),
+                               nal_loss(z, att, before, 0.5, reduction="none"))
+    torch.testing.assert_close(frozen.store.q, before)
+    assert frozen.uses_attention
+    ce_on_q = build_method(MethodConfig(name="nal", nal={"es": 1, "update_period": 1, "attention": False}), y, 3, "cpu")
+    assert not ce_on_q.uses_attention
+    out = ce_on_q.batch_loss(z, None, torch.as_tensor(y), idx, epoch=1)
+    q = ce_on_q.store.q
+    assert not torch.allclose(q, before)  # the targets moved before the loss, as in full NAL
+    torch.testing.assert_close(out, -(q * F.log_softmax(z, 1)).sum(1))

@@ -21,7 +21,7 @@ def tiny(method="nal", **extra) -> Config:
         "data": {"name": "fashion_mnist", "train_subset": 300, "test_subset": 200, "augment": True},
         "noise": {"mode": "sym", "rate": 0.4, "seed": 3},
         "model": {"name": "small_cnn", "width": 8},
-        "method": {"name": method, "es": 2, "update_period": 1, "selc_start": 2},
+        "method": {"name": method, "nal": {"es": 2, "update_period": 1}, "selc": {"start": 2}},
         "optim": {"epochs": 4, "batch_size": 32, "lr": 0.05, "restart_period": 2},
         "run": {"seed": 1, "progress": False, "snapshot_epochs": [1, 4], "threads": 2},
     })
@@ -95,7 +95,7 @@ def test_noisy_validation_split(tmp_path):
 def test_other_run_in_the_same_directory_is_refused(tmp_path):
     run = train(tiny("ce"), run_dir=tmp_path / "r")
     with pytest.raises(ConfigError, match="another config"):
-        train(tiny("ce", **{"method.lam": 3.0}), run_dir=run)
+        train(tiny("ce", **{"method.nal.lam": 3.0}), run_dir=run)
 
 
 def test_missing_dataset_writes_nothing(tmp_path, monkeypatch):
