@@ -186,8 +186,9 @@ def preload_datasets() -> None:
     and run record itself. Keyed by path and mtime, so a test's own files are read for real.
     """
     import nalkit.datasets as ds
+    import nalkit.datasets.fashion_mnist as fmnist  # the module whose loader calls read_idx
 
-    real = ds.read_idx
+    real = fmnist.read_idx
     cache: dict = {}
 
     def read_idx(path, magic):
@@ -196,7 +197,7 @@ def preload_datasets() -> None:
             cache[key] = real(path, magic)
         return cache[key]
 
-    ds.read_idx = read_idx
+    fmnist.read_idx = read_idx
     try:
         ds.load_dataset("fashion_mnist", REPO / "data", download=False)
     except Exception:  # noqa: BLE001 -- no data here: the tests that need it skip

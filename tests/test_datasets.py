@@ -469,7 +469,7 @@ def test_train_subset_file_split(tmp_path: Path) -> None:
 
 
 def test_unknown_name() -> None:
-    with pytest.raises(ValueError, match="known datasets: fashion_mnist, cifar10"):
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'; choose one of fashion_mnist, cifar10"):
         load_dataset("mnist")
     with pytest.raises(ValueError, match="unknown dataset"):
         find_dataset("imagenet")
@@ -501,3 +501,20 @@ def test_real_debian_fashion_mnist(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     # The published normalisation constants are this data's statistics.
     x = b.train.images.float() / 255
     assert abs(x.mean().item() - b.mean[0]) < 1e-3 and abs(x.std().item() - b.std[0]) < 1e-3
+
+
+def test_registry_entries_and_read_idx_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One registration per dataset, in the order `nalkit info` lists them, each under its own name.
+    assert list(ds.DATASETS) == ["fashion_mnist", "cifar10", "cifar100", "animal10n", "clothing1m", "webvision"]
+    assert all(ds.DATASETS.get(name).name == name for name in ds.DATASETS)
+    assert ds.DATASETS.get("cifar100").num_classes == 100 and ds.DATASETS.get("webvision").real_noise
+    # tests/faultlib.py shares parsed idx files between forked runs by patching the reader the loader
+    # calls: nalkit.datasets.fashion_mnist.read_idx.
+    import nalkit.datasets.fashion_mnist as fmnist
+
+    make_fmnist(tmp_path / "fashion-mnist")
+    read = []
+    real = fmnist.read_idx
+    monkeypatch.setattr(fmnist, "read_idx", lambda path, magic: read.append(path.name) or real(path, magic))
+    load_dataset("fashion_mnist", tmp_path, download=False)
+    assert sorted(read) == sorted(s + ".gz" for s in ds.FASHION_MNIST_FILES)
