@@ -19,33 +19,43 @@ Generator, version 1 (``NOISE_GENERATOR_VERSION``), with ``rng = np.random.defau
 
 ``"transition"`` skips step 1: every sample ``i`` draws its noisy label from row ``clean[i]`` of the
 given matrix, by inverse-CDF sampling of ``u = rng.random(N)``. ``"none"`` returns the labels unchanged.
+
+The modes are the :data:`MODES` registry: step 2 of ``"sym"``, ``"asym"`` and ``"pair"`` is the
+:data:`Corruption` function registered under that name, so a new mode of the same kind (corrupt a shuffled
+``int(rate * N)`` indices) is one registered function; ``"none"`` and ``"transition"`` are registered
+without one and handled by :func:`inject_noise` itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
 import re
-import tempfile
 import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any
 
 import numpy as np
+
+from ._io import atomic_write_bytes
+from .registry import Registry, UnknownNameError
 
 __all__ = [
     "ASYM_MAPS",
     "MODES",
     "NOISE_GENERATOR_VERSION",
+    "Corruption",
     "NoiseFileError",
     "NoisyLabels",
     "asym_map",
     "inject_noise",
-    "load_noise",
     "labels_digest",
+    "load_noise",
     "load_or_create_noise",
     "noise_key",
     "save_noise",
@@ -56,7 +66,17 @@ __all__ = [
 #: so files made by an older generator are never mistaken for the new one's.
 NOISE_GENERATOR_VERSION = 1
 
-MODES = ("none", "sym", "asym", "pair", "transition")
+#: A corruption (step 2 of the generator): ``corrupt(src, num_classes, rng, dataset, exclude_true_class)``
+#: maps ``src``, the (k,) int64 clean labels of the chosen indices in shuffle order, to their (k,) noisy
+#: labels, drawing randomness only from ``rng`` (right after the shuffle of step 1). It may raise
+#: ``ValueError`` for settings it cannot serve (e.g. ``"asym"`` without a dataset map).
+Corruption = Callable[[np.ndarray, int, np.random.Generator, str | None, bool], np.ndarray]
+
+#: The noise modes, in this order: ``"none"``, ``"sym"``, ``"asym"``, ``"pair"``, ``"transition"``.
+#: ``name in MODES`` and iteration give the names; ``MODES.get(name)`` is the mode's :data:`Corruption`, or
+#: ``None`` for ``"none"`` and ``"transition"``, which choose no indices by shuffle (see the module
+#: docstring) and which :func:`inject_noise` handles itself.
+MODES: Registry[Corruption | None] = Registry("noise mode")
 
 _NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "fashion_mnist": 10}
 
@@ -113,10 +133,10 @@ class NoisyLabels:
     mode: str
     nominal_rate: float
     seed: int
-    dataset: Optional[str] = None
+    dataset: str | None = None
     exclude_true_class: bool = False
     chosen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    given_transition: Optional[np.ndarray] = None
+    given_transition: np.ndarray | None = None
     generator_version: int = NOISE_GENERATOR_VERSION
 
     @property
@@ -147,7 +167,7 @@ class NoisyLabels:
         return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 
     @property
-    def transition_digest(self) -> Optional[str]:
+    def transition_digest(self) -> str | None:
         """Short sha256 of :attr:`given_transition`, or ``None``."""
         return None if self.given_transition is None else transition_digest(self.given_transition)
 
@@ -194,13 +214,14 @@ class NoisyLabels:
 
 def _check_mode(mode: Any) -> str:
     if not isinstance(mode, str) or mode not in MODES:
-        raise ValueError(f"unknown noise mode {mode!r}; expected one of {list(MODES)}")
+        raise UnknownNameError(MODES.unknown(mode))  # a ValueError naming the modes and the closest one
     return mode
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        # ValueError, not TypeError: every bad argument of this module is one ValueError for callers to catch
+        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")  # noqa: TRY004
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return int(value)
@@ -208,14 +229,14 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 def _check_rate(rate: Any) -> float:
     if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, float, np.integer, np.floating)):
-        raise ValueError(f"rate must be a number in [0, 1], got {rate!r}")
+        raise ValueError(f"rate must be a number in [0, 1], got {rate!r}")  # noqa: TRY004 (as in _check_int)
     rate = float(rate)
     if not (0.0 <= rate <= 1.0):  # also rejects NaN
         raise ValueError(f"rate must be in [0, 1], got {rate!r}")
     return rate
 
 
-def _check_dataset(dataset: Any) -> Optional[str]:
+def _check_dataset(dataset: Any) -> str | None:
     if dataset is None:
         return None
     if not isinstance(dataset, str) or not _DATASET_NAME.match(dataset):
@@ -225,7 +246,14 @@ def _check_dataset(dataset: Any) -> Optional[str]:
     return dataset
 
 
-def _check_labels(labels: Any, num_classes: int) -> np.ndarray:
+def _check_label_argument(labels: Any, num_classes: int) -> np.ndarray:
+    """Labels given to this module, as a fresh int64 (N,) copy; ``ValueError`` unless they are a non-empty
+    1-D integer array in ``[0, num_classes)``.
+
+    Stricter than the dataset readers' check of labels read from files (``nalkit.datasets._common.
+    _check_file_labels``, which casts and raises ``DatasetNotFoundError``): here a float or empty label
+    array is a caller's mistake, not a corrupt file.
+    """
     arr = np.asarray(labels)
     if arr.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {arr.shape}")
@@ -280,7 +308,7 @@ def transition_digest(transition: np.ndarray) -> str:
 # maps and keys
 
 
-def asym_map(dataset: str, num_classes: Optional[int] = None) -> np.ndarray:
+def asym_map(dataset: str, num_classes: int | None = None) -> np.ndarray:
     """The asymmetric-noise map of ``dataset`` as a (C,) int64 array, identity where a class is unmapped.
 
     Args:
@@ -304,15 +332,15 @@ def asym_map(dataset: str, num_classes: Optional[int] = None) -> np.ndarray:
 
 
 def noise_key(
-    dataset: Optional[str],
+    dataset: str | None,
     mode: str,
-    rate: Optional[float],
+    rate: float | None,
     seed: int,
     num_labels: int,
     exclude_true_class: bool = False,
-    transition_digest: Optional[str] = None,
+    transition_digest: str | None = None,
     *,
-    labels_digest: Optional[str] = None,
+    labels_digest: str | None = None,
 ) -> str:
     """Content address of a noise draw, e.g. ``"fashion_mnist-sym-0.4000-seed0-n60000-g1"``.
 
@@ -353,6 +381,47 @@ def noise_key(
 
 
 # --------------------------------------------------------------------------------------------------
+# the modes (registration order is the order of MODES)
+
+
+MODES.add("none", None)
+
+
+@MODES.register("sym")
+def _sym(src: np.ndarray, num_classes: int, rng: np.random.Generator, dataset: str | None,
+         exclude_true_class: bool) -> np.ndarray:
+    """Uniform over all C classes (the true class included), or over the C - 1 others."""
+    k = src.shape[0]
+    if exclude_true_class:
+        if num_classes < 2:
+            raise ValueError("exclude_true_class needs num_classes >= 2")
+        return (src + rng.integers(1, num_classes, size=k)) % num_classes
+    return rng.integers(0, num_classes, size=k)
+
+
+@MODES.register("asym")
+def _asym(src: np.ndarray, num_classes: int, rng: np.random.Generator, dataset: str | None,
+          exclude_true_class: bool) -> np.ndarray:
+    """The dataset's class map (:data:`ASYM_MAPS`); draws nothing from ``rng``."""
+    if dataset is None or dataset not in ASYM_MAPS:
+        raise ValueError(
+            f"mode 'asym' needs a dataset with a noise map, got dataset={dataset!r}; maps exist "
+            f"for {sorted(ASYM_MAPS)} (for others use mode 'transition')"
+        )
+    return asym_map(dataset, num_classes)[src]
+
+
+@MODES.register("pair")
+def _pair(src: np.ndarray, num_classes: int, rng: np.random.Generator, dataset: str | None,
+          exclude_true_class: bool) -> np.ndarray:
+    """``c -> (c + 1) mod C``; draws nothing from ``rng``."""
+    return (src + 1) % num_classes
+
+
+MODES.add("transition", None)
+
+
+# --------------------------------------------------------------------------------------------------
 # the generator
 
 
@@ -360,11 +429,11 @@ def inject_noise(
     labels: Any,
     num_classes: int,
     mode: str,
-    rate: Optional[float],
+    rate: float | None,
     seed: int,
-    dataset: Optional[str] = None,
+    dataset: str | None = None,
     *,
-    transition: Optional[np.ndarray] = None,
+    transition: np.ndarray | None = None,
     exclude_true_class: bool = False,
 ) -> NoisyLabels:
     """Corrupt ``labels`` with synthetic noise (algorithm: module docstring).
@@ -390,7 +459,7 @@ def inject_noise(
     num_classes = _check_int("num_classes", num_classes, 1)
     seed = _check_int("seed", seed, 0)
     dataset = _check_dataset(dataset)
-    clean = _check_labels(labels, num_classes)
+    clean = _check_label_argument(labels, num_classes)
     n = clean.shape[0]
     if exclude_true_class and mode != "sym":
         raise ValueError(f"exclude_true_class applies to mode 'sym' only, got mode {mode!r}")
@@ -400,6 +469,7 @@ def inject_noise(
     noisy = clean.copy()
     given_t = None
     rng = np.random.default_rng(seed)
+    corrupt = MODES.get(mode)
 
     if mode in ("none", "transition") and rate is not None:
         _check_rate(rate)  # ignored, but a rate of 7 is still a mistake worth reporting
@@ -418,6 +488,7 @@ def inject_noise(
         nominal = float(np.mean(1.0 - np.diag(given_t)[clean]))
         chosen = np.arange(n, dtype=np.int64)
     else:
+        assert corrupt is not None  # every other mode is a registered Corruption
         nominal = _check_rate(rate)
         if abs(nominal - round(nominal, 4)) > 1e-12:
             raise ValueError(
@@ -425,23 +496,7 @@ def inject_noise(
             )
         k = int(nominal * n)  # DivideMix: exactly int(r * N) indices
         chosen = rng.permutation(n)[:k].astype(np.int64)
-        src = clean[chosen]
-        if mode == "sym":
-            if exclude_true_class:
-                if num_classes < 2:
-                    raise ValueError("exclude_true_class needs num_classes >= 2")
-                noisy[chosen] = (src + rng.integers(1, num_classes, size=k)) % num_classes
-            else:
-                noisy[chosen] = rng.integers(0, num_classes, size=k)
-        elif mode == "asym":
-            if dataset is None or dataset not in ASYM_MAPS:
-                raise ValueError(
-                    f"mode 'asym' needs a dataset with a noise map, got dataset={dataset!r}; maps exist "
-                    f"for {sorted(ASYM_MAPS)} (for others use mode 'transition')"
-                )
-            noisy[chosen] = asym_map(dataset, num_classes)[src]
-        elif mode == "pair":
-            noisy[chosen] = (src + 1) % num_classes
+        noisy[chosen] = corrupt(clean[chosen], num_classes, rng, dataset, exclude_true_class)
 
     return NoisyLabels(
         labels=noisy,
@@ -482,39 +537,29 @@ def _arrays(noisy: NoisyLabels) -> dict[str, np.ndarray]:
     }
 
 
-def save_noise(noisy: NoisyLabels, directory: Union[str, os.PathLike]) -> Path:
+def save_noise(noisy: NoisyLabels, directory: str | os.PathLike) -> Path:
     """Write ``noisy`` to ``<directory>/<noisy.key>.npz`` atomically; return the path.
 
     The file holds the noisy and clean labels, the chosen indices, the given transition matrix (if any),
-    the metadata as a JSON string and a sha256 checksum over all of them. It is written to a temporary
-    file in the same directory and moved into place with ``os.replace``, so a reader never sees half a file.
+    the metadata as a JSON string and a sha256 checksum over all of them. It is written with
+    :func:`nalkit._io.atomic_write_bytes` (temporary file, fsync, rename; permissions ``0666 & ~umask``),
+    so a reader never sees half a file. ``directory`` is created if absent.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{noisy.key}.npz"
+    path = Path(directory) / f"{noisy.key}.npz"
     arrays = _arrays(noisy)
     meta_json = json.dumps(noisy.metadata(), sort_keys=True)
     checksum = _checksum(arrays, meta_json)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{noisy.key}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, meta=np.array(meta_json), checksum=np.array(checksum), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; noise files are shared data
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()  # a few MB at most (int64 labels), so build it in memory and write it in one go
+    np.savez_compressed(buf, meta=np.array(meta_json), checksum=np.array(checksum), **arrays)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
 def load_noise(
-    path: Union[str, os.PathLike],
+    path: str | os.PathLike,
     *,
-    expect_dataset: Optional[str] = None,
-    expect_num_labels: Optional[int] = None,
+    expect_dataset: str | None = None,
+    expect_num_labels: int | None = None,
 ) -> NoisyLabels:
     """Read a file written by :func:`save_noise`, verifying its checksum.
 
@@ -575,8 +620,8 @@ def load_noise(
             generator_version=int(meta["generator_version"]),
         )
         _check_mode(noisy.mode)
-        _check_labels(noisy.labels, noisy.num_classes)
-        _check_labels(noisy.clean_labels, noisy.num_classes)
+        _check_label_argument(noisy.labels, noisy.num_classes)
+        _check_label_argument(noisy.clean_labels, noisy.num_classes)
     except (KeyError, TypeError, ValueError) as e:
         raise NoiseFileError(
             f"noise file {str(path)!r} passes its checksum but its contents are invalid "
@@ -588,15 +633,15 @@ def load_noise(
 
 
 def load_or_create_noise(
-    directory: Union[str, os.PathLike],
+    directory: str | os.PathLike,
     labels: Any,
     num_classes: int,
     mode: str,
-    rate: Optional[float],
+    rate: float | None,
     seed: int,
-    dataset: Optional[str] = None,
+    dataset: str | None = None,
     *,
-    transition: Optional[np.ndarray] = None,
+    transition: np.ndarray | None = None,
     exclude_true_class: bool = False,
 ) -> NoisyLabels:
     """Return the noise stored under ``directory`` for these arguments, creating and saving it if absent.
@@ -606,7 +651,7 @@ def load_or_create_noise(
     against the given labels and settings, and a mismatch raises :class:`NoiseFileError`.
     """
     mode = _check_mode(mode)
-    clean = _check_labels(labels, _check_int("num_classes", num_classes, 1))
+    clean = _check_label_argument(labels, _check_int("num_classes", num_classes, 1))
     digest = None
     if mode == "transition":
         digest = transition_digest(_check_transition(transition, num_classes))

@@ -386,7 +386,8 @@ def test_load_or_create_detects_a_corrupt_file(tmp_path):
 @pytest.mark.parametrize(
     "args,kwargs,match",
     [
-        ((Y10, 10, "symmetric", 0.4, 0), {}, r"'symmetric'.*\['none', 'sym', 'asym', 'pair', 'transition'\]"),
+        ((Y10, 10, "symmetric", 0.4, 0), {}, r"unknown noise mode 'symmetric'.*none, sym, asym, pair, transition"),
+        ((Y10, 10, "pairs", 0.4, 0), {}, r"did you mean 'pair'"),
         ((Y10, 10, "sym", 1.5, 0), {}, r"1\.5"),
         ((Y10, 10, "sym", -0.1, 0), {}, r"-0\.1"),
         ((Y10, 10, "sym", float("nan"), 0), {}, "nan"),
@@ -409,5 +410,12 @@ def test_invalid_inputs(args, kwargs, match):
         inject_noise(*args, **kwargs)
 
 
-def test_modes_constant():
-    assert MODES == ("none", "sym", "asym", "pair", "transition")
+def test_modes_registry():
+    assert MODES.names() == ("none", "sym", "asym", "pair", "transition") == tuple(MODES)
+    assert "sym" in MODES and "symmetric" not in MODES
+    # "none" and "transition" have their own handling; the others are corruptions of the chosen indices
+    assert MODES.get("none") is None and MODES.get("transition") is None
+    src = np.array([0, 3, 9])
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(MODES.get("pair")(src, 10, rng, None, False), [1, 4, 0])
+    np.testing.assert_array_equal(MODES.get("asym")(src, 10, rng, "cifar10", False), [0, 5, 1])
