@@ -200,7 +200,7 @@ def preload_datasets() -> None:
     fmnist.read_idx = read_idx
     try:
         ds.load_dataset("fashion_mnist", REPO / "data", download=False)
-    except Exception:  # noqa: BLE001 -- no data here: the tests that need it skip
+    except Exception:  # noqa: BLE001, S110 -- no data here: the tests that need it skip
         pass
 
 
@@ -221,14 +221,14 @@ def warm_up() -> None:
 
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 nalkit.cli.main(["train", str(cfg), "--results-dir", tmp, "--quiet"])
-        except Exception:  # noqa: BLE001 -- no data: the tests that need it skip
+        except Exception:  # noqa: BLE001, S110 -- no data: the tests that need it skip
             pass
 
 
 # the `python -c` program that stands for `python -m nalkit.cli`, with the fault hooks installed
 CLI_WRAPPER = (
-    "import sys; sys.path.insert(0, %r); import faultlib; faultlib.install_kill_from_env(); "
-    "faultlib.install_marker_from_env(); from nalkit.cli import main; sys.exit(main(sys.argv[1:]))" % str(TESTS)
+    f"import sys; sys.path.insert(0, {str(TESTS)!r}); import faultlib; faultlib.install_kill_from_env(); "
+    "faultlib.install_marker_from_env(); from nalkit.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 
 

@@ -130,8 +130,9 @@ def make_clothing1m(root: Path, *, annotations_subdir: bool = True) -> Path:
     (ann / "clean_val_key_list.txt").write_text("\n".join(CLOTHING_KEYS["val"]) + "\n")
     (ann / "clean_test_key_list.txt").write_text("\n".join(CLOTHING_KEYS["test"]) + "\n")
     (ann / "category_names_eng.txt").write_text("\n".join(ds.CLOTHING1M_CLASSES) + "\n")
-    for k in sum(CLOTHING_KEYS.values(), []):
-        write_jpg(base / k, size=(40, 30))
+    for keys in CLOTHING_KEYS.values():
+        for k in keys:
+            write_jpg(base / k, size=(40, 30))
     return base
 
 
@@ -161,7 +162,7 @@ def make_webvision(root: Path, *, imagenet: bool = True) -> Path:
 
 
 def test_fashion_mnist_idx_gz(tmp_path: Path) -> None:
-    train_images, test_images = make_fmnist(tmp_path / "fashion-mnist")
+    train_images, _ = make_fmnist(tmp_path / "fashion-mnist")
     b = load_dataset("fashion_mnist", tmp_path, download=False)
     assert b.name == "fashion_mnist" and b.num_classes == 10 and b.in_channels == 1 and b.image_size == 28
     assert isinstance(b.train, ArraySplit)

@@ -255,7 +255,7 @@ def test_global_rngs_untouched():
 def test_keys():
     k = noise_key("fashion_mnist", "sym", 0.4, 0, 60000, False)
     assert k == "fashion_mnist-sym-0.4000-seed0-n60000-g1"
-    c10 = dict(dataset="cifar10", mode="sym", num_labels=50000)
+    c10 = {"dataset": "cifar10", "mode": "sym", "num_labels": 50000}
     assert noise_key(**c10, rate=0.45, seed=0) != noise_key(**c10, rate=0.5, seed=0)
     assert "seed3" in noise_key(**c10, rate=0.4, seed=3)
     assert noise_key(**c10, rate=0.4, seed=0, exclude_true_class=True) != noise_key(**c10, rate=0.4, seed=0)
