@@ -56,8 +56,8 @@ from .files import ClassBalancedBatchSampler, ImageFileDataset, file_transforms
 from .webvision import WEBVISION_NUM_CLASSES
 
 # System-wide locations searched after ``root`` (Debian's ``dataset-fashion-mnist`` package installs
-# here). Its one home is this package attribute: the format modules read it from here at call time, so
-# ``monkeypatch.setattr(nalkit.datasets, "SYSTEM_DATA_DIRS", ...)`` points every loader elsewhere.
+# here). Its one home is this package attribute: the loaders that search it (today Fashion-MNIST's) read it
+# from here at call time, so ``monkeypatch.setattr(nalkit.datasets, "SYSTEM_DATA_DIRS", ...)`` takes effect.
 SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
 
 __all__ = [
