@@ -329,7 +329,10 @@ class Config:
         if o.epochs < 1:
             raise ConfigError(f"optim.epochs={o.epochs} must be >= 1")
         for name, opts in m.sections().items():
-            opts.check(f"method.{name}", self, active=name == m.name)
+            try:
+                opts.check(f"method.{name}", self, active=name == m.name)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
         if o.batch_size < 1:
             raise ConfigError(f"optim.batch_size={o.batch_size} must be >= 1")
         if o.lr <= 0 or o.lr_min < 0 or o.lr_min > o.lr:

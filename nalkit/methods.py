@@ -53,7 +53,7 @@ class NoOptions:
     """A method without options."""
 
     def check(self, prefix: str, cfg: Config, active: bool) -> None:
-        """Raise :class:`nalkit.config.ConfigError` naming ``<prefix>.<field>`` for a bad value."""
+        """Raise ``ValueError`` naming ``<prefix>.<field>`` for a bad value (``active``: the selected method)."""
 
 
 class Method:
@@ -99,10 +99,9 @@ METHODS: Registry[type[Method]] = Registry("method")
 
 
 def _require(ok: bool, message: str) -> None:
+    # a ValueError naming the key: Config.validate reports it as a ConfigError
     if not ok:
-        from .config import ConfigError
-
-        raise ConfigError(message)
+        raise ValueError(message)
 
 
 def _momentum(prefix: str, key: str, value: float) -> None:

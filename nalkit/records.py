@@ -1,14 +1,18 @@
 """The run record: one directory per run, everything a chapter needs, checksummed.
 
-Layout of ``<results>/<run name>/``::
+Layout of ``<results>/<run name>/`` as :func:`nalkit.train.train` writes it through :class:`RunRecord`::
 
-    config.yaml        resolved configuration (and its hash in status.json)
-    environment.json   library versions, device, threads, git commit, host
-    status.json        state (running/complete/failed), epochs done, timings, error
-    metrics.csv        one row per epoch (tidy; see nalkit.train for the columns)
-    arrays.npz         per-sample arrays: labels, noise mask, tau/loss/pred/q snapshots, confusions
-    manifest.json      sha256 of every file above, updated atomically after each write
-    ckpt-*.pt(.sha256) full-state checkpoints (removed once the run is complete)
+    config.yaml        the resolved configuration (its hash is in status.json and ends the run's name)
+    environment.json   nalkit/python/torch/numpy versions, git commit, host, platform, CPU model and vector
+                       ISA, threads, device (written at every (re)start)
+    status.json        state ("running" or "complete"), epochs done, seconds, noise rates, start and end time,
+                       final and best test accuracy
+    metrics.csv        one row per epoch (columns: see nalkit.train)
+    arrays.npz         written once, at the end: train_index, noisy_labels, clean_labels (-1 = unknown),
+                       test_labels, final_{pred,loss,tau,test_pred,q_argmax} and, per snapshot epoch E,
+                       {pred,loss,tau,q_argmax}_eE
+    manifest.json      sha256 of every file above; updated before each file is replaced (see _write)
+    ckpt-*.pt(.sha256) full-state checkpoints (nalkit.checkpoint; removed once the run is complete)
 
 Readers (:mod:`nalkit.results`) verify the manifest, so a truncated metrics file is never read.
 """

@@ -110,7 +110,7 @@ class Prepared:
 
 def _with_labels(split: ds.Split, idx: np.ndarray, labels: np.ndarray, clean: np.ndarray | None) -> ds.Split:
     """The samples ``idx`` of ``split``, labelled ``labels[idx]`` (clean labels ``clean[idx]``)."""
-    return dataclasses.replace(ds._subset(split, idx), labels=labels[idx],
+    return dataclasses.replace(ds.take(split, idx), labels=labels[idx],
                                clean_labels=None if clean is None else clean[idx])
 
 
@@ -132,7 +132,7 @@ def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:
     full = bundle.train
     subset = np.arange(len(full)) if d.train_subset is None else \
         ds.stratified_subset_indices(np.asarray(full.labels), d.train_subset, d.subset_seed)
-    bundle.train = ds._subset(full, subset) if d.train_subset is not None else full
+    bundle.train = ds.take(full, subset) if d.train_subset is not None else full
     if d.test_subset is not None:
         if d.test_subset > len(bundle.test.labels):
             raise ConfigError(f"data.test_subset={d.test_subset} exceeds the {len(bundle.test.labels)} test images")
@@ -175,7 +175,7 @@ def _noisy_validation(cfg: Config, full: ds.Split, subset: np.ndarray, num_class
     pick = rest[ds.stratified_subset_indices(clean_all[rest], size, cfg.data.subset_seed)]
     clean = clean_all[pick]
     noisy = np.asarray(_corrupt(cfg, clean, num_classes, noise_dir).labels, np.int64)
-    return dataclasses.replace(ds._subset(full, pick), labels=noisy, clean_labels=clean)
+    return dataclasses.replace(ds.take(full, pick), labels=noisy, clean_labels=clean)
 
 
 def worker_context() -> mp.context.BaseContext:

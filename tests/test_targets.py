@@ -140,3 +140,44 @@ def test_nal_ablations():
     q = ce_on_q.store.q
     assert not torch.allclose(q, before)  # the targets moved before the loss, as in full NAL
     torch.testing.assert_close(out, -(q * F.log_softmax(z, 1)).sum(1))
+
+
+def test_a_new_method_is_one_class_and_one_registration(tmp_path):
+    """The registry is the only list of method names: config, validation, builder and trainer read it."""
+    from dataclasses import dataclass
+
+    from nalkit.config import Config, ConfigError
+    from nalkit.losses import ce_loss
+    from nalkit.methods import METHODS, Method
+
+    @dataclass
+    class ScaledOptions:
+        scale: float = 0.5
+
+        def check(self, prefix, cfg, active):
+            if self.scale <= 0:
+                raise ValueError(f"{prefix}.scale={self.scale} must be > 0")
+
+    class Scaled(Method):
+        Options = ScaledOptions
+
+        def __init__(self, opts, labels, num_classes, device):
+            self.scale = opts.scale
+
+        def batch_loss(self, logits, attention_logits, labels, index, epoch):
+            return self.scale * ce_loss(logits, labels, reduction="none")
+
+    METHODS.add("scaled", Scaled)
+    try:
+        cfg = Config().apply_overrides(["method.name=scaled", "method.scaled.scale=0.25"]).validate()
+        assert cfg.method.options.scale == 0.25 and cfg.run_name().split("-")[2] == "scaled"
+        with pytest.raises(ConfigError, match="method.scaled.scale=-1.0 must be > 0"):
+            Config().apply_overrides(["method.name=scaled", "method.scaled.scale=-1"]).validate()
+        m = build_method(cfg.method, np.array([0, 1]), 2, "cpu")
+        z = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+        torch.testing.assert_close(m.batch_loss(z, None, torch.tensor([0, 1]), torch.arange(2), 1),
+                                   0.25 * F.cross_entropy(z, torch.tensor([0, 1]), reduction="none"))
+    finally:
+        METHODS.remove("scaled")
+    with pytest.raises(ConfigError, match="method.name='scaled' is not one of"):
+        Config().apply_overrides(["method.name=scaled"]).validate()

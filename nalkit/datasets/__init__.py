@@ -83,6 +83,7 @@ __all__ = [
     "load_dataset",
     "read_idx",
     "stratified_subset_indices",
+    "take",
 ]
 
 
@@ -131,7 +132,8 @@ def stratified_subset_indices(labels: np.ndarray, size: int, seed: int = 0) -> n
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
-def _subset(split: Split, idx: np.ndarray) -> Split:
+def take(split: Split, idx: np.ndarray) -> Split:
+    """The samples ``idx`` (int array) of ``split``, in that order, with their labels and clean labels."""
     clean = None if split.clean_labels is None else split.clean_labels[idx]
     if isinstance(split, ArraySplit):
         return ArraySplit(images=split.images[torch.from_numpy(idx)].contiguous(), labels=split.labels[idx],
@@ -164,5 +166,5 @@ def load_dataset(name: str, root: str | Path = "data", *, download: bool = True,
     bundle = info.load(_abs(Path(root)), download)
     if train_subset is not None:
         idx = stratified_subset_indices(bundle.train.labels, train_subset, subset_seed)
-        bundle.train = _subset(bundle.train, idx)
+        bundle.train = take(bundle.train, idx)
     return bundle
