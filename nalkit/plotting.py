@@ -1,0 +1,153 @@
+"""Figures of run records, in one style: the book's chapters, the experiment notebook and ``explore.ipynb``.
+
+One colour per method, fixed across every figure (:func:`method_colors`: the Okabe-Ito palette, safe for the
+common colour-vision deficiencies, assigned in the order of the method registry), text sizes readable at the
+book's width (:func:`use_style`), legends outside the data, and the attention weight tau on a logit axis so
+that a mass of samples at tau ~ 1 shows as such (:func:`tau_histogram`).
+
+matplotlib is imported here and only here; the training code never imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Okabe & Ito (2008), "Color Universal Design": distinguishable under protanopia, deuteranopia, tritanopia.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+#: NAL blue, CE vermillion: the pair every chapter contrasts gets the two most distinct colours.
+_FIXED = {"nal": "#0072B2", "ce": "#D55E00"}
+
+#: Base font size (points) of every figure. Figures are drawn 7 inches wide at 110 dpi, the book's text
+#: column at 100 % zoom, so 10 pt renders at about 15 px: 90 % of the book's 16 px body text.
+FONT_SIZE = 10
+FIG_WIDTH = 7.0
+DPI = 110
+
+
+def method_colors(methods: Iterable[str] | None = None) -> dict[str, str]:
+    """``{method: colour}`` for every registered method (and any extra names given), the same in every figure."""
+    from .methods import METHODS
+
+    names = list(METHODS.names()) + [m for m in (methods or ()) if m not in METHODS]
+    free = [c for c in OKABE_ITO if c not in _FIXED.values()]
+    out, i = {}, 0
+    for name in names:
+        if name in _FIXED:
+            out[name] = _FIXED[name]
+        else:
+            out[name] = free[i % len(free)]
+            i += 1
+    return out
+
+
+def method_label(name: str) -> str:
+    """The name a figure or table shows for a method: ``nal`` -> ``NAL``."""
+    return name.upper()
+
+
+def method_order(methods: Iterable[str]) -> list[str]:
+    """``methods`` in registry order (CE first, NAL last), unknown names after them."""
+    from .methods import METHODS
+
+    known = list(METHODS.names())
+    return sorted(set(methods), key=lambda m: (known.index(m) if m in known else len(known), m))
+
+
+def use_style() -> None:
+    """The book's figure style: legible sizes at the book's width, light grids, no top/right spines."""
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "figure.dpi": DPI, "savefig.dpi": DPI, "figure.figsize": (FIG_WIDTH, 3.6), "font.size": FONT_SIZE,
+        "axes.titlesize": FONT_SIZE, "axes.labelsize": FONT_SIZE, "xtick.labelsize": FONT_SIZE - 1,
+        "ytick.labelsize": FONT_SIZE - 1, "legend.fontsize": FONT_SIZE - 1, "figure.titlesize": FONT_SIZE + 1,
+        "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+        "legend.frameon": False, "figure.constrained_layout.use": True,
+    })
+
+
+def legend_outside(fig: Any, axes: Any, ncol: int | None = None, title: str | None = None) -> None:
+    """One legend for the whole figure, below the axes, built from the first axes that has handles."""
+    for ax in np.atleast_1d(axes).ravel():
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside lower center", ncol=ncol or min(len(labels), 6),
+                       title=title)
+            return
+
+
+# --------------------------------------------------------------------------------------------
+# tau
+# --------------------------------------------------------------------------------------------
+TAU_CLEAN, TAU_MISLABELED = "#0072B2", "#D55E00"
+_LOGIT_TICKS = (1e-3, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999)
+
+
+def logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """``log(p / (1 - p))``, with ``p`` clipped to ``[eps, 1 - eps]`` (float32 tau reaches 1.0 exactly)."""
+    p = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
+    return np.log(p) - np.log1p(-p)
+
+
+def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40,
+                  limits: tuple[float, float] = (1e-3, 1 - 1e-6)) -> None:
+    """Step histograms of tau for clean and mislabeled samples on a logit axis (fraction of each group).
+
+    On a linear axis every tau above 0.99 falls into one bin; on the logit axis 0.9, 0.99, 0.999 and
+    0.9999 are equally far apart, so "tau ~ 1 for everybody" and "clean samples move towards 1" look
+    different. Values outside ``limits`` are drawn in the outermost bins.
+    """
+    lo, hi = logit(np.array(limits))
+    edges = np.linspace(lo, hi, bins + 1)
+    tau, is_noisy = np.asarray(tau), np.asarray(is_noisy, dtype=bool)
+    for mask, label, colour in ((~is_noisy, "clean", TAU_CLEAN), (is_noisy, "mislabeled", TAU_MISLABELED)):
+        x = np.clip(logit(tau[mask]), lo, hi)
+        if not len(x):
+            continue
+        weights = np.full(len(x), 1.0 / len(x))
+        ax.hist(x, bins=edges, weights=weights, histtype="step", lw=1.6, color=colour,
+                label=f"{label} ({len(x):,})")
+    ticks = [t for t in _LOGIT_TICKS if limits[0] <= t <= limits[1]]
+    ax.set_xticks(logit(np.array(ticks)))
+    ax.set_xticklabels([f"{t:g}" for t in ticks], rotation=45)
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("τ (logit scale)")
+    ax.set_ylabel("fraction of group")
+
+
+# --------------------------------------------------------------------------------------------
+# curves and matrices
+# --------------------------------------------------------------------------------------------
+def mean_band(ax: Any, frame: Any, x: str, y: str, colour: str, label: str, scale: float = 100.0) -> None:
+    """Mean of ``y`` over the runs in ``frame`` against ``x``, with a band from their minimum to maximum."""
+    stats = frame.groupby(x)[y].agg(["mean", "min", "max"]).dropna()
+    if not len(stats):
+        return
+    ax.plot(stats.index, scale * stats["mean"], color=colour, label=label, lw=1.6)
+    if len(frame.groupby(x)[y].count()) and frame.groupby(x)[y].count().max() > 1:
+        ax.fill_between(stats.index, scale * stats["min"], scale * stats["max"], color=colour, alpha=0.15, lw=0)
+
+
+def confusion_matrix(ax: Any, m: np.ndarray, title: str, class_names: Sequence[str] | None = None,
+                     xlabel: str = "label", annotate: bool = True) -> None:
+    """A row-normalised confusion matrix (rows: clean class) with its cells annotated in percent."""
+    ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
+    c = m.shape[0]
+    ax.set_xticks(range(c))
+    ax.set_yticks(range(c))
+    names = list(class_names) if class_names is not None else [str(i) for i in range(c)]
+    ax.set_xticklabels(names, rotation=90)
+    ax.set_yticklabels(names)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("clean label")
+    ax.set_title(title)
+    ax.grid(False)
+    if annotate and c <= 10:
+        for i in range(c):
+            for j in range(c):
+                if m[i, j] >= 0.005:
+                    ax.text(j, i, f"{100 * m[i, j]:.0f}", ha="center", va="center", fontsize=FONT_SIZE - 2,
+                            color="white" if m[i, j] > 0.5 else "black")

@@ -1,0 +1,59 @@
+"""The shared figure helpers: one colour per method everywhere, tau on a logit axis, legible sizes."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from nalkit import plotting  # noqa: E402
+from nalkit.methods import METHODS  # noqa: E402
+
+
+def test_every_method_has_one_distinct_colour_blind_safe_colour():
+    colours = plotting.method_colors()
+    assert set(colours) == set(METHODS.names())
+    assert len(set(colours.values())) == len(colours), "two methods share a colour"
+    assert set(colours.values()) <= set(plotting.OKABE_ITO)
+    assert colours["nal"] == "#0072B2" and colours["ce"] == "#D55E00"
+    assert plotting.method_colors(["extra"])["extra"] in plotting.OKABE_ITO
+    assert plotting.method_colors() == plotting.method_colors(), "the mapping is fixed"
+    assert plotting.method_order(["nal", "zzz", "ce"]) == ["ce", "nal", "zzz"]
+
+
+def test_logit_axis_separates_the_mass_near_one():
+    assert np.allclose(plotting.logit(np.array([0.5, 0.9])), [0.0, np.log(9)])
+    assert np.isfinite(plotting.logit(np.array([0.0, 1.0]))).all()
+    fig, ax = plt.subplots()
+    tau = np.concatenate([np.full(90, 0.999), np.full(10, 0.9999)])
+    noisy = np.zeros(100, bool)
+    noisy[:5] = True
+    plotting.tau_histogram(ax, tau, noisy, bins=40)
+    heights = [p for p in ax.patches]  # step histograms are patches
+    assert len(heights) == 2
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert "0.999" in labels and "0.9999" in labels
+    ax.legend()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["clean (95)", "mislabeled (5)"]
+    # 0.999 and 0.9999 land in different bins of the logit axis
+    x = plotting.logit(np.array([0.999, 0.9999]))
+    edges = np.linspace(*plotting.logit(np.array([1e-3, 1 - 1e-6])), 41)
+    assert np.digitize(x[0], edges) != np.digitize(x[1], edges)
+    plt.close(fig)
+
+
+def test_style_is_legible():
+    plotting.use_style()
+    assert plt.rcParams["font.size"] >= 9 and plt.rcParams["legend.fontsize"] >= 8
+    # drawn at the book's width: 10 pt at 110 dpi is about 15 px against 16 px body text
+    assert plotting.FONT_SIZE * plotting.DPI / 72 >= 0.8 * 16
+
+
+def test_confusion_matrix_annotates_percent():
+    fig, ax = plt.subplots()
+    m = np.array([[0.9, 0.1], [0.25, 0.75]])
+    plotting.confusion_matrix(ax, m, "t", ["a", "b"])
+    assert sorted(t.get_text() for t in ax.texts) == ["10", "25", "75", "90"]
+    assert all(t.get_fontsize() >= plotting.FONT_SIZE - 2 for t in ax.texts)
+    plt.close(fig)

@@ -1,0 +1,104 @@
+"""The analysis the chapters use (nalkit.results): summaries, paired differences, ranks, selection, snapshots."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nalkit.results import (
+    load_runs,
+    load_snapshots,
+    nal_variant,
+    paired_difference,
+    rank_table,
+    select,
+    select_lambda,
+    summarize,
+    t_quantile_975,
+)
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["method", "noise", "seed", "lam", "last_test_acc", "last_val_acc_noisy"])
+
+
+def test_summarize_is_tidy_with_sample_std():
+    f = frame([("ce", "sym", 0, 0.5, 0.70, 0.5), ("ce", "sym", 1, 0.5, 0.72, 0.5), ("nal", "sym", 0, 0.5, 0.80, 0.6)])
+    s = summarize(f, by=["method"], values=["last_test_acc"])
+    assert list(s.columns) == ["method", "last_test_acc_mean", "last_test_acc_std", "n"]
+    ce = s.set_index("method").loc["ce"]
+    assert ce.last_test_acc_mean == pytest.approx(0.71) and ce.last_test_acc_std == pytest.approx(np.std([0.7, 0.72], ddof=1))
+    assert ce.n == 2 and np.isnan(s.set_index("method").loc["nal"].last_test_acc_std)
+
+
+def test_paired_difference_pairs_seeds_and_gives_a_t_interval():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.7, 0.05, size=5)  # seeds differ a lot; the paired difference does not
+    rows = [("ce", "s", i, 0, b, 0) for i, b in enumerate(base)] + \
+           [("nal", "s", i, 0, b + 0.03 + 0.001 * i, 0) for i, b in enumerate(base)]
+    d = paired_difference(frame(rows), "last_test_acc", "nal", "ce")
+    diffs = 0.03 + 0.001 * np.arange(5)
+    assert d.n == 5 and d.mean == pytest.approx(diffs.mean())
+    half = 2.776 * diffs.std(ddof=1) / np.sqrt(5)
+    assert (d.low, d.high) == (pytest.approx(diffs.mean() - half), pytest.approx(diffs.mean() + half))
+    assert not d.within_noise and d.sentence() == "+3.2 points (95 % CI +3.0 to +3.4, 5 paired seeds)"
+    noisy = [("ce", "s", i, 0, 0.7, 0) for i in range(3)] + [("nal", "s", i, 0, 0.7 + e, 0) for i, e in
+                                                             enumerate([0.02, -0.03, 0.01])]
+    assert paired_difference(frame(noisy), "last_test_acc", "nal", "ce").within_noise
+    # only complete pairs count
+    half_missing = frame([("ce", "s", 0, 0, 0.7, 0), ("nal", "s", 0, 0, 0.8, 0), ("nal", "s", 1, 0, 0.9, 0)])
+    one = paired_difference(half_missing, "last_test_acc", "nal", "ce")
+    assert one.n == 1 and "one seed" in one.sentence()
+    with pytest.raises(ValueError, match="several runs share"):
+        paired_difference(pd.concat([frame(rows), frame(rows)]), "last_test_acc", "nal", "ce")
+
+
+def test_t_quantiles():
+    assert t_quantile_975(2) == 4.303 and t_quantile_975(100) == 1.96 and np.isnan(t_quantile_975(0))
+
+
+def test_rank_table():
+    f = frame([("ce", "a", 0, 0, 0.5, 0), ("nal", "a", 0, 0, 0.6, 0), ("ce", "b", 0, 0, 0.9, 0),
+               ("nal", "b", 0, 0, 0.8, 0)])
+    r = rank_table(f)
+    assert r.loc["a", "nal"] == 1 and r.loc["a", "ce"] == 2 and r.loc["b", "ce"] == 1
+
+
+def test_selection_uses_validation_only_and_reports_the_margin():
+    rows = []
+    for noise in ("sym", "asym"):
+        for seed in range(3):
+            for lam, val in ((0.5, 0.60), (10, 0.55), (50, 0.40)):
+                rows.append(("nal", noise, seed, lam, 0.9 - val, val + 0.001 * seed))  # test disagrees on purpose
+    sel = select_lambda(frame(rows))
+    assert sel.chosen == 0.5 and sel.runner_up == 10
+    assert sel.table.loc[0.5, "n"] == 6 and {"sym", "asym"} <= set(sel.table.columns)
+    assert sel.margin.n == 6 and sel.margin.mean == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="never chooses"):
+        select(frame(rows), "lam", "last_test_acc")
+    with pytest.raises(ValueError, match="no run has"):
+        select(frame(rows).assign(last_val_acc_noisy=np.nan), "lam")
+
+
+def test_nal_variant_names_the_ablation():
+    base = {"method": "nal", "estimate_targets": True, "attention": True, "alpha": 0.9, "update_when": "batch",
+            "update_period": 1}
+    assert nal_variant(base) == "full NAL"
+    assert nal_variant({**base, "estimate_targets": False}) == "no target estimation"
+    assert nal_variant({**base, "attention": False}) == "no attention (τ = 1)"
+    assert nal_variant({**base, "alpha": 0.99}) == "α = 0.99"
+    assert nal_variant({**base, "update_period": 10}) == "q updated in epochs divisible by 10"
+    assert nal_variant({**base, "update_when": "epoch"}) == "q updated once per epoch"
+    assert nal_variant({"method": "ce"}) == "ce"
+
+
+@pytest.mark.usefixtures("fashion_mnist")
+def test_load_snapshots_of_a_committed_run():
+    from pathlib import Path
+
+    runs = load_runs(Path(__file__).resolve().parents[1] / "results" / "runs", complete_only=True).runs
+    nal = runs[(runs.method == "nal") & (runs.noise == "sym 40 %")].run_dir[:2]
+    snaps = load_snapshots(nal, "tau")
+    assert set(snaps.epoch) == {5, 20, 40, -1} and set(snaps.run) == {p.rsplit("/", 1)[-1] for p in nal}
+    assert len(snaps) == 4 * 2 * 3000 and snaps.value.between(0, 1).all()
+    assert 0.3 < snaps.is_noisy.mean() < 0.4  # sym 40 % flips about 36 % of 10-class labels
+    assert set(load_snapshots(nal, "tau", epochs=[20]).epoch) == {20}
