@@ -13,7 +13,7 @@ GRID   ?= configs/grids/default.yaml
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTEST_ARGS ?=
 
-.PHONY: setup data grid book book-only test test-fast clean-book bench
+.PHONY: setup data browser grid book book-only test test-fast clean-book bench
 
 setup: $(STAMP)
 
@@ -53,11 +53,19 @@ book: grid
 	$(MAKE) book-only
 	@echo "open _build/html/index.html"
 
-test: data
+# Headless Chromium for the browser test (tests/test_browser.py): Debian's packages when we are root on Debian;
+# elsewhere the test is skipped and says why.
+browser:
+	if ! command -v chromedriver >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+	  || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || true; \
+	fi
+
+test: data browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: data
-	$(PY) -m pytest -q -m "not slow and not book" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow and not book and not browser" $(PYTEST_ARGS)
 
 bench: data
 	$(PY) benchmarks/run_all.py

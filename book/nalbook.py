@@ -1,21 +1,25 @@
-"""Helpers shared by the book's chapters: where the records are, how to describe their scale, plot styling.
+"""Helpers shared by the book's chapters: where the records are, how to describe their scale, tables.
 
-Chapters only *read* run records (through :mod:`nalkit.results`); nothing here trains or recomputes what the
-library owns. The results root defaults to ``<repo>/results`` and can be pointed elsewhere with the
-environment variable ``NALKIT_RESULTS`` (it must hold ``runs/``, and optionally ``search/`` and
+Chapters only *read* run records (through :mod:`nalkit.results`) and draw with :mod:`nalkit.plotting`; nothing
+here trains or recomputes what the library owns. The results root defaults to ``<repo>/results`` and can be
+pointed elsewhere with the environment variable ``NALKIT_RESULTS`` (it must hold ``runs/``, and optionally
 ``benchmarks/``), e.g. to preview the book on another machine's records.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import yaml
+
+from nalkit import plotting
+from nalkit.datasets import FASHION_MNIST_CLASSES
+from nalkit.results import load_runs, nal_variant
 
 
 def repo_root() -> Path:
@@ -30,7 +34,6 @@ def repo_root() -> Path:
 ROOT = repo_root()
 RESULTS = Path(os.environ.get("NALKIT_RESULTS") or ROOT / "results")
 RUNS = RESULTS / "runs"
-SEARCH = RESULTS / "search"
 BENCHMARKS = RESULTS / "benchmarks"
 
 #: Appendix Table 2 of Lu, Bo, He (2022): Clothing1M, ResNet-50. The paper's numbers, not ours.
@@ -51,12 +54,12 @@ PAPER_TABLE2 = pd.DataFrame(
     columns=["method", "init", "batch size", "GPU memory", "accuracy (%)"],
 )
 
-
 CLASS_NAMES = {
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"],
+    "fashion_mnist": list(FASHION_MNIST_CLASSES),
 }
+#: The three noise settings of the appendix's figures, in the order every chapter shows them.
+SETTINGS = ["sym 40 %", "sym 80 %", "asym 40 %"]
 
 
 def paper_table2() -> pd.DataFrame:
@@ -67,7 +70,7 @@ def paper_table2() -> pd.DataFrame:
 
 
 def setup_plots() -> None:
-    """Inline PNG figures (also when MPLBACKEND=Agg is inherited, as under pytest) and the book's style."""
+    """Inline PNG figures (also when MPLBACKEND=Agg is inherited, as under pytest) in the book's style."""
     try:
         from IPython import get_ipython
 
@@ -76,11 +79,22 @@ def setup_plots() -> None:
             shell.run_line_magic("matplotlib", "inline")
     except ImportError:
         pass
-    plt.rcParams.update({
-        "figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (7.0, 3.6), "axes.grid": True,
-        "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "font.size": 9,
-        "legend.frameon": False,
-    })
+    plotting.use_style()
+
+
+@functools.lru_cache(maxsize=1)
+def all_runs() -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+    """(runs, epochs, problems) of every complete record under ``RUNS``, with ``setting`` and ``variant``."""
+    if not RUNS.is_dir():
+        return pd.DataFrame(), pd.DataFrame(), ()
+    loaded = load_runs(RUNS, complete_only=True, strict=False)
+    runs, epochs = loaded.runs, loaded.epochs
+    if len(runs):
+        runs["setting"] = runs.noise
+        runs["variant"] = [nal_variant(r) for r in runs.to_dict("records")]
+        runs["noisy_val"] = runs.noisy_val_size.notna()
+        epochs = epochs.merge(runs[["run", "setting", "variant", "noisy_val"]], on="run")
+    return runs, epochs, tuple(loaded.problems)
 
 
 def read_env(run_dir: str | Path) -> dict:
@@ -88,53 +102,157 @@ def read_env(run_dir: str | Path) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
-def read_config(run_dir: str | Path) -> dict:
-    return yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
-
-
 def _join(values) -> str:
     values = [str(v) for v in values]
     return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+
+
+def hardware(env: dict) -> str:
+    """``cpu (Intel(R) Xeon(R) Processor, AVX512, 1 torch thread)`` from an environment.json."""
+    name = env.get("cpu_model") or env.get("device_name", "?")
+    isa = f", {env['cpu_capability']}" if env.get("cpu_capability") else ""
+    threads = env.get("torch_threads", "?")
+    return f"{env.get('device', '?')} ({name}{isa}, {threads} torch thread{'s' if threads != 1 else ''})"
 
 
 def scale_sentence(runs: pd.DataFrame) -> str:
     """One Markdown sentence stating the data, model, epochs and hardware of ``runs`` (from the records)."""
     if runs is None or not len(runs):
         return "No complete run records were found, so this page shows no measured numbers yet."
-    envs = [read_env(d) for d in runs.run_dir]
-    hw = sorted({f"{e.get('device', '?')} ({e.get('device_name', '?')}, {e.get('cpu_count', '?')} cores visible, "
-                 f"{e.get('torch_threads', '?')} torch threads)" for e in envs})
+    hw = sorted({hardware(read_env(d)) for d in runs.run_dir})
     subsets = sorted({"full training set" if pd.isna(s) else f"{int(s):,}-image training subset"
                       for s in runs.train_subset})
-    datasets = sorted(set(runs.dataset))
-    models = sorted(set(runs.model))
-    epochs = sorted({int(e) for e in runs.epochs})
-    return (f"**Scale of these records:** {len(runs)} complete runs on real {_join(datasets)} "
-            f"({_join(subsets)}), model {_join(models)}, {_join(epochs)} epochs, trained on {_join(hw)}. "
-            "This is far below the paper's scale (CIFAR/ResNet-34 for 500 epochs on an A100); "
-            "see [](paper_scale.md) for the paper-scale recipes.")
+    return (f"**Scale of these records:** {len(runs)} complete runs on real {_join(sorted(set(runs.dataset)))} "
+            f"({_join(subsets)}), model {_join(sorted(set(runs.model)))}, "
+            f"{_join(sorted({int(e) for e in runs.epochs}))} epochs, trained on {_join(hw)}. This is far below "
+            "the paper's scale (CIFAR/ResNet-34 for 500 epochs on an A100); see [](paper_scale.md) for the "
+            "paper-scale recipes.")
 
 
+# --------------------------------------------------------------------------------------------
+# numbers and tables
+# --------------------------------------------------------------------------------------------
 def pct(x: float, digits: int = 1) -> str:
+    """``0.8431`` -> ``"84.3 %"``; ``n/a`` for a missing value."""
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f} %"
 
 
-def confusion_ax(ax, m: np.ndarray, title: str, class_names=None, annotate: bool = True) -> None:
-    """Draw a row-normalised confusion matrix (rows = clean class)."""
-    ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
-    c = m.shape[0]
-    ax.set_xticks(range(c))
-    ax.set_yticks(range(c))
-    if class_names is not None:
-        ax.set_xticklabels(class_names, rotation=90, fontsize=6)
-        ax.set_yticklabels(class_names, fontsize=6)
-    ax.set_xlabel("label")
-    ax.set_ylabel("clean label")
-    ax.set_title(title, fontsize=9)
-    ax.grid(False)
-    if annotate and c <= 10:
-        for i in range(c):
-            for j in range(c):
-                if m[i, j] >= 0.005:
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=5.5,
-                            color="white" if m[i, j] > 0.5 else "black")
+def pm(values: Sequence[float] | pd.Series, scale: float = 100.0, digits: int = 1) -> str:
+    """Mean ± standard deviation over seeds, e.g. ``"84.3 ± 0.5"`` (the mean alone for one value)."""
+    v = pd.Series(values, dtype=float).dropna()
+    if not len(v):
+        return "–"
+    if len(v) == 1:
+        return f"{scale * v.iloc[0]:.{digits}f}"
+    return f"{scale * v.mean():.{digits}f} ± {scale * v.std(ddof=1):.{digits}f}"
+
+
+def _cell(value) -> str:
+    text = "–" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def table_md(frame: pd.DataFrame, caption: str, name: str, index: bool = True, align: str = "center") -> str:
+    """A numbered, captioned MyST table (``{table}`` directive) of ``frame``, for ``{glue:md}`` with ``:format: myst``.
+
+    Tables are numbered as tables (Table 1, ...) and referenced with ``{numref}`tab-...```; cells should already be
+    formatted strings rounded to what they can support.
+    """
+    df = frame.reset_index() if index else frame
+    header = "| " + " | ".join(_cell(c) for c in df.columns) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    body = "\n".join([header, rule, *rows])
+    # a colon fence: a backtick fence's info string may not contain backticks (CommonMark), captions often do
+    return f":::{{table}} {caption}\n:name: {name}\n:align: {align}\n\n{body}\n:::\n"
+
+
+def bullets(lines: Sequence[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def grid_names(grid: str) -> set[str]:
+    """Run names of the experiments that ``results/grids/<grid>.json`` expects (empty if it was never run)."""
+    path = RESULTS / "grids" / f"{grid}.json"
+    return {e["name"] for e in json.loads(path.read_text()).get("experiments", [])} if path.is_file() else set()
+
+
+def grid_runs(grid: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, epochs) of the complete records of one grid."""
+    runs, epochs, _ = all_runs()
+    names = grid_names(grid)
+    if not len(runs) or not names:
+        return runs.iloc[:0], epochs.iloc[:0]
+    return runs[runs.run.isin(names)].copy(), epochs[epochs.run.isin(names)].copy()
+
+
+def settings_of(runs: pd.DataFrame) -> list[str]:
+    """The noise settings present, in the book's order (the appendix's three first)."""
+    present = list(dict.fromkeys(runs.setting)) if len(runs) else []
+    return [s for s in SETTINGS if s in present] + sorted(s for s in present if s not in SETTINGS)
+
+
+# --------------------------------------------------------------------------------------------
+# the book's answers, computed from the records (the intro and the mechanism chapter share them)
+# --------------------------------------------------------------------------------------------
+def _separation_word(auc: float) -> str:
+    if not np.isfinite(auc):
+        return "cannot be judged"
+    return "barely separates them" if auc < 0.6 else "separates them partly" if auc < 0.8 else "separates them clearly"
+
+
+def findings() -> dict[str, str]:
+    """Verdict sentences from the default, lambda and ablation grids; a key is absent when its records are."""
+    from nalkit.plotting import method_label as L
+    from nalkit.results import paired_difference, select_lambda
+
+    out: dict[str, str] = {}
+    default, _ = grid_runs("default")
+    sweep, _ = grid_runs("lambda")
+    abl, _ = grid_runs("ablations")
+    settings = settings_of(default)
+    if len(default):
+        parts = []
+        for s in settings:
+            d = default[default.setting == s]
+            means = d.groupby("method").last_test_acc.mean().sort_values(ascending=False)
+            rank = list(means.index).index("nal") + 1 if "nal" in means else None
+            diff = paired_difference(d, "last_test_acc", "nal", "ce")
+            parts.append(f"at {s} NAL ranks {rank} of {len(means)} (best: {L(means.index[0])}, "
+                         f"{100 * means.iloc[0]:.1f} %) and beats CE by {diff.sentence()}")
+        lam = ", ".join(f"{v:g}" for v in sorted(default[default.method == "nal"].lam.unique()))
+        out["ranking"] = (f"Against the five baselines in the default grid (NAL at λ = {lam}, last-epoch test accuracy, "
+                          "3 seeds): " + "; ".join(parts) + ".")
+    if len(sweep):
+        sel = select_lambda(sweep)
+        out["selection"] = (f"The paper's protocol (a noisy validation set, never the test set) chooses λ = {sel.chosen:g}; "
+                            f"the runner-up λ = {sel.runner_up:g} is behind by {sel.margin.sentence()}.")
+        at = sweep[sweep.lam == sel.chosen]
+        tau = at.groupby("setting").last_tau_auroc.mean()
+        loss = at.groupby("setting").last_loss_auroc.mean()
+        best_tau = sweep.groupby("lam").last_tau_auroc.mean()
+        out["tau"] = (f"At λ = {sel.chosen:g}, 1 − τ finds the mislabeled training samples with an AUROC of "
+                      + ", ".join(f"{tau[s]:.2f} ({s})" for s in settings_of(at)) + f": τ {_separation_word(tau.mean())}. "
+                      "The per-sample loss of the same runs (the small-loss criterion) reaches "
+                      + ", ".join(f"{loss[s]:.2f}" for s in settings_of(at)) + ". Over the whole sweep the best mean "
+                      f"AUROC of τ is {best_tau.max():.2f}, at λ = {best_tau.idxmax():g}.")
+    if len(abl) and len(sweep):
+        lam_abl = sorted(abl.lam.unique())
+        both = pd.concat([sweep[sweep.lam.isin(lam_abl)], abl]).drop_duplicates("run")
+        parts = []
+        for variant, name in (("no attention (τ = 1)", "removing the attention branch (τ = 1)"),
+                              ("no target estimation", "removing target estimation")):
+            diffs = [paired_difference(both[both.setting == s], "last_test_acc", variant, "full NAL", column="variant")
+                     for s in settings_of(both)]
+            changes = ", ".join(f"{100 * d.mean:+.1f}" + (" (within noise)" if d.within_noise else "") for d in diffs)
+            parts.append(f"{name} changes the last-epoch test accuracy by {changes} points")
+        out["ablation"] = ("At the selected λ, " + "; ".join(parts) + " (" + ", ".join(settings_of(both))
+                           + "; paired over 3 seeds).")
+    return out
+
+
+def mechanism_verdict(sweep: pd.DataFrame, abl: pd.DataFrame, default: pd.DataFrame) -> str:
+    """The mechanism chapter's closing answer, as Markdown bullets computed from the records."""
+    f = findings()
+    lines = [f[k] for k in ("selection", "tau", "ablation", "ranking") if k in f]
+    return bullets(lines) if lines else "Not enough records yet to answer."

@@ -149,5 +149,103 @@ def confusion_matrix(ax: Any, m: np.ndarray, title: str, class_names: Sequence[s
         for i in range(c):
             for j in range(c):
                 if m[i, j] >= 0.005:
-                    ax.text(j, i, f"{100 * m[i, j]:.0f}", ha="center", va="center", fontsize=FONT_SIZE - 2,
+                    ax.text(j, i, f"{100 * m[i, j]:.0f}", ha="center", va="center", fontsize=FONT_SIZE - 1,
                             color="white" if m[i, j] > 0.5 else "black")
+
+
+# --------------------------------------------------------------------------------------------
+# the chapters' figures: grids of panels with shared legends
+# --------------------------------------------------------------------------------------------
+def curves_grid(epochs: Any, rows: Sequence[str], panels: Sequence[tuple[str, str]], row_column: str = "setting",
+                by: str = "method", x: str = "epoch", label: Any = method_label, colors: dict[str, str] | None = None,
+                height: float = 2.3) -> Any:
+    """Rows of panels of per-epoch curves: one row per ``row_column`` value, one panel per ``(metric, title)``.
+
+    Each line is the mean over the runs of one ``by`` group, with a band from their minimum to maximum; values
+    in % (metrics are fractions). Panel titles head the top row only, row labels stand left of the rows, and
+    one legend sits below the grid.
+    """
+    import matplotlib.pyplot as plt
+
+    groups = method_order(epochs[by].unique()) if by == "method" else sorted(epochs[by].unique(), key=str)
+    colors = colors or method_colors(groups)
+    fig, axes = plt.subplots(len(rows), len(panels), figsize=(FIG_WIDTH, height * len(rows) + 0.6), squeeze=False,
+                             sharex=True)
+    for r, row in enumerate(rows):
+        e = epochs[epochs[row_column] == row]
+        for c, (metric, title) in enumerate(panels):
+            ax = axes[r, c]
+            for g in groups:
+                d = e[e[by] == g]
+                if metric in d and d[metric].notna().any():
+                    mean_band(ax, d, x, metric, colors.get(g, "grey"), label(g))
+            if r == 0:
+                ax.set_title(title)
+            if r == len(rows) - 1:
+                ax.set_xlabel(x)
+            if c == 0:
+                ax.set_ylabel(f"{row}\n%")
+    legend_outside(fig, axes)
+    return fig
+
+
+def sweep_grid(runs: Any, x: str, metrics: Sequence[tuple[str, str]], columns: Sequence[str],
+               column: str = "setting", reference: dict[tuple[str, str], float] | None = None,
+               reference_label: str = "CE", height: float = 1.75, log: bool = True) -> Any:
+    """A hyper-parameter sweep: one row per ``(metric, label)``, one column per ``column`` value (a setting);
+    each panel shows the mean ± std over seeds of the metric (in %) against ``x``.
+
+    ``reference[(column value, metric)]`` draws a horizontal line (e.g. CE's level) labelled ``reference_label``.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(metrics), len(columns), figsize=(FIG_WIDTH, height * len(metrics) + 0.7),
+                             squeeze=False, sharex=True, sharey="row")
+    for c, col in enumerate(columns):
+        d = runs[runs[column] == col]
+        for r, (metric, label) in enumerate(metrics):
+            ax = axes[r, c]
+            s = d.groupby(x)[metric].agg(["mean", "std"]).dropna(subset=["mean"])
+            if len(s):
+                ax.errorbar(s.index, 100 * s["mean"], yerr=100 * s["std"].fillna(0), color=_FIXED["nal"], marker="o",
+                            ms=3.5, lw=1.4, capsize=2, label="NAL, mean ± std over seeds")
+            ref = (reference or {}).get((col, metric))
+            if ref is not None and np.isfinite(ref):
+                ax.axhline(100 * ref, color=_FIXED["ce"], ls="--", lw=1.2, label=reference_label)
+            if log:
+                ax.set_xscale("log")
+            if r == 0:
+                ax.set_title(col)
+            if r == len(metrics) - 1:
+                ax.set_xlabel(x)
+            if c == 0:
+                ax.set_ylabel(label)
+    legend_outside(fig, axes)
+    return fig
+
+
+def tau_grid(cells: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], rows: Sequence[str],
+             columns: Sequence[str], height: float = 2.2) -> Any:
+    """A grid of :func:`tau_histogram` panels: ``cells[(row, column)] = (tau, is_noisy)``; missing cells blank."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(FIG_WIDTH, height * len(rows) + 0.9), squeeze=False,
+                             sharex=True, sharey=True)
+    for r, row in enumerate(rows):
+        for c, col in enumerate(columns):
+            ax = axes[r, c]
+            if (row, col) not in cells:
+                ax.axis("off")
+                continue
+            tau_histogram(ax, *cells[(row, col)])
+            if r == 0:
+                ax.set_title(col)
+            if c == 0:
+                ax.set_ylabel(f"{row}\nfraction of group")
+            else:
+                ax.set_ylabel("")
+            if r < len(rows) - 1:
+                ax.set_xlabel("")
+    handles = [plt.Line2D([], [], color=TAU_CLEAN, lw=1.6), plt.Line2D([], [], color=TAU_MISLABELED, lw=1.6)]
+    fig.legend(handles, ["clean samples", "mislabeled samples"], loc="outside lower center", ncol=2)
+    return fig

@@ -1,7 +1,15 @@
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+# what the book is built from (a copy: the working tree's _build is left alone)
+BOOK_SOURCES = ["_config.yml", "_toc.yml", "book", "nalkit", "configs", "results", "pyproject.toml"]
 
 FMNIST_DIRS = [Path("data/fashion-mnist"), Path("/usr/share/datasets/fashion-mnist")]
 
@@ -37,3 +45,29 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(faultlib.summary_line())
     for what in faultlib.LOST:
         terminalreporter.write_line(f"  lost: {what}")
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """The book built offline from the committed records, warnings as errors, into a temporary copy: its html dir.
+
+    The results chapters only read records (no training) and the executed experiment notebooks are rendered from
+    their stored outputs, so this is one `jupyter-book build`; the book and browser tests share it.
+    """
+    if not JUPYTER_BOOK.is_file():
+        pytest.skip(f"{JUPYTER_BOOK} not installed: run `make setup`")
+    src = tmp_path_factory.mktemp("book")
+    for name in BOOK_SOURCES:
+        p = ROOT / name
+        if p.is_dir():
+            shutil.copytree(p, src / name, ignore=shutil.ignore_patterns("ckpt-*", "*.lock", "__pycache__"))
+        elif p.is_file():
+            shutil.copy2(p, src / name)
+    if (ROOT / "data").is_dir():
+        (src / "data").symlink_to(ROOT / "data")  # the noise chapter reads the Fashion-MNIST labels
+    env = {k: v for k, v in os.environ.items() if k != "NALKIT_RESULTS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")])
+    proc = subprocess.run([str(JUPYTER_BOOK), "build", str(src), "-W", "-n", "--keep-going"],
+                          capture_output=True, text=True, env=env, timeout=1500)
+    assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return src / "_build" / "html"

@@ -55,5 +55,34 @@ def test_confusion_matrix_annotates_percent():
     m = np.array([[0.9, 0.1], [0.25, 0.75]])
     plotting.confusion_matrix(ax, m, "t", ["a", "b"])
     assert sorted(t.get_text() for t in ax.texts) == ["10", "25", "75", "90"]
-    assert all(t.get_fontsize() >= plotting.FONT_SIZE - 2 for t in ax.texts)
+    assert all(t.get_fontsize() * plotting.DPI / 72 >= 0.8 * 16 for t in ax.texts)  # >= 80 % of body text
+    plt.close(fig)
+
+
+def test_grids_have_one_legend_outside_and_titles_on_top():
+    import pandas as pd
+
+    rows = []
+    for setting in ("sym 40 %", "asym 40 %"):
+        for method in ("ce", "nal"):
+            for seed in (0, 1):
+                for epoch in range(1, 6):
+                    rows.append({"setting": setting, "method": method, "seed": seed, "epoch": epoch,
+                                 "test_acc": 0.5 + 0.01 * epoch + 0.01 * seed, "memorized": 0.1 * epoch})
+    epochs = pd.DataFrame(rows)
+    fig = plotting.curves_grid(epochs, ["sym 40 %", "asym 40 %"], [("test_acc", "test"), ("memorized", "memorised")])
+    axes = fig.axes
+    assert len(axes) == 4 and [a.get_title() for a in axes] == ["test", "memorised", "", ""]
+    assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == ["CE", "NAL"]
+    assert all(a.get_legend() is None for a in axes), "no legend on top of the data"
+    plt.close(fig)
+    runs = pd.DataFrame({"setting": ["s"] * 4, "lam": [0.1, 0.1, 1.0, 1.0], "last_test_acc": [0.5, 0.6, 0.7, 0.8]})
+    fig = plotting.sweep_grid(runs, "lam", [("last_test_acc", "test")], ["s"], reference={("s", "last_test_acc"): 0.6})
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and len(fig.legends) == 1
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"NAL, mean ± std over seeds", "CE"}
+    plt.close(fig)
+    tau = np.array([0.9, 0.99, 0.999])
+    fig = plotting.tau_grid({("a", "epoch 5"): (tau, np.array([True, False, False]))}, ["a"], ["epoch 5", "epoch 40"])
+    assert fig.axes[1].axison is False and fig.axes[0].get_title() == "epoch 5"
     plt.close(fig)

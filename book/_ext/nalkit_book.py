@@ -7,6 +7,10 @@ whenever a fingerprint of the records (paths, sizes, modification times) differs
 
 Likewise the cache does not see changes to the code a chapter imports (``nalkit/`` and ``book/nalbook.py``):
 when that code changes, the execution cache is dropped and every executed chapter is re-read.
+
+The executed experiment notebooks (``results/runs/<run>/experiment.ipynb``) are pages of the book but not
+entries of its table of contents: the experiments index links to each. They are marked orphan here, so
+Sphinx builds them without listing them in the sidebar and without a "not in any toctree" warning.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import os
 import shutil
 from pathlib import Path
 
-RECORD_PAGES = ("book/intro", "book/results", "book/cost", "book/experiments", "book/paper_scale")
+RECORD_PAGES = ("book/intro", "book/results", "book/mechanism", "book/cost", "book/experiments", "book/paper_scale",
+                "book/explore")
 CACHED_PAGES = ("book/method", "book/noise")
 _SKIP_SUFFIXES = (".pt", ".lock")
 
@@ -58,6 +63,13 @@ def _outdated(app, env, added, changed, removed):
     return sorted(d for d in stale if d in env.found_docs and d not in added and d not in changed)
 
 
+def _orphan_run_pages(app, doctree):
+    docname = app.env.docname
+    if docname.startswith("results/") and docname.endswith("/experiment"):
+        app.env.metadata[docname]["orphan"] = True
+
+
 def setup(app):
     app.connect("env-get-outdated", _outdated)
+    app.connect("doctree-read", _orphan_run_pages, priority=900)  # after Sphinx's metadata collector
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
