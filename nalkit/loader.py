@@ -75,6 +75,10 @@ class DeviceLoader:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
         if len(labels) != len(images):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} must be >= 1")
+        if not 0 <= shard[0] < shard[1]:
+            raise ValueError(f"shard={shard} must be (rank, world size) with 0 <= rank < world size")
         self.device = torch.device(device)
         self.images = images.to(self.device)
         self.labels = torch.as_tensor(labels, dtype=torch.long).to(self.device)

@@ -27,13 +27,17 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(false positive rate, true positive rate) over all thresholds, highest score first."""
+    """(false positive rate, true positive rate) at every distinct threshold, highest score first, from (0, 0).
+
+    Tied scores form one point, so the trapezoidal area under the curve equals :func:`auroc` (ties = 1/2).
+    """
     scores = np.asarray(scores, dtype=np.float64)
     positive = np.asarray(positive, dtype=bool)
     order = np.argsort(-scores, kind="mergesort")
-    pos = positive[order]
-    tpr = np.concatenate([[0.0], np.cumsum(pos) / max(pos.sum(), 1)])
-    fpr = np.concatenate([[0.0], np.cumsum(~pos) / max((~pos).sum(), 1)])
+    s, pos = scores[order], positive[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1] if len(s) else np.zeros(0, np.int64)
+    tpr = np.concatenate([[0.0], np.cumsum(pos)[last] / max(pos.sum(), 1)])
+    fpr = np.concatenate([[0.0], np.cumsum(~pos)[last] / max((~pos).sum(), 1)])
     return fpr, tpr
 
 

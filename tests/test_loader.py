@@ -181,3 +181,11 @@ def test_shards_split_each_global_batch_contiguously(world: int) -> None:
 def test_bad_inputs_raise_value_error(make, match) -> None:
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("kwargs, match", [({"batch_size": 0}, "batch_size=0"), ({"shard": (2, 2)}, "shard=")])
+def test_bad_batch_size_or_shard_is_refused(kwargs, match):
+    images = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
+    args = {"batch_size": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        DeviceLoader(images, torch.zeros(4, dtype=torch.long), args.pop("batch_size"), (0.5,), (0.5,), **args)

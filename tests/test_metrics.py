@@ -88,3 +88,14 @@ def test_masked_mean() -> None:
     assert masked_mean(values, np.ones(4, dtype=bool)) == 4.0
     assert np.isnan(masked_mean(values, np.zeros(4, dtype=bool)))
     assert np.isnan(masked_mean(np.array([]), np.array([], dtype=bool)))
+
+
+def test_roc_curve_merges_ties_so_its_area_is_the_auroc():
+    from nalkit.metrics import auroc, roc_curve
+
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.random(400), 1)  # many ties
+    positive = rng.random(400) < 0.3
+    fpr, tpr = roc_curve(scores, positive)
+    assert len(fpr) == len(np.unique(scores)) + 1 and fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+    assert np.trapezoid(tpr, fpr) == pytest.approx(auroc(scores, positive))
