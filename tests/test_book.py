@@ -76,3 +76,20 @@ def test_paper_numbers_are_labelled(built):
     for page in ("book/cost.html", "book/results.html"):
         html = (built / page).read_text(encoding="utf-8")
         assert "73.58" in html and "The paper’s numbers" in html.replace("'", "’"), page
+
+
+def test_api_reference_pages(built):
+    """The API chapter: nal_loss with its signature, shapes and return; every config key in the tables."""
+    from nalkit.config import describe_fields
+
+    losses = (built / "book" / "api" / "losses.html").read_text()
+    assert 'id="nalkit.losses.nal_loss"' in losses
+    for text in ("attention_logits", "shape (N, C)", "tau = sigmoid(s)", "Returns", "reduction"):
+        assert text in losses, text
+    # the config page lists every key but the baselines' options, which are on the methods page
+    keys = [d.key for d in describe_fields()]
+    baselines = [k for k in keys if k.startswith("method.") and not k.startswith(("method.nal.", "method.name"))]
+    config = (built / "book" / "api" / "config.html").read_text()
+    assert [k for k in keys if k not in baselines and f">{k}<" not in config] == []
+    methods = (built / "book" / "api" / "methods.html").read_text()
+    assert [k for k in baselines if f">{k}<" not in methods] == []
