@@ -103,7 +103,14 @@ def test_wheel_in_fresh_venv_runs_readme_example(tmp_path):
 
     # a fresh venv (no system site-packages), the wheel without extras; nothing of the checkout on the path
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", venv], cwd=tmp_path)
+    try:
+        _install_and_run(venv, wheel, user)
+    finally:  # torch makes the venv several GB; pytest keeps the last three temporary directories
+        shutil.rmtree(venv, ignore_errors=True)
+
+
+def _install_and_run(venv: Path, wheel: Path, user: Path) -> None:
+    _run([sys.executable, "-m", "venv", venv], cwd=user)
     python = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     env.update(OMP_NUM_THREADS="1", PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}")
