@@ -12,8 +12,13 @@ GRID   ?= configs/grids/default.yaml
 # one single-threaded run per core: these small models use cores better side by side than threaded
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTEST_ARGS ?=
+# make publish: the built book goes to branch PUBLISH_BRANCH of PUBLISH_REMOTE (a remote's name, a URL or a path)
+PUBLISH_REMOTE ?= origin
+PUBLISH_BRANCH ?= gh-pages
+BOOK_HTML      ?= _build/html
+GHP_IMPORT     ?= $(VENV)/bin/ghp-import
 
-.PHONY: setup data browser grid book book-only test test-fast clean-book bench
+.PHONY: setup data browser grid book book-only publish test test-fast clean-book bench
 
 setup: $(STAMP)
 
@@ -52,6 +57,15 @@ book-only: | $(STAMP)
 book: grid
 	$(MAKE) book-only
 	@echo "open _build/html/index.html"
+
+# Publish the book already built in $(BOOK_HTML) (make book or make book-only first): ghp-import commits that
+# folder, with a .nojekyll file so that GitHub Pages serves Sphinx's _static/ folders, onto the local branch
+# $(PUBLISH_BRANCH) and force-pushes it. .github/workflows/book.yml is the other way: Pages from a workflow.
+publish:
+	@test -f $(BOOK_HTML)/index.html || { echo "no $(BOOK_HTML)/index.html: run 'make book-only' first" >&2; exit 1; }
+	@command -v $(GHP_IMPORT) >/dev/null || { echo "$(GHP_IMPORT) not found: run 'make setup' (ghp-import is in the book extra)" >&2; exit 1; }
+	$(GHP_IMPORT) -n -p -f -r $(PUBLISH_REMOTE) -b $(PUBLISH_BRANCH) \
+	  -m "Publish the book built from $$(git rev-parse --short HEAD 2>/dev/null || echo 'an unknown commit')" $(BOOK_HTML)
 
 # Headless Chromium for the browser test (tests/test_browser.py): Debian's packages when we are root on Debian;
 # elsewhere the test is skipped and says why.

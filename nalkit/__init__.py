@@ -2,7 +2,7 @@
 
 Public entry points:
 
-- :func:`nalkit.losses.nal_loss` -- the NAL loss (spec section 2).
+- :func:`nalkit.losses.nal_loss` -- the NAL loss.
 - :func:`nalkit.models.with_attention` -- wrap a backbone with a class head and an attention branch.
 - :func:`nalkit.noise.inject_noise` -- label noise with the DivideMix conventions.
 - :func:`nalkit.train.train` -- one trainer for NAL and the baselines, writing a run record.

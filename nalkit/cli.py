@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-# errors a user can fix; anything else is a bug and keeps its traceback
+#: Errors a user can fix (one line on stderr, exit status 2); anything else is a bug and keeps its traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FloatingPointError)
 
 
@@ -111,6 +111,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``nalkit`` argument parser: one sub-command per ``_cmd_*`` function, each stored as ``args.func``."""
     from .executors import EXECUTORS
     from .noise import MODES
 
@@ -173,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``nalkit`` command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Errors a user can fix (:data:`USER_ERRORS`) print one line and return 2; any other exception propagates.
+    """
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

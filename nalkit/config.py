@@ -47,13 +47,13 @@ _FLAT_NAME = {new: old for old, new in LEGACY_METHOD_KEYS.items()}
 @dataclass
 class DataConfig:
     name: str = "fashion_mnist"  # a registered dataset (nalkit.datasets.DATASETS)
-    root: str = "data"
+    root: str = "data"  # directory searched for the dataset (each in its usual sub-folder)
     train_subset: int | None = None  # class-stratified subset of the training set (CPU regime)
-    subset_seed: int = 0
+    subset_seed: int = 0  # seed of the train_subset, test_subset and noisy_val_size draws
     test_subset: int | None = None  # class-stratified subset of the test set (smoke tests only)
     augment: bool = True  # random crop (with padding) + horizontal flip
-    crop_padding: int = 4
-    flip: bool = True
+    crop_padding: int = 4  # zero padding (pixels) around the image before the random crop
+    flip: bool = True  # random horizontal flip (with data.augment)
     val_fraction: float = 0.0  # noisy validation split held out of the *noisy* training set
     # Noisy validation set of this many images drawn (class-stratified, data.subset_seed) from the training
     # images *outside* data.train_subset, their labels corrupted by the same noise process (noise.mode,
@@ -66,7 +66,7 @@ class DataConfig:
 @dataclass
 class NoiseConfig:
     mode: str = "sym"  # a registered noise mode (nalkit.noise.MODES)
-    rate: float = 0.4
+    rate: float = 0.4  # fraction in [0, 1] of training labels chosen for corruption (exactly int(rate * N))
     seed: int = 0  # noise seed, separate from the training seed
     exclude_true_class: bool = False  # co-teaching convention for "sym" (default: DivideMix's)
     transition: list[list[float]] | None = None  # C x C row-stochastic matrix for mode "transition"
@@ -158,16 +158,18 @@ class MethodConfig:
 
 @dataclass
 class OptimConfig:
-    epochs: int = 500
-    batch_size: int = 64
-    lr: float = 0.02
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 1e-3
+    epochs: int = 500  # training epochs (epochs are 1-indexed everywhere)
+    batch_size: int = 64  # training images per mini-batch
+    lr: float = 0.02  # SGD learning rate at the start of training (and of every cosine cycle)
+    lr_min: float = 0.001  # cosine_restarts: the learning rate the cosine decays towards
+    momentum: float = 0.9  # SGD momentum
+    weight_decay: float = 1e-3  # SGD weight decay (L2 penalty coefficient)
+    # "cosine_restarts", "multistep" or "constant"; the learning rate is constant within an epoch
     schedule: str = "cosine_restarts"
     restart_period: int = 10  # epochs per cosine cycle
+    # multistep: the learning rate is multiplied by gamma after each of these epochs
     milestones: list[int] = field(default_factory=lambda: [50, 75])
-    gamma: float = 0.2
+    gamma: float = 0.2  # multistep: factor applied at each milestone
 
 
 @dataclass
@@ -175,13 +177,14 @@ class RunConfig:
     seed: int = 0  # training seed (model init, shuffling, augmentation)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU); the paper recipes set false (fp32)
-    channels_last: bool = True  # on CUDA
-    compile: bool = False
+    channels_last: bool = True  # channels-last memory format on CUDA
+    compile: bool = False  # torch.compile the training step's model
     eval_every: int = 1  # test evaluation every k epochs (always at the last)
-    snapshot_epochs: list[int] = field(default_factory=list)  # per-sample tau/loss/q snapshots
-    eval_batch_size: int = 1024
+    # epochs whose per-sample tau, loss, prediction and argmax q are kept in arrays.npz
+    snapshot_epochs: list[int] = field(default_factory=list)
+    eval_batch_size: int = 1024  # images per evaluation batch
     threads: int | None = None  # torch CPU threads; None keeps torch's default
-    progress: bool = True
+    progress: bool = True  # show a progress bar on stderr
 
 
 @dataclass
@@ -467,3 +470,94 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
             return value
         raise ConfigError(f"{source}: {key} must be a string, got {value!r}")
     return value
+
+
+# --------------------------------------------------------------------------------------------
+# documentation of the fields (the book's API reference renders these tables)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FieldDoc:
+    """One configuration key, as the API reference lists it.
+
+    Attributes:
+        key: the dotted key of YAML files and ``key=value`` overrides, e.g. ``optim.lr`` or ``method.nal.lam``.
+        type: the field's annotation as written, e.g. ``int | None``.
+        default: the default value.
+        doc: the comment beside the field in the source (several comment lines joined), or ``""``.
+    """
+
+    key: str
+    type: str
+    default: Any
+    doc: str
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """``{field name: comment}``: the ``#`` comment on a field's line, after the comment lines right above it."""
+    import ast
+    import inspect
+    import io
+    import textwrap
+    import tokenize
+
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):  # no source (a frozen application): the tables go without comments
+        return {}
+    comments: dict[int, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    lines = source.splitlines()
+    out = {}
+    for node in ast.parse(source).body[0].body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            above, line = [], node.lineno - 1
+            while line >= 1 and lines[line - 1].lstrip().startswith("#"):
+                above.insert(0, comments.get(line, ""))
+                line -= 1
+            block, trailing = " ".join(p for p in above if p), comments.get(node.lineno, "")
+            joint = " " if block.endswith((".", ":", ";")) else "; "
+            out[node.target.id] = joint.join(p for p in (block, trailing) if p)
+    return out
+
+
+def _section_docs(prefix: str, obj: Any) -> list[FieldDoc]:
+    comments = _field_comments(type(obj))
+    # with postponed annotations (this module, nalkit.methods) f.type is the annotation as written
+    return [FieldDoc(f"{prefix}.{f.name}", f.type if isinstance(f.type, str) else str(f.type), getattr(obj, f.name),
+                     comments.get(f.name, ""))
+            for f in dataclasses.fields(obj)]
+
+
+def describe_fields(section: str | None = None) -> list[FieldDoc]:
+    """Every configuration key with its type, default and the comment beside its field in the source.
+
+    Args:
+        section: ``"data"``, ``"noise"``, ``"model"``, ``"method"`` (``method.name`` only), ``"optim"``,
+            ``"run"``, or ``"method.<method>"`` for one method's options (``"method.nal"``); ``None``: all of
+            them, in the order of a config file.
+
+    Returns:
+        One :class:`FieldDoc` per key, in the order of the dataclass fields.
+
+    Raises:
+        ConfigError: unknown section.
+    """
+    cfg = Config()
+    method_sections = [f"method.{name}" for name in cfg.method.sections()]
+    known = [*_SECTIONS, *method_sections]
+    if section is not None and section not in known:
+        raise ConfigError(f"unknown config section {section!r}{_suggest(section, known)}")
+    docs: list[FieldDoc] = []
+    for name in _SECTIONS:
+        if name == "method":
+            if section in (None, "method"):
+                docs.append(FieldDoc("method.name", "str", cfg.method.name,
+                                     "the method to train: a registered method (nalkit.methods.METHODS)"))
+            for method, opts in cfg.method.sections().items():
+                if section in (None, f"method.{method}"):
+                    docs.extend(_section_docs(f"method.{method}", opts))
+        elif section in (None, name):
+            docs.extend(_section_docs(name, getattr(cfg, name)))
+    return docs

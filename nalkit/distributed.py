@@ -31,7 +31,7 @@ class Dist:
 
     @property
     def main(self) -> bool:
-        """Rank 0: the process that evaluates and writes."""
+        """True on rank 0, the process that evaluates and writes."""
         return self.rank == 0
 
     def barrier(self) -> None:

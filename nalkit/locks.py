@@ -38,6 +38,7 @@ def job_id() -> str | None:
 
 
 def describe_holder(holder: dict[str, Any]) -> str:
+    """``"pid 123 on host since <time>[, slurm job N]"``: who holds a lock, for messages."""
     job = f", slurm job {holder['job']}" if holder.get("job") else ""
     return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started')}{job}"
 
@@ -115,6 +116,7 @@ def acquire_lock(run_dir: str | Path) -> Path:
 
 
 def read_lock_file(path: Path) -> dict[str, Any] | None:
+    """The holder recorded in the lock file ``path``, or ``None`` if it is missing or unreadable."""
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):

@@ -1,4 +1,4 @@
-"""Loss functions: the NAL loss (spec section 2) and the baselines' losses (spec section 8).
+"""Loss functions: the NAL loss and the baselines' losses (CE, GCE, SCE, ELR).
 
 All functions take raw logits and compute in float32 or wider even under bf16/fp16 autocast,
 because the NAL mixture ``tau * p + (1 - tau) * q`` loses its meaning once ``p`` is rounded.
@@ -70,9 +70,14 @@ def nal_loss(
     beta: float = 0.0,
     reduction: str = "mean",
 ) -> Tensor:
-    """Noise Attention Loss (Lu, Bo, He 2022), spec section 2.
+    r"""The Noise Attention Learning loss (Lu, Bo, He 2022), per sample:
 
     ``l = -sum_k q_k log(tau p_k + (1 - tau) q_k) + lam * (-log tau) [+ beta * RCE]``
+
+    .. math::
+
+        \ell = -\sum_{k=1}^{C} q_k \log\bigl(\tau p_k + (1 - \tau)\, q_k\bigr) - \lambda \log \tau,
+        \qquad p = \mathrm{softmax}(z), \quad \tau = \sigma(s).
 
     Args:
         logits: class logits ``z``, shape (N, C).
@@ -84,7 +89,8 @@ def nal_loss(
         reduction: "mean" (default), "sum" or "none" (per-sample, shape (N,)).
 
     Returns:
-        The reduced loss (float32, or float64 for float64 inputs).
+        The loss in nats, a scalar (shape (N,) with ``reduction="none"``), in float32 (float64 for float64
+        inputs) also under bf16/fp16 autocast.
     """
     if lam < 0:
         raise ValueError(f"lam must be >= 0, got {lam}")
@@ -115,7 +121,7 @@ def nal_phi(p_y: Tensor, tau: Tensor) -> Tensor:
 def nal_optimal_tau(p_y: Tensor | float, lam: float) -> Tensor:
     """The tau minimising the one-hot NAL loss for fixed ``p_y``: ``min(1, lam / ((1+lam)(1-p_y)))``.
 
-    From ``d l / d tau = (1 - p_y) / (tau p_y + 1 - tau) - lam / tau`` (spec section 4).
+    From ``d l / d tau = (1 - p_y) / (tau p_y + 1 - tau) - lam / tau`` (zero where the loss is minimal).
     """
     p = torch.as_tensor(p_y, dtype=torch.float64)
     with torch.no_grad():

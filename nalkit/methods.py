@@ -80,7 +80,7 @@ class Method:
             self.store.sync_rows(index, dist)
 
     def end_epoch(self, epoch: int, dist: Dist | None = None) -> None:
-        """Hook at the end of every training epoch (after the last batch's :meth:`sync_batch`)."""
+        """Hook at the end of every training epoch (after the last batch's :meth:`Method.sync_batch`)."""
 
     def corrected_labels(self) -> np.ndarray | None:
         """argmax of the method's targets, or None for methods without targets."""
@@ -143,6 +143,8 @@ class GCEOptions:
 
 @METHODS.register("gce")
 class GCE(Method):
+    """Generalised cross-entropy on the noisy labels."""
+
     Options = GCEOptions
     name = "gce"
 
@@ -167,6 +169,8 @@ class SCEOptions:
 
 @METHODS.register("sce")
 class SCE(Method):
+    """Symmetric cross-entropy on the noisy labels."""
+
     Options = SCEOptions
     name = "sce"
 
@@ -252,9 +256,8 @@ class NALOptions:
     es: int = 60  # first epoch of target estimation (1-indexed)
     update_period: int = 10  # update q only in epochs with epoch % update_period == 0
     update_when: str = "batch"  # "batch" (every mini-batch of such epochs) or "epoch" (once, at its end)
-    # ablations (the book's mechanism chapter): both True is the paper's method
-    estimate_targets: bool = True  # False: q stays the one-hot noisy label (tau alone)
-    attention: bool = True  # False: tau fixed at 1, i.e. cross-entropy on the estimated targets q
+    estimate_targets: bool = True  # ablation: False keeps q at the one-hot noisy label (tau alone); True: the paper
+    attention: bool = True  # ablation: False fixes tau at 1 (cross-entropy on the estimated q); True: the paper
 
     def check(self, prefix: str, cfg: Config, active: bool) -> None:
         _require(self.lam >= 0, f"{prefix}.lam={self.lam} must be >= 0 (the paper searches 0.01 ... 50)")
@@ -272,7 +275,7 @@ class NALOptions:
 
 @METHODS.register("nal")
 class NAL(Method):
-    """Noise Attention Learning: the NAL loss with target estimation (spec sections 2-3)."""
+    """Noise Attention Learning: the NAL loss with target estimation."""
 
     Options = NALOptions
     name = "nal"

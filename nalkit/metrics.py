@@ -55,5 +55,6 @@ def confusion(true: np.ndarray, pred: np.ndarray, num_classes: int, normalize: b
 
 
 def masked_mean(values: np.ndarray, mask: np.ndarray) -> float:
+    """Mean of ``values`` where the boolean ``mask`` (same shape) is True; NaN for an empty mask."""
     mask = np.asarray(mask, dtype=bool)
     return float(np.mean(values[mask])) if mask.any() else float("nan")

@@ -1,4 +1,4 @@
-"""Backbones and the two-headed NAL model (spec section 1).
+"""Backbones and the two-headed NAL model.
 
 A backbone maps images (B, in_channels, H, W) to a pooled feature vector ``h`` of shape (B, d) and carries
 its ``feature_dim`` d. :class:`AttentionModel` reads ``h`` with a class head ``z = Linear(d, C)(h)`` and an
@@ -329,7 +329,7 @@ def vgg_mlp_head(
     """VGG's classifier shape: Linear-ReLU-Dropout-Linear-ReLU-Dropout-Linear, weights N(0, init_std), bias 0.
 
     With ``out_features = C`` it is torchvision's VGG classifier; with ``out_features = 1`` it is the NAL
-    attention branch for VGG-19-BN (25088 -> 4096 -> 4096 -> 1, spec section 1).
+    attention branch for VGG-19-BN (25088 -> 4096 -> 4096 -> 1).
     """
     head = nn.Sequential(
         nn.Linear(in_features, hidden),
@@ -386,7 +386,7 @@ def _build_vgg19_bn(num_classes: int, in_channels: int = 3, dropout: float = 0.5
     )
 
 
-#: The registered models: name -> ``builder(num_classes, in_channels=3, **kwargs) -> AttentionModel``.
+#: The registered models, each name mapped to ``builder(num_classes, in_channels=3, **kwargs) -> AttentionModel``.
 MODELS: Registry[Callable[..., AttentionModel]] = Registry("model")
 MODELS.add("small_cnn", _linear_heads(small_cnn))
 MODELS.add("narrow_resnet", _linear_heads(narrow_resnet))

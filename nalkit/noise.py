@@ -1,4 +1,4 @@
-"""Synthetic label noise, with the DivideMix conventions the NAL authors use (spec section 6).
+"""Synthetic label noise, with the DivideMix conventions the NAL authors use.
 
 Noise is *data*: :func:`save_noise` writes the noisy labels to a content-addressed ``.npz`` file with a
 checksum, and :func:`load_or_create_noise` reuses that file on every later run, so a result never depends
@@ -62,17 +62,17 @@ __all__ = [
     "transition_digest",
 ]
 
-#: Bump whenever the generator (the algorithm in the module docstring) changes: it is part of every key,
-#: so files made by an older generator are never mistaken for the new one's.
+#: The version of the generator (the algorithm in the module docstring), bumped whenever it changes. It is
+#: part of every key, so files made by an older generator are never mistaken for the new one's.
 NOISE_GENERATOR_VERSION = 1
 
-#: A corruption (step 2 of the generator): ``corrupt(src, num_classes, rng, dataset, exclude_true_class)``
+#: A corruption, step 2 of the generator. ``corrupt(src, num_classes, rng, dataset, exclude_true_class)``
 #: maps ``src``, the (k,) int64 clean labels of the chosen indices in shuffle order, to their (k,) noisy
 #: labels, drawing randomness only from ``rng`` (right after the shuffle of step 1). It may raise
 #: ``ValueError`` for settings it cannot serve (e.g. ``"asym"`` without a dataset map).
 Corruption = Callable[[np.ndarray, int, np.random.Generator, str | None, bool], np.ndarray]
 
-#: The noise modes, in this order: ``"none"``, ``"sym"``, ``"asym"``, ``"pair"``, ``"transition"``.
+#: The noise modes ``"none"``, ``"sym"``, ``"asym"``, ``"pair"`` and ``"transition"``, in this order.
 #: ``name in MODES`` and iteration give the names; ``MODES.get(name)`` is the mode's :data:`Corruption`, or
 #: ``None`` for ``"none"`` and ``"transition"``, which choose no indices by shuffle (see the module
 #: docstring) and which :func:`inject_noise` handles itself.
@@ -156,7 +156,7 @@ class NoisyLabels:
 
     @property
     def transition(self) -> np.ndarray:
-        """(C, C) float64 empirical transition matrix: row = clean class, column = noisy class.
+        """The empirical transition matrix, (C, C) float64; row = clean class, column = noisy class.
 
         Rows of classes present in the clean labels sum to 1; rows of absent classes are 0.
         """

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-#: Okabe & Ito (2008), "Color Universal Design": distinguishable under protanopia, deuteranopia, tritanopia.
+#: The palette of Okabe & Ito (2008), "Color Universal Design", distinguishable under protanopia, deuteranopia
+#: and tritanopia.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 #: NAL blue, CE vermillion: the pair every chapter contrasts gets the two most distinct colours.
 _FIXED = {"nal": "#0072B2", "ce": "#D55E00"}

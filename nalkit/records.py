@@ -127,6 +127,15 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
 
 
 def verify_record(run_dir: str | Path, names: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Check files of a run record against its ``manifest.json`` and return the manifest (name -> sha256).
+
+    Args:
+        run_dir: the run directory.
+        names: the files to check (default: every file the manifest lists).
+
+    Raises:
+        RecordError: no or unreadable manifest, a file missing, unlisted, or not matching its checksum.
+    """
     run_dir = Path(run_dir)
     mpath = run_dir / "manifest.json"
     if not mpath.is_file():
@@ -157,6 +166,7 @@ def _jsonable(x: Any) -> Any:
 
 
 def git_commit() -> str | None:
+    """The git commit of the nalkit source tree, or ``None`` outside a git checkout."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,

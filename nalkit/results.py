@@ -59,6 +59,9 @@ def config_value(cfg: Config, dotted: str) -> Any:
 
 @dataclass
 class Runs:
+    """What :func:`load_runs` returns: ``runs`` (one row per run), ``epochs`` (one row per run and epoch), and
+    ``problems`` (the damaged records skipped with ``strict=False``)."""
+
     runs: pd.DataFrame
     epochs: pd.DataFrame
     problems: list[str] = field(default_factory=list)
@@ -117,6 +120,7 @@ def load_runs(path: str | Path = "results/runs", *, strict: bool = True, complet
     """Load every run record at or below ``path``.
 
     Args:
+        path: a results directory (every run directory below it) or one run directory.
         strict: raise on a damaged record (default); otherwise skip it and list it in ``problems``.
         complete_only: keep only runs whose status is ``complete``.
     """
@@ -192,7 +196,7 @@ class Difference:
 
     @property
     def within_noise(self) -> bool:
-        """The interval covers 0 (or there are too few pairs for one): no difference is shown."""
+        """True when the interval covers 0 (or there are too few pairs for one), so no difference is shown."""
         return not (self.low > 0 or self.high < 0)
 
     def sentence(self, what: str = "points", scale: float = 100.0, digits: int = 1) -> str:

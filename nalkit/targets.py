@@ -1,4 +1,4 @@
-"""The per-sample target store ``q`` (spec section 3), shared by NAL, SELC and ELR.
+"""The per-sample target store ``q`` (NAL's target estimation), shared by NAL, SELC and ELR.
 
 ``q`` is an (N, C) float tensor indexed by the *dataset index* of each training sample. It starts
 as the one-hot noisy label (clamped, as the authors do) and is updated by a temporal ensemble
@@ -7,13 +7,13 @@ as the one-hot noisy label (clamped, as the authors do) and is updated by a temp
 *When* the update runs differs between the authors' scripts; :class:`UpdateSchedule` expresses
 all three conventions:
 
-========================================  ===========  ===========
-convention                                ``when``     ``period``
-========================================  ===========  ===========
-authors' CIFAR / Clothing1M / WebVision   ``batch``    10  (epochs with ``epoch % 10 == 0``)
-every epoch (once, at the epoch's end)    ``epoch``    1
-every batch of every epoch (SELC, ANIMAL) ``batch``    1
-========================================  ===========  ===========
+=========================================  ===========  ===========
+convention                                 ``when``     ``period``
+=========================================  ===========  ===========
+authors' CIFAR / Clothing1M / WebVision    ``batch``    10  (epochs with ``epoch % 10 == 0``)
+every epoch (once, at the epoch's end)     ``epoch``    1
+every batch of every epoch (SELC, ANIMAL)  ``batch``    1
+=========================================  ===========  ===========
 """
 
 from __future__ import annotations
@@ -101,11 +101,17 @@ class TargetStore:
         return self.q.shape[0]
 
     def get(self, index: Tensor) -> Tensor:
+        """The targets of the samples ``index`` (B,) int64 dataset indices: shape (B, C)."""
         return self.q[index]
 
     @torch.no_grad()
     def update(self, index: Tensor, probs: Tensor) -> None:
-        """``q[index] <- alpha q[index] + (1 - alpha) probs`` (probs detached), then clamp."""
+        """``q[index] <- alpha q[index] + (1 - alpha) probs`` (probs detached), then clamp.
+
+        Args:
+            index: dataset indices of the batch, shape (B,), int64.
+            probs: the batch's predicted class probabilities (softmax of the logits), shape (B, C).
+        """
         new = self.alpha * self.q[index] + (1.0 - self.alpha) * probs.detach().float()
         if self.clamp_min is not None:
             new = new.clamp(min=self.clamp_min, max=1.0)

@@ -62,3 +62,20 @@ def test_no_network_assets(built_book):
 def test_paper_numbers_are_labelled(built_book):
     html = (built_book / "book" / "cost.html").read_text(encoding="utf-8")
     assert "73.58" in html and "The paper’s numbers" in html.replace("'", "’")
+
+
+def test_api_reference_pages(built_book):
+    """The API chapter: nal_loss with its signature, shapes and return; every config key in the tables."""
+    from nalkit.config import describe_fields
+
+    losses = (built_book / "book" / "api" / "losses.html").read_text()
+    assert 'id="nalkit.losses.nal_loss"' in losses
+    for text in ("attention_logits", "shape (N, C)", "sigmoid(s)", "Returns", "reduction", "The loss in nats"):
+        assert text in losses, text
+    # the config page lists every key but the baselines' options, which are on the methods page
+    keys = [d.key for d in describe_fields()]
+    baselines = [k for k in keys if k.startswith("method.") and not k.startswith(("method.nal.", "method.name"))]
+    config = (built_book / "book" / "api" / "config.html").read_text()
+    assert [k for k in keys if k not in baselines and f">{k}<" not in config] == []
+    methods = (built_book / "book" / "api" / "methods.html").read_text()
+    assert [k for k in baselines if f">{k}<" not in methods] == []

@@ -11,14 +11,27 @@ when that code changes, the execution cache is dropped and every executed chapte
 The executed experiment notebooks (``results/runs/<run>/experiment.ipynb``) are pages of the book but not
 entries of its table of contents: the experiments index links to each. They are marked orphan here, so
 Sphinx builds them without listing them in the sidebar and without a "not in any toctree" warning.
+
+For the API reference it puts the book's own source tree first on ``sys.path`` (autodoc documents the ``nalkit``
+beside ``_toc.yml``, not whichever copy is installed) and adds the directive ``nalkit-config``: a table of the
+configuration keys of one section, from :func:`nalkit.config.describe_fields`. Docstrings name objects of other
+modules without their module (``:class:`Config``` in :mod:`nalkit.train`), which Sphinx looks up in the current
+module only; :func:`_resolve_unqualified` links such a name to the one documented object it can mean.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
+import re
 import shutil
+import sys
 from pathlib import Path
+
+import yaml
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
 
 RECORD_PAGES = ("book/intro", "book/results", "book/mechanism", "book/cost", "book/experiments", "book/paper_scale",
                 "book/explore")
@@ -69,7 +82,90 @@ def _orphan_run_pages(app, doctree):
         app.env.metadata[docname]["orphan"] = True
 
 
+_MARKUP = re.compile(r"``(.+?)``|(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])")
+
+
+def _text(text: str) -> list[nodes.Node]:
+    """Plain text with ``code`` as literals and *words* emphasised (the source comments use the docstrings' markup)."""
+    out: list[nodes.Node] = []
+    last = 0
+    for m in _MARKUP.finditer(text):
+        if m.start() > last:
+            out.append(nodes.Text(text[last:m.start()]))
+        code, emphasis = m.groups()
+        out.append(nodes.literal(code, code) if code is not None else nodes.emphasis(emphasis, emphasis))
+        last = m.end()
+    if last < len(text):
+        out.append(nodes.Text(text[last:]))
+    return out
+
+
+def _entry(*children: nodes.Node) -> nodes.entry:
+    entry = nodes.entry()
+    entry += nodes.paragraph("", "", *children)
+    return entry
+
+
+class ConfigFields(SphinxDirective):
+    """``nalkit-config SECTION``: key, type, default (as written in YAML) and comment of every key of SECTION."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        import nalkit.config
+        import nalkit.methods
+
+        for module in (nalkit.config, nalkit.methods):  # the comments live there: re-read the page on a change
+            self.env.note_dependency(inspect.getsourcefile(module))
+        try:
+            docs = nalkit.config.describe_fields(self.arguments[0])
+        except ValueError as err:
+            raise self.error(str(err)) from None
+        table = nodes.table(classes=["nalkit-config"])
+        group = nodes.tgroup(cols=4)
+        table += group
+        for width in (24, 14, 12, 50):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        row = nodes.row()
+        for title in ("key", "type", "default", "meaning"):
+            row += _entry(nodes.Text(title))
+        head += row
+        group += head
+        body = nodes.tbody()
+        for doc in docs:
+            default = yaml.safe_dump(doc.default, default_flow_style=True).strip().removesuffix("...").strip()
+            row = nodes.row()
+            row += _entry(nodes.literal(doc.key, doc.key))
+            row += _entry(nodes.literal(doc.type, doc.type))
+            row += _entry(nodes.literal(default, default))
+            row += _entry(*_text(doc.doc))
+            body += row
+        group += body
+        return [table]
+
+
+def _resolve_unqualified(app, env, node, contnode):
+    """``missing-reference``: link ``Name`` to the documented ``package.module.Name`` when exactly one matches."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "").lstrip(".~")
+    domain = env.get_domain("py")
+    matches = [name for name in domain.objects if name.endswith("." + target)]
+    if not target or len(matches) != 1:
+        return None  # unknown or ambiguous: nitpicky mode reports it
+    from sphinx.util.nodes import make_refnode
+
+    entry = domain.objects[matches[0]]
+    return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, matches[0])
+
+
 def setup(app):
+    root = str(Path(app.srcdir).resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    app.add_directive("nalkit-config", ConfigFields)
+    app.connect("missing-reference", _resolve_unqualified)
     app.connect("env-get-outdated", _outdated)
     app.connect("doctree-read", _orphan_run_pages, priority=900)  # after Sphinx's metadata collector
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
