@@ -7,8 +7,7 @@ runs, the median per-run time, the sum per seed, and the projection of one seed 
 are both present, each method's median per-run time over CE's is given as a cross-check of
 ``nal_overhead`` -- not side by side, so it carries whatever else the machine was doing.
 
-``results/runs`` is the grid; ``results/search`` (the lambda search, NAL only, same CPU regime) is read as
-a second, clearly labelled source while the grid has few runs.
+``results/runs`` holds the runs of every grid; only the experiments of ``--grid`` are counted.
 
     python benchmarks/grid_walltime.py
 """
@@ -31,8 +30,7 @@ BENCHMARK = "grid_walltime"
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sources", nargs="+", type=Path,
-                   default=[benchlib.ROOT / "results" / "runs", benchlib.ROOT / "results" / "search"])
+    p.add_argument("--sources", nargs="+", type=Path, default=[benchlib.ROOT / "results" / "runs"])
     p.add_argument("--grid", type=Path, default=benchlib.ROOT / "configs" / "grids" / "default.yaml")
     finish = benchlib.parse_common(p, BENCHMARK)
     args = finish(p.parse_args(argv), argv)
@@ -46,9 +44,9 @@ def main(argv=None) -> int:
               note=f"{len(per_seed)} seeds x {runs_per_seed} runs")
     for src in args.sources:
         label = src.relative_to(benchlib.ROOT) if src.is_relative_to(benchlib.ROOT) else src
-        if label == Path("results/search"):
-            label = f"{label} (lambda search, NAL only; not the grid)"
         runs = load_runs(src, strict=False).runs if src.is_dir() else None
+        if runs is not None and len(runs):
+            runs = runs[runs["run"].isin({e.name for e in experiments})]
         if runs is None or not len(runs):
             table.add(f"{label}: complete runs", 0, "runs", note="no run records yet")
             continue
