@@ -54,7 +54,7 @@ class DataConfig:
     subset_seed: int = 0
     test_subset: int | None = None  # class-stratified subset of the test set (smoke tests only)
     augment: bool = True  # random crop (with padding) + horizontal flip
-    crop_padding: int = 4
+    crop_padding: int = 4  # in-memory datasets: 0 = no crop, flips only (the authors' ANIMAL-10N script)
     flip: bool = True
     val_fraction: float = 0.0  # noisy validation split held out of the *noisy* training set
     # Noisy validation set of this many images drawn (class-stratified, data.subset_seed) from the training
