@@ -16,6 +16,7 @@ left empty, never guessed, for something that was not measured (``note`` says wh
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import os
@@ -226,11 +227,41 @@ def describe(seq: Sequence[float], scale: float = 1.0, fmt: str = ".3g") -> str:
     return ", ".join(f"{x * scale:{fmt}}" for x in seq)
 
 
-def train_step(model, method, opt, x, y, idx, autocast) -> torch.Tensor:
-    """One SGD step of ``method`` on ``model`` (the trainer's inner loop, without its bookkeeping)."""
+# --------------------------------------------------------------------------------------------
+# precision: every benchmark that trains names the one it ran in
+# --------------------------------------------------------------------------------------------
+PRECISIONS = ("bf16", "fp32")
+
+
+def add_precision(parser, default: str = "bf16") -> None:
+    """``--precision bf16|fp32``: bf16 autocast or full fp32 on CUDA (the CPU always runs fp32)."""
+    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+                        help=f"on CUDA: bf16 autocast or fp32 (default {default}); the paper recipes train in fp32 "
+                             "(run.amp: false); the CPU always runs fp32")
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context of ``precision`` on ``device`` (bf16 on CUDA only; nothing otherwise)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def precision_label(device: torch.device, precision: str) -> str:
+    """What actually ran: ``"bf16 autocast"`` or ``"fp32"`` (the CPU ignores bf16, as the trainer does)."""
+    return "bf16 autocast" if precision == "bf16" and device.type == "cuda" else "fp32"
+
+
+def train_step(model, method, opt, x, y, idx, autocast, epoch: int = 1) -> torch.Tensor:
+    """One SGD step of ``method`` on ``model`` (the trainer's inner loop, without its bookkeeping).
+
+    ``epoch`` (1-indexed) is what the method sees: at or after NAL's ``es`` its targets are updated.
+    """
     with autocast:
         logits, att = model(x)
-    per = method.batch_loss(logits, att if method.uses_attention else None, y, idx, 1)
+    per = method.batch_loss(logits, att if method.uses_attention else None, y, idx, epoch)
     loss = per.mean()
     opt.zero_grad(set_to_none=True)
     loss.backward()

@@ -2,8 +2,10 @@
 
 The paper's CIFAR recipe trains ``cifar_resnet34`` for 500 epochs on 50,000 images. Here one epoch is what
 the trainer does on a GPU: a device-resident ``DeviceLoader`` (random crop + flip on the GPU, channels_last),
-bf16 autocast, SGD, and the NAL loss with its target store (``build_method``, targets updated every
-batch) -- over random CIFAR-shaped uint8 tensors (the content of the images does not change the time).
+bf16 autocast (``--precision bf16``, the default) or fp32 (``--precision fp32``: what the paper recipes run,
+``run.amp: false``), SGD, and the NAL loss with its target store (``build_method``, targets updated every
+batch) -- over random CIFAR-shaped uint8 tensors (the content of the images does not change the time). Every
+row names the precision it ran in; the FLOP floor is against the bf16 peak either way.
 CE is timed alternately for NAL's relative cost on the GPU.
 
 The floor: forward FLOPs per image counted with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions
@@ -23,7 +25,6 @@ to check the script); those numbers go to a scratch file, never to the committed
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 
 import torch
@@ -71,9 +72,9 @@ def forward_flops_per_image(size: int = 32) -> float:
 class EpochRunner:
     """One model + optimizer + method on ``device``, training full epochs over a DeviceLoader."""
 
-    def __init__(self, method: str, batch: int, images, labels, device: torch.device) -> None:
+    def __init__(self, method: str, batch: int, images, labels, device: torch.device, precision: str = "bf16") -> None:
         torch.manual_seed(0)
-        self.device = device
+        self.device, self.precision = device, precision
         self.model = build_model("cifar_resnet34", 10).to(device)
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -83,17 +84,13 @@ class EpochRunner:
         self.loader = DeviceLoader(images, labels, batch, MEAN, STD, device=device, shuffle=True, augment=True,
                                    seed=0, channels_last=device.type == "cuda")
 
-    def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def epoch(self, max_steps: int | None = None) -> None:
         self.model.train()
         for i, (x, y, idx) in enumerate(self.loader):
             if max_steps is not None and i >= max_steps:
                 break
-            benchlib.train_step(self.model, self.method, self.opt, x, y, idx, self._autocast())
+            benchlib.train_step(self.model, self.method, self.opt, x, y, idx,
+                                benchlib.autocast(self.device, self.precision))
 
 
 def existing_measurements(out) -> list[dict]:
@@ -117,6 +114,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=2, help="timed epochs per method and batch size")
     p.add_argument("--warmup-steps", type=int, default=30)
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak dense bf16 TFLOP/s")
+    benchlib.add_precision(p)
     finish = benchlib.parse_common(p, BENCHMARK)
     args = p.parse_args(argv)
     explicit_out = args.out is not None
@@ -152,13 +150,14 @@ def main(argv=None) -> int:
                   f"({kept[0]['device_name']}, {kept[0]['date']}): kept, not overwritten")
         else:
             for b in batches:
-                table.add(f"epoch time, batch {b}, {methods[0].upper()} (bf16, channels_last)", None, "s",
+                precision = "bf16 autocast" if args.precision == "bf16" else "fp32"
+                table.add(f"epoch time, batch {b}, {methods[0].upper()} ({precision}, channels_last)", None, "s",
                           target="<= 2", device="cuda", note=NOT_MEASURED + "; ratio = epoch / FLOP floor")
                 for m in methods[1:]:
                     table.add(f"epoch time, batch {b}, {m.upper()}; ratio {methods[0].upper()} / {m.upper()}",
                               None, "s", device="cuda", note=NOT_MEASURED)
-                table.add(f"projected {PAPER_EPOCHS}-epoch paper run, batch {b}", None, "h", device="cuda",
-                          note=NOT_MEASURED)
+                table.add(f"projected {PAPER_EPOCHS}-epoch paper run, batch {b} ({precision})", None, "h",
+                          device="cuda", note=NOT_MEASURED)
         table.print()
         table.write(args.out, args.append)
         return 0
@@ -170,10 +169,11 @@ def main(argv=None) -> int:
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (args.n, 3, 32, 32), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, 10, (args.n,), generator=g)
-    precision = "bf16 autocast, channels_last" if device.type == "cuda" else "fp32 (CPU check run)"
+    precision = (f"{benchlib.precision_label(device, args.precision)}, channels_last" if device.type == "cuda"
+                 else "fp32 (CPU check run)")
     table.add(f"FLOP floor of one {args.n}-image epoch", floor, "s", note=f"3 x forward FLOPs / {peak_note}")
     for b in batches:
-        runners = {m: EpochRunner(m, b, images, labels, device) for m in methods}
+        runners = {m: EpochRunner(m, b, images, labels, device, args.precision) for m in methods}
         for r in runners.values():
             r.epoch(max_steps=args.warmup_steps)  # cuDNN autotuning, allocator warm-up
         paired = benchlib.alternate({m: r.epoch for m, r in runners.items()}, args.repeats, device)
@@ -185,8 +185,10 @@ def main(argv=None) -> int:
         for m in methods[1:]:
             table.add(f"epoch time, batch {b}, {m.upper()}; ratio {first.upper()} / {m.upper()}", paired.median(m),
                       "s", ratio=paired.ratio(first, m), note=paired.spread(first, m))
-        table.add(f"projected {PAPER_EPOCHS}-epoch paper run, batch {b}", t * PAPER_EPOCHS * 50000 / args.n / 3600,
-                  "h", note=f"{PAPER_EPOCHS} x the {first.upper()} epoch scaled to 50,000 images; no evaluation")
+        table.add(f"projected {PAPER_EPOCHS}-epoch paper run, batch {b} ({precision})",
+                  t * PAPER_EPOCHS * 50000 / args.n / 3600, "h",
+                  note=f"{PAPER_EPOCHS} x the {first.upper()} epoch scaled to 50,000 images; no evaluation; the paper "
+                       "recipes run fp32 (run.amp: false), so their projection is the --precision fp32 one")
         if device.type == "cuda":
             table.add(f"peak memory, batch {b}", torch.cuda.max_memory_allocated(device) / 2**30, "GiB",
                       note="torch.cuda.max_memory_allocated, all methods' models resident")

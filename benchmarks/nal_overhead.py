@@ -8,7 +8,9 @@ third candidate, NAL before ``es`` (no target update), shows how much of the cos
 
 A step is what the trainer does per batch: forward, ``method.batch_loss``, mean, zero_grad, backward,
 SGD step. Candidates alternate (rotating order) over ``--repeats`` blocks of ``--steps`` steps; the
-ratio is the median of the per-block ratios.
+ratio is the median of the per-block ratios. On CUDA the steps run under bf16 autocast (``--precision bf16``,
+the default) or in fp32 (``--precision fp32``, as the paper recipes train); the CPU runs fp32. The step-time
+note names the precision that ran.
 
 Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` over a few steps, each method measured
 alone. On the CPU there is no allocator peak to read, so the footprint is *counted*: parameters + their
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import contextlib
 import gc
 
 import numpy as np
@@ -59,8 +60,9 @@ def make_method(name: str, labels: np.ndarray, device: torch.device, es: int = 1
 class Trainee:
     """One model + SGD + method, stepping through a fixed list of batches."""
 
-    def __init__(self, model, method, batches, device):
+    def __init__(self, model, method, batches, device, precision: str = "bf16"):
         self.model, self.method, self.batches, self.device = model, method, batches, device
+        self.precision = precision
         self.opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=5e-4)
         self.i = 0
         self.model.train()
@@ -68,17 +70,12 @@ class Trainee:
     def step(self) -> torch.Tensor:
         x, y, idx = self.batches[self.i % len(self.batches)]
         self.i += 1
-        return benchlib.train_step(self.model, self.method, self.opt, x, y, idx, _autocast(self.device))
+        return benchlib.train_step(self.model, self.method, self.opt, x, y, idx,
+                                   benchlib.autocast(self.device, self.precision))
 
     def run(self, steps: int) -> None:
         for _ in range(steps):
             self.step()
-
-
-def _autocast(device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _nbytes(t: torch.Tensor) -> int:
@@ -100,7 +97,7 @@ def counted_footprint(t: Trainee) -> dict[str, int]:
 
     x, y, idx = t.batches[0]
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
-        with _autocast(t.device):
+        with benchlib.autocast(t.device, t.precision):
             logits, att = t.model(x)
         per = t.method.batch_loss(logits, att if t.method.uses_attention else None, y, idx, 1)
         loss = per.mean()
@@ -147,6 +144,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=45)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--device", default="auto")
+    benchlib.add_precision(p)
     finish = benchlib.parse_common(p, BENCHMARK)
     args = finish(p.parse_args(argv), argv)
     if args.quick:
@@ -171,9 +169,10 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     base = make_model(args, device)
     trainees = {
-        "ce": Trainee(copy.deepcopy(base), make_method("ce", labels_np, device), batches, device),
-        "nal": Trainee(copy.deepcopy(base), make_method("nal", labels_np, device), batches, device),
-        "nal_no_update": Trainee(copy.deepcopy(base), make_method("nal", labels_np, device, es=10**9), batches, device),
+        "ce": Trainee(copy.deepcopy(base), make_method("ce", labels_np, device), batches, device, args.precision),
+        "nal": Trainee(copy.deepcopy(base), make_method("nal", labels_np, device), batches, device, args.precision),
+        "nal_no_update": Trainee(copy.deepcopy(base), make_method("nal", labels_np, device, es=10**9), batches, device,
+                                 args.precision),
     }
     for t in trainees.values():  # warm-up: allocator, oneDNN primitives, cuDNN autotune
         t.run(3 if args.quick else 5)
@@ -182,7 +181,8 @@ def main(argv=None) -> int:
 
     table = benchlib.Table(BENCHMARK, device)
     setup = (f"{args.model}{f' hidden={args.hidden}' if args.hidden else ''}, {args.channels}x{args.size}x{args.size}, "
-             f"batch {args.batch}, store {args.n_train}x10; {args.repeats} alternating repeats of {args.steps} steps")
+             f"batch {args.batch}, store {args.n_train}x10, {benchlib.precision_label(device, args.precision)}; "
+             f"{args.repeats} alternating repeats of {args.steps} steps")
     ms = 1000.0 / args.steps
     table.add("step time, CE", paired.median("ce") * ms, "ms", note=setup)
     table.add("step time, NAL (targets updated every batch) / CE", paired.median("nal") * ms, "ms",
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     if device.type == "cuda":
         del trainees
         peaks = {k: cuda_peak(lambda k=k: Trainee(copy.deepcopy(base), make_method(k, labels_np, device),
-                                                  batches, device), device) for k in ("ce", "nal")}
+                                                  batches, device, args.precision), device) for k in ("ce", "nal")}
         note = "torch.cuda.max_memory_allocated over 3 steps, each method alone, minus memory held before"
         table.add("peak memory (CUDA allocator), CE", peaks["ce"] / 2**20, "MiB", note=note)
         table.add("peak memory (CUDA allocator), NAL / CE", peaks["nal"] / 2**20, "MiB",

@@ -4,8 +4,8 @@
     python benchmarks/run_all.py --quick         # smoke test, scratch CSVs (seconds)
     python benchmarks/run_all.py --threads 1     # on a machine busy with other work (see below)
 
-``gpu_epoch`` measures only where there is a GPU; elsewhere it records "not yet measured (no GPU)" rows
-and keeps GPU rows measured earlier. With other processes using the cores, torch's default of one OpenMP
+``gpu_epoch`` and ``recipes`` measure only where there is a GPU; elsewhere they record "not yet measured
+(no GPU)" rows (``gpu_epoch`` keeps GPU rows measured earlier). With other processes using the cores, torch's default of one OpenMP
 thread per core makes every parallel region wait for a descheduled thread: on 2 busy cores a small_cnn step
 was ~13x slower with 2 threads than with 1. The ratios stay comparable either way (both sides suffer alike),
 but ``--threads 1`` keeps the run short.
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("nal_overhead", "trainer_vs_loop", "augment", "grid_walltime", "gpu_epoch")
+BENCHMARKS = ("nal_overhead", "trainer_vs_loop", "augment", "grid_walltime", "gpu_epoch", "recipes")
 
 
 def main(argv=None) -> int:

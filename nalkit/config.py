@@ -33,6 +33,8 @@ class ConfigError(ValueError):
 
 
 SCHEDULES = ("cosine_restarts", "multistep", "constant")
+NORMALIZATIONS = ("dataset", "imagenet")
+BALANCED_SAMPLING = ("fixed_subset", "every_epoch")
 
 #: Flat ``method.*`` keys of configs written before the per-method sections, and where each now lives.
 LEGACY_METHOD_KEYS = {
@@ -52,14 +54,25 @@ class DataConfig:
     subset_seed: int = 0  # seed of the train_subset, test_subset and noisy_val_size draws
     test_subset: int | None = None  # class-stratified subset of the test set (smoke tests only)
     augment: bool = True  # random crop (with padding) + horizontal flip
-    crop_padding: int = 4  # zero padding (pixels) around the image before the random crop
+    crop_padding: int = 4  # in-memory datasets: 0 = no crop, flips only (the authors' ANIMAL-10N script)
     flip: bool = True  # random horizontal flip (with data.augment)
     val_fraction: float = 0.0  # noisy validation split held out of the *noisy* training set
     # Noisy validation set of this many images drawn (class-stratified, data.subset_seed) from the training
     # images *outside* data.train_subset, their labels corrupted by the same noise process (noise.mode,
     # noise.rate, noise.seed): the paper's tuning protocol without shrinking the training subset.
     noisy_val_size: int | None = None
-    batches_per_epoch: int | None = None  # Clothing1M: class-balanced mini-batches per epoch
+    # Clothing1M: train on batches_per_epoch x optim.batch_size images per epoch, class-balanced by noisy label.
+    # How they are drawn is data.balanced_sampling.
+    batches_per_epoch: int | None = None
+    # "fixed_subset": one class-balanced subset of that many images, drawn once (seeded by run.seed) before
+    # training and reshuffled every epoch; targets q exist for it only (the authors' dataloader_clothing1m.py).
+    # "every_epoch": fresh class-balanced batches from the whole training set every epoch (appendix B.3 read
+    # literally: "for each epoch, we sample 2000 mini-batches").
+    balanced_sampling: str = "fixed_subset"
+    # Per-channel normalisation: "dataset" (the dataset's own constants, nalkit.datasets) or "imagenet"
+    # (0.485/0.456/0.406, 0.229/0.224/0.225; the authors' ANIMAL-10N script).
+    normalization: str = "dataset"
+    drop_last: bool = False  # drop the last, partial training batch of every epoch (authors' ANIMAL-10N loader)
     num_workers: int = 4  # DataLoader workers for image-file datasets
 
 
@@ -350,6 +363,13 @@ class Config:
             v = getattr(d, key)
             if v is not None and v < 1:
                 raise ConfigError(f"data.{key}={v} must be a positive number of images")
+        _choice("data.normalization", d.normalization, NORMALIZATIONS)
+        _choice("data.balanced_sampling", d.balanced_sampling, BALANCED_SAMPLING)
+        if d.batches_per_epoch is not None and d.batches_per_epoch < 1:
+            raise ConfigError(f"data.batches_per_epoch={d.batches_per_epoch} must be a positive number of batches")
+        if d.batches_per_epoch is None and d.balanced_sampling != "fixed_subset":
+            raise ConfigError(f"data.balanced_sampling={d.balanced_sampling!r} applies only with "
+                              f"data.batches_per_epoch; set both or neither")
         if d.noisy_val_size is not None:
             if d.train_subset is None:
                 raise ConfigError("data.noisy_val_size draws its images from outside data.train_subset; "

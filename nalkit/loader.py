@@ -45,7 +45,9 @@ class DeviceLoader:
     Args:
         images: uint8 (N, C, H, W).
         labels: int64 (N,) -- the labels the model is trained on (noisy ones for training).
-        batch_size: samples per batch; the last, smaller batch is kept (``drop_last=False``).
+        batch_size: samples per batch.
+        drop_last: drop the last, smaller batch of every epoch (the authors' ANIMAL-10N loader does); its
+            samples are simply not seen that epoch. Default: keep it.
         mean, std: per-channel normalisation in [0, 1] units.
         shuffle: reshuffle every epoch from the loader's own generator (seeded, checkpointable).
         augment: random crop with ``padding`` and, if ``flip``, horizontal flips.
@@ -70,6 +72,7 @@ class DeviceLoader:
         index: Tensor | None = None,
         channels_last: bool = False,
         shard: tuple[int, int] = (0, 1),
+        drop_last: bool = False,
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
@@ -86,6 +89,7 @@ class DeviceLoader:
         self.batch_size = batch_size
         self.shuffle, self.augment, self.padding, self.flip = shuffle, augment, padding, flip
         self.channels_last = channels_last
+        self.drop_last = drop_last
         # (rank, world size): every rank draws the same permutation and augmentation of each global
         # batch and keeps its contiguous share, so a multi-process run sees the single-process batches
         self.rank, self.world = shard
@@ -98,6 +102,8 @@ class DeviceLoader:
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
+        if self.drop_last:
+            return len(self.images) // self.batch_size
         return (len(self.images) + self.batch_size - 1) // self.batch_size
 
     @property
@@ -108,7 +114,10 @@ class DeviceLoader:
         n = len(self.images)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         order = order.to(self.device)
-        for start in range(0, n, self.batch_size):
+        # the permutation is drawn over all n samples either way, so the generator advances alike and a
+        # resumed run (generator state restored from the checkpoint) repeats the uninterrupted one
+        stop = n - n % self.batch_size if self.drop_last else n
+        for start in range(0, stop, self.batch_size):
             sel = order[start : start + self.batch_size]
             x = self.images[sel]
             if self.augment:

@@ -21,7 +21,10 @@ subset; ``memorized`` — mislabeled samples predicted as their *noisy* label (m
 loss (the small-loss criterion); ``corrected_acc`` / ``corrected_acc_mislabeled`` — argmax of the
 targets q against the clean labels; ``val_acc_noisy`` — accuracy on the noisy validation split against its
 noisy labels (the paper's tuning protocol) and ``val_acc_clean`` against its clean labels;
-``test_acc`` (and ``<name>_acc`` for extra test sets); ``seconds``, ``eval_seconds``.
+``test_acc`` (and ``<name>_acc`` for extra test sets, e.g. ``clean_val_acc`` for Clothing1M's clean
+validation split); for datasets that report it (mini-WebVision) also top-5 accuracy, ``test_top5`` and
+``<name>_top5``; ``seconds``, ``eval_seconds``. With ``data.drop_last`` the samples of the dropped batch
+are left out of that epoch's training-set quantities.
 
 Training-set quantities come from the training forward passes themselves (model in train mode,
 augmented inputs), as in the authors' code; they cost nothing extra.
@@ -103,9 +106,12 @@ class Prepared:
     train: ds.ArraySplit | ds.FileSplit  # training split after subset / validation hold-out
     noisy: np.ndarray  # labels trained on (N,)
     clean: np.ndarray | None  # clean labels where known (-1 = unknown), else None
-    train_index: np.ndarray  # position of each training sample in the dataset's training split
+    # position of each training sample in the dataset's training split (after data.train_subset): for
+    # Clothing1M's fixed class-balanced subset, its line in noisy_train_key_list.txt
+    train_index: np.ndarray
     val: ds.ArraySplit | ds.FileSplit | None  # noisy validation split (labels = noisy)
     noise_info: dict[str, Any]
+    sampling: dict[str, Any] = field(default_factory=dict)  # how the training split was drawn (status.json)
 
 
 def _with_labels(split: ds.Split, idx: np.ndarray, labels: np.ndarray, clean: np.ndarray | None) -> ds.Split:
@@ -159,8 +165,32 @@ def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:
         val = _with_labels(bundle.train, val_idx, noisy, clean)
     elif d.noisy_val_size is not None:
         val = _noisy_validation(cfg, full, subset, bundle.num_classes, noise_dir)
+    sampling: dict[str, Any] = {}
+    if d.batches_per_epoch is not None and d.balanced_sampling == "fixed_subset":
+        all_idx, sampling = _fixed_balanced_subset(cfg, noisy, all_idx)
     train = _with_labels(bundle.train, all_idx, noisy, clean)
-    return Prepared(bundle, train, noisy[all_idx], None if clean is None else clean[all_idx], all_idx, val, info)
+    return Prepared(bundle, train, noisy[all_idx], None if clean is None else clean[all_idx], all_idx, val, info,
+                    sampling)
+
+
+def _fixed_balanced_subset(cfg: Config, noisy: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The authors' Clothing1M training set: ``batches_per_epoch x batch_size`` of ``candidates``, balanced by
+    noisy label, drawn once (a pure function of the labels and ``run.seed``, so a resumed run draws it again).
+
+    The authors seed this draw with their training seed (train_clothing1m.py:45 seeds ``random`` before
+    dataloader_clothing1m.py:43 shuffles), so here it is ``run.seed``: every training seed its own subset,
+    every method of one seed the same one.
+    """
+    size = cfg.data.batches_per_epoch * cfg.optim.batch_size
+    if size > len(candidates):
+        raise ConfigError(f"data.batches_per_epoch={cfg.data.batches_per_epoch} x optim.batch_size="
+                          f"{cfg.optim.batch_size} = {size} images, but the training set holds {len(candidates)}; "
+                          "lower data.batches_per_epoch")
+    pick = ds.class_balanced_subset_indices(noisy[candidates], size, seed=cfg.run.seed)
+    chosen = candidates[pick]
+    per_class = np.bincount(noisy[chosen], minlength=int(noisy.max()) + 1)
+    return chosen, {"rule": "fixed class-balanced subset (by noisy label), drawn once, reshuffled every epoch",
+                    "size": int(size), "seed": int(cfg.run.seed), "per_class": per_class.tolist()}
 
 
 def _noisy_validation(cfg: Config, full: ds.Split, subset: np.ndarray, num_classes: int,
@@ -194,29 +224,51 @@ def worker_context() -> mp.context.BaseContext:
     return ctx
 
 
+def normalization(bundle: ds.DatasetBundle, cfg: Config) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) in [0, 1] units that ``cfg.data.normalization`` selects for ``bundle``."""
+    if cfg.data.normalization == "imagenet":
+        if bundle.in_channels != 3:
+            raise ConfigError(f"data.normalization=imagenet needs RGB images; {bundle.name} has "
+                              f"{bundle.in_channels} channel(s): use data.normalization=dataset")
+        return ds.IMAGENET_MEAN, ds.IMAGENET_STD
+    return tuple(bundle.mean), tuple(bundle.std)
+
+
 def make_loader(bundle: ds.DatasetBundle, split: ds.Split, train: bool, cfg: Config, device: torch.device,
-                shard: tuple[int, int] = (0, 1)) -> Any:
-    """Batches ``(x, y, index)`` of ``split``: a :class:`DeviceLoader` for in-memory data, else a DataLoader."""
-    if isinstance(split, ds.ArraySplit):
-        return DeviceLoader(
-            split.images, torch.as_tensor(split.labels), cfg.optim.batch_size if train else cfg.run.eval_batch_size,
-            bundle.mean, bundle.std, device=device, shuffle=train, augment=train and cfg.data.augment,
-            padding=cfg.data.crop_padding, flip=cfg.data.flip, seed=cfg.run.seed,
-            channels_last=cfg.run.channels_last and device.type == "cuda", shard=shard,
-        )
-    dataset = ds.ImageFileDataset(split, ds.file_transforms(bundle, train=train))
+                shard: tuple[int, int] = (0, 1), name: str = "test") -> Any:
+    """Batches ``(x, y, index)`` of ``split``: a :class:`DeviceLoader` for in-memory data, else a DataLoader.
+
+    ``name`` is an evaluation split's name (``test``, ``clean_val``, ``ilsvrc12_val``...): file-backed splits
+    take their transform by it (:data:`nalkit.datasets.FILE_GEOMETRY`).
+    """
+    mean, std = normalization(bundle, cfg)
+    drop_last = train and cfg.data.drop_last
     bs = cfg.optim.batch_size if train else cfg.run.eval_batch_size
+    if drop_last and len(split) < bs:
+        raise ConfigError(f"data.drop_last=true with optim.batch_size={bs} and {len(split)} training images "
+                          "leaves no batch; lower the batch size or set data.drop_last=false")
+    if isinstance(split, ds.ArraySplit):
+        if train and cfg.data.batches_per_epoch and cfg.data.balanced_sampling == "every_epoch":
+            raise ConfigError(f"data.balanced_sampling=every_epoch is implemented for file-backed datasets only, "
+                              f"not {bundle.name}; use data.balanced_sampling=fixed_subset")
+        return DeviceLoader(
+            split.images, torch.as_tensor(split.labels), bs, mean, std, device=device, shuffle=train,
+            augment=train and cfg.data.augment, padding=cfg.data.crop_padding, flip=cfg.data.flip,
+            seed=cfg.run.seed, channels_last=cfg.run.channels_last and device.type == "cuda", shard=shard,
+            drop_last=drop_last,
+        )
+    dataset = ds.ImageFileDataset(split, ds.file_transforms(bundle, train=train, split=name, mean=mean, std=std))
     kw: dict[str, Any] = dict(num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda",
                               persistent_workers=False)
     if cfg.data.num_workers > 0:
         kw["prefetch_factor"] = 4
         kw["multiprocessing_context"] = worker_context()
-    if train and cfg.data.batches_per_epoch:
+    if train and cfg.data.batches_per_epoch and cfg.data.balanced_sampling == "every_epoch":
         batches = ds.ClassBalancedBatchSampler(split.labels, bs, cfg.data.batches_per_epoch, seed=cfg.run.seed)
-    elif train:
+    elif train:  # (the fixed class-balanced subset, if any, is the split itself: see prepare_data)
         gen = torch.Generator().manual_seed(cfg.run.seed)
         batches = torch.utils.data.BatchSampler(
-            torch.utils.data.RandomSampler(dataset, generator=gen), bs, drop_last=False)
+            torch.utils.data.RandomSampler(dataset, generator=gen), bs, drop_last=drop_last)
     else:
         return torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=False, **kw)
     if shard[1] > 1:
@@ -244,16 +296,21 @@ def _autocast(device: torch.device, amp: bool):
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, loader: Any, device: torch.device, amp: bool) -> np.ndarray:
-    """Argmax predictions of ``model`` over ``loader`` (in loader order), int64 (N,)."""
+def predict(model: torch.nn.Module, loader: Any, device: torch.device, amp: bool, k: int = 1) -> np.ndarray:
+    """Predictions of ``model`` over ``loader`` (in loader order), int64.
+
+    ``k == 1``: the argmax, shape (N,). ``k > 1``: the ``k`` highest-scoring classes, best first, (N, k).
+    """
     model.eval()
     preds = []
     for x, _, _ in loader:
         x = x.to(device, non_blocking=True)
         with _autocast(device, amp):
             logits, _ = model(x)
-        preds.append(logits.argmax(1))
-    return torch.cat(preds).cpu().numpy().astype(np.int64) if preds else np.zeros(0, np.int64)
+        preds.append(logits.argmax(1) if k == 1 else logits.topk(min(k, logits.shape[1]), dim=1).indices)
+    if not preds:
+        return np.zeros((0,) if k == 1 else (0, k), np.int64)
+    return torch.cat(preds).cpu().numpy().astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,7 +404,8 @@ def build(cfg: Config, run_dir: Path, noise_dir: Path | None, dist: Dist | None 
     if bundle.val is not None and not isinstance(prep.train, ds.ArraySplit):
         splits["clean_val"] = bundle.val
     splits.update(bundle.extra_test)
-    eval_loaders = {k: make_loader(bundle, v, False, cfg, device) for k, v in splits.items()} if dist.main else {}
+    eval_loaders = ({k: make_loader(bundle, v, False, cfg, device, name=k) for k, v in splits.items()}
+                    if dist.main else {})
     eval_labels = {k: np.asarray(v.labels) for k, v in splits.items()}
     if prep.val is not None and prep.val.clean_labels is not None:
         eval_labels["val_clean"] = np.asarray(prep.val.clean_labels)
@@ -425,15 +483,26 @@ def train_one_epoch(run: Run, epoch: int) -> EpochResult:
 
 
 def evaluate(run: Run, epoch: int) -> tuple[dict[str, float], np.ndarray | None]:
-    """Accuracies on the evaluation splits (NaN in epochs between ``run.eval_every``), test predictions."""
+    """Accuracies on the evaluation splits (NaN in epochs between ``run.eval_every``), test predictions.
+
+    Top-1 accuracy of split ``name`` is ``<name>_acc`` (``test_acc``, ``val_acc_noisy`` for the noisy
+    validation split); where the dataset reports it (``bundle.top5``), top-5 accuracy is ``<name>_top5`` too.
+    """
     cfg = run.cfg
     due = epoch % cfg.run.eval_every == 0 or epoch == cfg.optim.epochs
+    top5 = run.data.bundle.top5
     accs: dict[str, float] = {}
     test_pred = None
     for name, loader in run.eval_loaders.items():
         key = {"test": "test_acc", "val": "val_acc_noisy"}.get(name, f"{name}_acc")
-        p = predict(run.model, loader, run.device, cfg.run.amp) if due else None
-        accs[key] = float(np.mean(p == run.eval_labels[name])) if due else float("nan")
+        labels = run.eval_labels[name]
+        if top5:
+            best = predict(run.model, loader, run.device, cfg.run.amp, k=5) if due else None
+            p = best[:, 0] if due else None
+            accs[f"{name}_top5"] = float(np.mean((best == labels[:, None]).any(axis=1))) if due else float("nan")
+        else:
+            p = predict(run.model, loader, run.device, cfg.run.amp) if due else None
+        accs[key] = float(np.mean(p == labels)) if due else float("nan")
         if name == "val" and "val_clean" in run.eval_labels:
             accs["val_acc_clean"] = float(np.mean(p == run.eval_labels["val_clean"])) if due else float("nan")
         if name == "test":
@@ -445,10 +514,13 @@ def training_metrics(prep: Prepared, method: Method, pred: np.ndarray, tau: np.n
                      loss: np.ndarray) -> dict[str, float]:
     """Training-set quantities of one epoch against the noisy and (where known) the clean labels."""
     noisy, clean = prep.noisy, prep.clean
-    out: dict[str, float] = {"train_acc_noisy": float(np.mean(pred == noisy))}
+    # samples of a dropped last batch (data.drop_last) have no prediction this epoch (pred = -1): left out
+    seen = pred >= 0
+    out: dict[str, float] = {"train_acc_noisy": masked_mean(pred == noisy, seen)}
     nan = float("nan")
     if clean is not None and (clean >= 0).any():
-        known = clean >= 0
+        labelled = clean >= 0
+        known = labelled & seen
         mis = known & (clean != noisy)
         ok = known & (clean == noisy)
         out["clean_acc"] = masked_mean(pred == clean, ok)
@@ -460,13 +532,13 @@ def training_metrics(prep: Prepared, method: Method, pred: np.ndarray, tau: np.n
         out["tau_auroc"] = auroc(1.0 - tau[known], mis[known]) if has_tau else nan
         out["loss_auroc"] = auroc(loss[known], mis[known])
         corrected = method.corrected_labels()
-        if corrected is not None:
-            out["corrected_acc"] = masked_mean(corrected == clean, known)
-            out["corrected_acc_mislabeled"] = masked_mean(corrected == clean, mis)
+        if corrected is not None:  # the targets exist for every sample, seen this epoch or not
+            out["corrected_acc"] = masked_mean(corrected == clean, labelled)
+            out["corrected_acc_mislabeled"] = masked_mean(corrected == clean, labelled & (clean != noisy))
         else:
             out["corrected_acc"] = out["corrected_acc_mislabeled"] = nan
     elif method.uses_attention:
-        out["tau_mean"] = float(np.mean(tau))
+        out["tau_mean"] = masked_mean(tau, seen)
     return out
 
 
@@ -561,6 +633,8 @@ def train(
     record = RunRecord(run_dir) if dd.main else None
     common = dict(config_hash=cfg.digest(), run_name=run_dir.name, started=status.get("started") or now_iso(),
                   epochs=cfg.optim.epochs, noise=run.data.noise_info, n_train=len(run.data.noisy), world_size=dd.world)
+    if run.data.sampling:
+        common["sampling"] = run.data.sampling
     if record is not None:
         record.write_config(cfg.to_yaml())
         record.write_environment(run.device)

@@ -101,6 +101,33 @@ def test_gpu_epoch_without_gpu_writes_not_measured_and_keeps_gpu_rows(tmp_path, 
     assert not any(r["note"].startswith("not yet measured") for r in rows)
 
 
+def test_recipes_without_gpu_writes_not_measured_rows_naming_the_precision(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rows = run("recipes", tmp_path)
+    recipes = sorted(p.stem for p in (ROOT / "configs" / "paper").glob("*.yaml"))
+    assert len(rows) == 3 * len(recipes)
+    assert all(r["value"] == "" and r["note"] == "not yet measured (no GPU)" and r["device"] == "cuda" for r in rows)
+    assert all(", fp32)" in r["quantity"] for r in rows)  # every paper recipe runs fp32 (run.amp: false)
+    assert {r["quantity"].split(" ")[0] for r in rows} == set(recipes)
+    # measured GPU rows already in the file survive a later run without a GPU
+    out = tmp_path / "recipes.csv"
+    measured = dict(rows[0], value="12.5", device_name="NVIDIA H100 80GB HBM3")
+    with out.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=benchlib.COLUMNS)
+        w.writeheader()
+        w.writerows([measured])
+    rows = run("recipes", tmp_path)
+    assert rows == [measured]
+
+
+@pytest.mark.slow
+def test_recipes_forced_on_the_cpu_runs_a_recipe_through_the_trainer(tmp_path):
+    rows = run("recipes", tmp_path, "--device", "cpu", "--force", "--recipes", "cifar10-sym40")
+    assert [r["unit"] for r in rows] == ["s", "ms", "GiB"]
+    assert float(rows[0]["value"]) > 0 and float(rows[1]["value"]) > 0 and rows[2]["value"] == ""
+    assert rows[0]["quantity"].startswith("cifar10-sym40 (cifar_resnet34, batch 2, fp32): runs")
+
+
 def test_meets():
     assert benchlib.meets("1.01", "<= 1.03") == "yes"
     assert benchlib.meets("0.95", ">= 0.97") == "no"

@@ -37,6 +37,8 @@ import torch
 from . import fashion_mnist, cifar, animal10n, clothing1m, webvision  # noqa: F401  # isort: skip
 from ._common import (
     DATASETS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     ArraySplit,
     DatasetBundle,
     DatasetInfo,
@@ -52,7 +54,13 @@ from .clothing1m import CLOTHING1M_ANNOTATIONS, CLOTHING1M_CLASSES
 # read_idx is re-exported for callers; the Fashion-MNIST loader calls nalkit.datasets.fashion_mnist.read_idx,
 # so code that wants to intercept the reads patches it there.
 from .fashion_mnist import FASHION_MNIST_CLASSES, FASHION_MNIST_FILES, read_idx
-from .files import ClassBalancedBatchSampler, ImageFileDataset, file_transforms
+from .files import (
+    FILE_GEOMETRY,
+    ClassBalancedBatchSampler,
+    ImageFileDataset,
+    class_balanced_subset_indices,
+    file_transforms,
+)
 from .webvision import WEBVISION_NUM_CLASSES
 
 # System-wide locations searched after ``root`` (Debian's ``dataset-fashion-mnist`` package installs
@@ -67,6 +75,9 @@ __all__ = [
     "DATASETS",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_FILES",
+    "FILE_GEOMETRY",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "SYSTEM_DATA_DIRS",
     "WEBVISION_NUM_CLASSES",
     "ArraySplit",
@@ -78,6 +89,7 @@ __all__ = [
     "FileSplit",
     "ImageFileDataset",
     "Split",
+    "class_balanced_subset_indices",
     "file_transforms",
     "find_dataset",
     "load_dataset",

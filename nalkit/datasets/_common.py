@@ -91,6 +91,8 @@ class DatasetBundle:
         image_size: training crop size in pixels.
         in_channels: 1 (Fashion-MNIST) or 3.
         real_noise: True when the shipped labels are already noisy (no noise injection).
+        top5: evaluation also records top-5 accuracy (``<split>_top5``) on every evaluation split, as the
+            paper does for mini-WebVision (top-1 and top-5 on WebVision val and ILSVRC12 val).
     """
 
     name: str
@@ -105,6 +107,13 @@ class DatasetBundle:
     image_size: int = 32
     in_channels: int = 3
     real_noise: bool = False
+    top5: bool = False
+
+
+#: ImageNet's per-channel statistics in [0, 1] units: WebVision's normalisation, and ANIMAL-10N's in the
+#: authors' script (``data.normalization=imagenet``).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
