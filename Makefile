@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make book   -- environment, Fashion-MNIST, the default experiment grid (CPU), the HTML book
 #   make test   -- environment, Fashion-MNIST, the test suite
+#   make test-slurm -- the tests marked slurm, on a single-node Slurm it brings up (root on Debian)
 # Everything lands in .venv/ (created on first use); already-complete runs in results/ are skipped.
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ GRID   ?= configs/grids/default.yaml
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTEST_ARGS ?=
 
-.PHONY: setup data grid book book-only test test-fast clean-book bench
+.PHONY: setup data grid book book-only test test-fast test-slurm clean-book bench
 
 setup: $(STAMP)
 
@@ -58,6 +59,11 @@ test: data
 
 test-fast: data
 	$(PY) -m pytest -q -m "not slow and not book" $(PYTEST_ARGS)
+
+# the tests marked slurm on a real Slurm: where sinfo does not answer, tests/test_slurm.py first brings up a
+# single-node one with tools/slurm-up.sh (root on Debian; tools/slurm-down.sh stops it again)
+test-slurm: data
+	NALKIT_SLURM_UP=1 $(PY) -m pytest -q -m slurm --durations=0 -rP $(PYTEST_ARGS)
 
 bench: data
 	$(PY) benchmarks/run_all.py
