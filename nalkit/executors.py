@@ -37,6 +37,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
@@ -81,8 +82,8 @@ def check_executor(executor: str) -> None:
             import submitit  # noqa: F401
         except ImportError:
             raise ExecutorError(f"executor {executor!r} needs submitit: pip install -e '.[cluster]'") from None
-    if executor == "slurm" and shutil.which("sbatch") is None:
-        raise ExecutorError("executor 'slurm' needs Slurm (sbatch not found on PATH); "
+    if executor == "slurm" and (shutil.which("sbatch") is None or shutil.which("squeue") is None):
+        raise ExecutorError("executor 'slurm' needs Slurm (sbatch and squeue not found on PATH); "
                             "use --executor submitit_local to try the same jobs on this machine")
 
 
@@ -193,6 +194,8 @@ class ExperimentJob(_Checkpointable):
         if result.state in (State.REQUEUED, State.CANCELLED, State.INTERRUPTED):
             # end without a result: submitit then writes none, and the runner follows the task in the
             # queue (a requeued task writes its result when it completes); stopped.json says what happened
+            print(f"nalkit: {spec.name}: {result.error} (not a failure of the experiment)", file=sys.stderr,
+                  flush=True)
             raise SystemExit(128 + signal.SIGTERM)
         return replace(result, requeues=self.requeues)
 

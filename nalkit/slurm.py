@@ -42,6 +42,7 @@ ENDED = ("COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED"
 PROGRESS = (State.REQUEUED, State.RUNNING)
 POLL_S = 2.0  # result files are looked for this often; squeue is asked every 2 s at first, then less often
 QUEUE_POLL_MAX_S = 30.0
+RESULT_GRACE_S = 10.0  # how long a result file may lag behind its task's end (shared filesystems)
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def follow(jobs: list[Any], specs: list[ExperimentSpec],
                                                  f"resuming from {_epoch(spec, stopped=True)}")
             # ended, or gone from the queue: give a shared filesystem a moment to show the result file
             if ((task is not None and task.ended) or (task is None and fresh)) \
-                    and now - ended.setdefault(jid, now) >= 10.0:
+                    and now - ended.setdefault(jid, now) >= RESULT_GRACE_S:
                 del pending[jid]
                 final = task if task is not None else queue.final(jid)
                 yield _ended_without_result(job, spec, final, restarts)

@@ -34,6 +34,7 @@ LONG = {"data.train_subset": 1000, "data.test_subset": 200, "model.width": 8, "o
         "optim.batch_size": 32, "optim.restart_period": 20, "method.nal.es": 2, "method.selc.start": 2,
         "run.eval_every": 10, "run.snapshot_epochs": [60], "run.threads": 1}
 NAL = {"method": [{"method.name": "nal", "method.nal.lam": 0.5}]}
+CE_NAL = {"method": [{"method.name": "ce"}, {"method.name": "nal", "method.nal.lam": 0.5}]}
 
 
 def _sinfo() -> str | None:
@@ -41,7 +42,7 @@ def _sinfo() -> str | None:
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
         return "no Slurm here (sinfo/sbatch not on PATH)"
     try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True, timeout=30, check=False)
     except subprocess.TimeoutExpired:
         return "sinfo did not answer within 30 s"
     if out.returncode != 0:
@@ -58,7 +59,7 @@ def partition():
     why = _sinfo()
     if why and os.environ.get("NALKIT_SLURM_UP") == "1":
         up = subprocess.run(["bash", str(REPO / "tools" / "slurm-up.sh")], capture_output=True, text=True,
-                            timeout=600)
+                            timeout=600, check=False)
         assert up.returncode == 0, f"tools/slurm-up.sh failed:\n{up.stdout}\n{up.stderr}"
         why = _sinfo()
     if why:
@@ -76,11 +77,12 @@ class Runner:
 
     BAR = re.compile(r"\S+:\s+\d+%\|[^|]*\|\s*\d+/\d+ \[[^\]]*\]")  # a progress-bar redraw
 
-    def __init__(self, grid: Path, partition: str) -> None:
+    def __init__(self, grid: Path, partition: str, *args: str) -> None:
         self.t0 = time.time()
         self.lines: list[tuple[float, str]] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nalkit.cli", "run", str(grid), "--executor", "slurm", "--partition", partition],
+            [sys.executable, "-m", "nalkit.cli", "run", str(grid), "--executor", "slurm", "--partition", partition,
+             *args],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -163,20 +165,22 @@ def assert_resumed(before: pd.DataFrame, run_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def long_grid(tmp_path_factory):
-    """(experiment, uninterrupted metrics, the same with timings) of the 60-epoch NAL run, trained here."""
+    """The 60-epoch CE and NAL experiments, and their uninterrupted runs (trained here, in this process).
+
+    Returns ({method: experiment}, {method: metrics without timings}, NAL's metrics with timings).
+    """
     tmp = tmp_path_factory.mktemp("reference")
-    grid = write_grid(tmp / "long.yaml", tmp / "unused", name="long", overrides=LONG, axes=NAL)
-    exp = load_grid(grid).experiments[0]
-    reference = train(exp.config, exp.overrides, run_dir=tmp / "uninterrupted", progress=False)
-    return exp, metrics(reference), with_timing(reference)
+    grid = write_grid(tmp / "long.yaml", tmp / "unused", name="long", overrides=LONG, axes=CE_NAL)
+    exps = {e.cfg.method.name: e for e in load_grid(grid).experiments}
+    runs = {m: train(e.config, e.overrides, run_dir=tmp / m, progress=False) for m, e in exps.items()}
+    return exps, {m: metrics(r) for m, r in runs.items()}, with_timing(runs["nal"])
 
 
-def long_run(tmp_path: Path, long_grid) -> tuple[Path, Path, Path]:
-    """(grid file, results dir, run dir) of the 60-epoch run in a fresh results directory."""
-    exp = long_grid[0]
+def long_run(tmp_path: Path, long_grid) -> tuple[Path, Path, dict[str, Path]]:
+    """(grid file, results dir, {method: run dir}) of the 60-epoch CE and NAL runs, in a fresh results dir."""
     results = tmp_path / "results"
-    grid = write_grid(tmp_path / "long.yaml", results, name="long", overrides=LONG, axes=NAL)
-    return grid, results, results / "runs" / exp.name
+    grid = write_grid(tmp_path / "long.yaml", results, name="long", overrides=LONG, axes=CE_NAL)
+    return grid, results, {m: results / "runs" / e.name for m, e in long_grid[0].items()}
 
 
 @pytest.mark.timeout(300)
@@ -199,11 +203,13 @@ def test_smoke_grid_runs_as_a_job_array(partition, tmp_path):
 
 @pytest.mark.timeout(600)
 def test_scontrol_requeue_resumes_to_the_uninterrupted_result(partition, tmp_path, long_grid):
-    grid, results, run_dir = long_run(tmp_path, long_grid)
+    """The issue's case: two array tasks, one requeued by `scontrol requeue` while it trains."""
+    grid, results, run_dirs = long_run(tmp_path, long_grid)
+    run_dir, other = run_dirs["nal"], run_dirs["ce"]
     runner = Runner(grid, partition)
     wait_for("epoch 3", lambda: epoch(run_dir) >= 3, 240, runner)
     job = task_of(run_dir)
-    subprocess.run(["scontrol", "requeue", job], check=True)  # what an administrator or a preemption does
+    subprocess.run(["scontrol", "requeue", job], check=True)  # what an administrator does (or a preemption)
     requeued_at = time.time() - runner.t0
     # nalkit status while the task waits in the queue
     state, detail = wait_for("status requeued", lambda: (states(results).get(run_dir.name, ("",))[0] == "requeued"
@@ -215,55 +221,103 @@ def test_scontrol_requeue_resumes_to_the_uninterrupted_result(partition, tmp_pat
     print(f"nalkit status while requeued: {state}  {detail}")
     out = runner.text
     name = run_dir.name
+    assert re.search(r"submitted 2 jobs \(slurm\): (\d+)_0 \.\.\. \1_1", out) and job.endswith("_1"), out
     assert re.search(rf"requeued +{name}  job {job} requeued by Slurm at epoch \d+/60 \(restart 1\)", out), out
     assert re.search(rf"running +{name}  job {job} running again \(restart 1\)", out), out
-    assert re.search(rf"done +{name} .*\(requeued 1x\)", out) and "grid long: 1 done" in out, out
-    assert "FAILED" not in out and not (run_dir / "failure.json").exists()
+    assert re.search(rf"done +{name} .*\(requeued 1x\)", out) and re.search(rf"done +{other.name} ", out), out
+    assert "grid long: 2 done" in out and "FAILED" not in out and not (run_dir / "failure.json").exists()
     # the kernel was killed by the requeue's SIGTERM, and that was not recorded as a failure
-    log = "".join(p.read_text() for p in (results / "slurm").glob("*_log.err"))
+    log = (results / "slurm" / f"{job}_0_log.err").read_text()
     assert "DUE TO JOB REQUEUE" in log and "Kernel died" in log
     assert_resumed(before, run_dir)
-    pd.testing.assert_frame_equal(metrics(run_dir), long_grid[1])
-    assert states(results)[name][0] == summary_states(runner)[name] == "done"
+    for method, rd in run_dirs.items():
+        pd.testing.assert_frame_equal(metrics(rd), long_grid[1][method])
+    assert {n: s for n, (s, _) in states(results).items()} == summary_states(runner)
     status = subprocess.run([sys.executable, "-m", "nalkit.cli", "status", str(results)], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout
-    assert "long: 1 experiments: 1 done, 0 running, 0 requeued, 0 failed, 0 cancelled" in status, status
+    assert "long: 2 experiments: 2 done, 0 running, 0 requeued, 0 failed, 0 cancelled" in status, status
+
+
+@pytest.mark.timeout(600)
+def test_preemption_requeues_and_resumes(partition, tmp_path, long_grid):
+    """A job of a higher-priority partition preempts both tasks (PreemptMode=REQUEUE): both resume."""
+    urgent = os.environ.get("NALKIT_SLURM_PREEMPT_PARTITION", "urgent")
+    cpus = subprocess.run(["sinfo", "-h", "-p", urgent, "-o", "%c"], capture_output=True, text=True,
+                          check=False).stdout.split()
+    if not cpus:
+        pytest.skip(f"no partition {urgent!r} whose jobs preempt {partition!r} (tools/slurm-up.sh makes one; "
+                    "NALKIT_SLURM_PREEMPT_PARTITION names another)")
+    grid, results, run_dirs = long_run(tmp_path, long_grid)
+    runner = Runner(grid, partition)
+    wait_for("epoch 3 of both", lambda: min(epoch(rd) for rd in run_dirs.values()) >= 3, 240, runner)
+    jobs = {m: task_of(rd) for m, rd in run_dirs.items()}
+    befores = {m: with_timing(rd) for m, rd in run_dirs.items()}
+    # the whole node for 10 s: both tasks must make room
+    subprocess.run(["sbatch", "-p", urgent, "-c", cpus[0], "-o", "/dev/null", "--wrap", "sleep 10"], check=True,
+                   capture_output=True)
+    preempted_at = time.time() - runner.t0
+    assert runner.wait(timeout=480) == 0, runner.transcript("runner")
+    print(runner.transcript(f"nalkit run long --executor slurm; a job of partition {urgent} at {preempted_at:.1f} s"))
+    out = runner.text
+    for method, rd in run_dirs.items():
+        assert re.search(rf"requeued +{rd.name}  job {jobs[method]} requeued by Slurm at epoch", out), out
+        assert re.search(rf"done +{rd.name} .*\(requeued 1x\)", out), out
+        assert "DUE TO PREEMPTION" in (results / "slurm" / f"{jobs[method]}_0_log.err").read_text()
+        # the epochs before the preemption were kept (a later one may have finished meanwhile)
+        after = with_timing(rd)
+        pd.testing.assert_frame_equal(after.iloc[:len(befores[method])].reset_index(drop=True), befores[method])
+        pd.testing.assert_frame_equal(metrics(rd), long_grid[1][method])
+    assert "grid long: 2 done" in out and "FAILED" not in out
+    assert {n: s for n, (s, _) in states(results).items()} == summary_states(runner)
 
 
 @pytest.mark.timeout(600)
 def test_scancel_is_reported_cancelled_and_a_rerun_resumes_it(partition, tmp_path, long_grid):
-    grid, results, run_dir = long_run(tmp_path, long_grid)
-    runner = Runner(grid, partition)
+    """`scancel` of one array task: it is cancelled (not failed), the other completes, a rerun resumes it.
+
+    Without notebooks (training in the job's own process, which SIGTERM stops at once); the rerun with
+    notebooks resumes the cancelled run and executes both notebooks.
+    """
+    grid, results, run_dirs = long_run(tmp_path, long_grid)
+    run_dir, other = run_dirs["nal"], run_dirs["ce"]
+    runner = Runner(grid, partition, "--no-notebook")
     wait_for("epoch 3", lambda: epoch(run_dir) >= 3, 240, runner)
     job = task_of(run_dir)
     subprocess.run(["scancel", job], check=True)
-    assert runner.wait(timeout=120) == 1, runner.transcript("runner")  # the grid is not complete
-    print(runner.transcript(f"nalkit run long --executor slurm; `scancel {job}`"))
+    cancelled_at = time.time() - runner.t0
+    assert runner.wait(timeout=400) == 1, runner.transcript("runner")  # the grid is not complete
+    print(runner.transcript(f"nalkit run long --executor slurm --no-notebook; `scancel {job}` at {cancelled_at:.1f} s"))
     out, name = runner.text, run_dir.name
     assert re.search(rf"cancelled {name}  job {job} cancelled at epoch \d+/60; rerun the grid to resume", out), out
-    assert "grid long: 1 cancelled (run the same command again to resume)" in out, out
+    assert "grid long: 1 cancelled, 1 done (run the same command again to resume)" in out, out
     assert "FAILED" not in out and not (run_dir / "failure.json").exists()
+    assert "(not a failure of the experiment)" in (results / "slurm" / f"{job}_0_log.err").read_text()
     state, detail = states(results)[name]
     print(f"nalkit status after scancel: {state}  {detail}")
-    assert state == summary_states(runner)[name] == "cancelled" and f"job {job} cancelled" in detail
+    assert f"job {job} cancelled" in detail
+    assert {n: s for n, (s, _) in states(results).items()} == summary_states(runner) == {
+        name: "cancelled", other.name: "done"}
     before = with_timing(run_dir)
 
     again = Runner(grid, partition)
     assert again.wait(timeout=400) == 0, again.transcript("rerun")
     print(again.transcript("the same command again"))
-    assert re.search(rf"done +{name} ", again.text) and "grid long: 1 done" in again.text
+    assert "(0 complete, 2 to run)" in again.text  # both lack their executed notebook
+    assert re.search(rf"done +{name} ", again.text) and "grid long: 2 done" in again.text
     assert_resumed(before, run_dir)
-    pd.testing.assert_frame_equal(metrics(run_dir), long_grid[1])
+    pd.testing.assert_frame_equal(metrics(run_dir), long_grid[1]["nal"])
     assert states(results)[name][0] == "done" and not (run_dir / "stopped.json").exists()
+    assert all((rd / "experiment.ipynb").is_file() for rd in run_dirs.values())
 
 
 @pytest.mark.timeout(900)
 def test_time_limit_checkpoints_and_requeues_to_completion(partition, tmp_path, long_grid):
-    """The job's time limit (--time-min 3) with submitit's signal 90 s before it: Slurm sends USR2 30-60 s
-    after the start (it checks every 30 s and signals early rather than late), submitit checkpoints and
-    requeues the task, and the requeued task resumes from the checkpoint, as often as it takes."""
-    # about 100 s of training at this machine's current speed (the 60-epoch reference's epochs): longer
-    # than the first incarnation's minute, and a few incarnations in all
+    """The job's time limit (--time-min 3) with submitit's signal 120 s before it: Slurm sends USR2 30-60 s
+    after the start (it looks at time limits every 30 s and signals early rather than late), submitit
+    checkpoints and requeues the task, and the requeued task resumes from the checkpoint, as often as it
+    takes."""
+    # about 100 s of training at this machine's current speed (the 60-epoch NAL reference's epochs):
+    # longer than the first incarnation's minute, and a few incarnations in all
     timing = long_grid[2]
     per_epoch = 1.3 * float((timing.seconds + timing.eval_seconds).mean())  # + checkpoint writes
     epochs = int(min(600, max(150, 100 / per_epoch)))
@@ -272,14 +326,14 @@ def test_time_limit_checkpoints_and_requeues_to_completion(partition, tmp_path, 
     grid = write_grid(tmp_path / "tl.yaml", results, name="tl", axes=NAL,
                       overrides={**LONG, "optim.epochs": epochs, "optim.restart_period": 50,
                                  "run.snapshot_epochs": [epochs]},
-                      slurm={"time_min": 3, "slurm_signal_delay_s": 90, "slurm_max_num_timeout": 10})
+                      slurm={"time_min": 3, "slurm_signal_delay_s": 120, "slurm_max_num_timeout": 10})
     run_dir = results / "runs" / load_grid(grid).experiments[0].name
     runner = Runner(grid, partition)
     wait_for("requeued", lambda: (run_dir / "stopped.json").is_file(), 300, runner)
     stop = json.loads((run_dir / "stopped.json").read_text())
     before = with_timing(run_dir)
     assert runner.wait(timeout=800) == 0, runner.transcript("runner")
-    print(runner.transcript("nalkit run tl --executor slurm --time-min 3 (signal 90 s before)"))
+    print(runner.transcript("nalkit run tl --executor slurm --time-min 3 (USR2 120 s before the limit)"))
     print(f"stopped.json at the first requeue: {stop}")
     out, name = runner.text, run_dir.name
     assert stop["state"] == "requeued" and "checkpointed and requeued by submitit" in stop["detail"]

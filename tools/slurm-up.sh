@@ -3,8 +3,9 @@
 # `nalkit run ... --executor slurm` without a cluster. Run as root; safe to run again (idempotent):
 #   * installs slurm-wlm and munge with apt when they are missing;
 #   * writes /etc/slurm/slurm.conf and cgroup.conf for this host (controller and only node = `hostname -s`,
-#     CPUs and memory from `slurmd -C`, one partition `debug`, no accounting: sacct is unavailable, as on
-#     many small clusters), unless a slurm.conf not written by this script is there;
+#     CPUs and memory from `slurmd -C`, a default partition `debug` and a partition `urgent` whose jobs
+#     preempt debug's, no accounting: sacct is unavailable, as on many small clusters), unless a
+#     slurm.conf not written by this script is there;
 #   * starts munged (as the munge user), slurmctld and slurmd unless they already answer;
 #   * waits until `sinfo` reports the node idle (NALKIT_SLURM_WAIT seconds, default 120).
 # Processes track by parent pid (proctrack/linuxproc, task/none): no cgroups needed, so it also works in
@@ -16,6 +17,7 @@
 #   cred_expire=10      a requeued job may start again about 2 x this later
 #                       (default 120: on a real cluster a requeued job restarts after two minutes or more)
 #   MinJobAge=300       finished jobs stay visible to squeue/scontrol for 5 minutes (the default)
+#   partition urgent    its jobs preempt those of debug, which are requeued (PreemptMode=REQUEUE)
 set -euo pipefail
 
 say() { echo "slurm-up: $*"; }
@@ -74,8 +76,11 @@ ReturnToService=2
 JobRequeue=1
 KillWait=$KILL_WAIT
 MinJobAge=300
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
 $node_line State=UNKNOWN
-PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=urgent Nodes=$HOST MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF
 EOF
 )
 mkdir -p "$CONF_DIR"
@@ -87,7 +92,7 @@ elif [ -f "$CONF" ] && [ "$(cat "$CONF")" = "$new_conf" ]; then
 else
   printf '%s\n' "$new_conf" > "$CONF"
   changed=1
-  say "wrote $CONF (controller and node $HOST, partition debug; $node_line)"
+  say "wrote $CONF (controller and node $HOST, partitions debug and urgent; $node_line)"
 fi
 if [ ! -f "$CONF_DIR/cgroup.conf" ] || head -1 "$CONF_DIR/cgroup.conf" | grep -qF "$MARK"; then
   # not used by proctrack/linuxproc and task/none; written so that slurmd finds a consistent file
