@@ -202,8 +202,9 @@ class ExperimentJob(_Checkpointable):
     def checkpoint(self, spec: ExperimentSpec) -> Any:
         from submitit.core.utils import DelayedSubmission
 
-        if self._signals is not None:
-            self._signals.requeueing = True  # submitit's `scontrol requeue` sends us SIGTERM next
+        signals = getattr(self, "_signals", None)  # absent from jobs pickled by an older nalkit
+        if signals is not None:
+            signals.requeueing = True  # submitit's `scontrol requeue` sends us SIGTERM next
         # free the lock now: the requeued task may start on another node before this process is gone
         release_lock(spec.run_dir)
         self.requeues += 1

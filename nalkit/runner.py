@@ -11,7 +11,7 @@ reads the state of every experiment from the results directory (and asks ``squeu
 that Slurm requeued, when it is there), and agrees with the runner's final summary.
 
 The modules form one chain, each importing only those before it:
-``grid`` -> ``locks`` -> ``experiment`` -> ``executors`` -> ``runner``.
+``grid`` -> ``locks`` -> ``experiment`` -> ``slurm`` -> ``executors`` -> ``runner``.
 
 Layout of a results directory::
 
