@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make book   -- environment, Fashion-MNIST, the default experiment grid (CPU), the HTML book
 #   make test   -- environment, Fashion-MNIST, the test suite
+#   make test-slurm -- the tests marked slurm, on a single-node Slurm it brings up (root on Debian)
 # Everything lands in .venv/ (created on first use); already-complete runs in results/ are skipped.
 
 PYTHON ?= python3
@@ -18,7 +19,7 @@ PUBLISH_BRANCH ?= gh-pages
 BOOK_HTML      ?= _build/html
 GHP_IMPORT     ?= $(VENV)/bin/ghp-import
 
-.PHONY: setup data browser grid book book-only publish test test-fast clean-book bench
+.PHONY: setup data browser grid book book-only publish test test-fast test-slurm clean-book bench
 
 setup: $(STAMP)
 
@@ -80,6 +81,11 @@ test: data browser
 
 test-fast: data
 	$(PY) -m pytest -q -m "not slow and not book and not browser" $(PYTEST_ARGS)
+
+# the tests marked slurm on a real Slurm: where sinfo does not answer, tests/test_slurm.py first brings up a
+# single-node one with tools/slurm-up.sh (root on Debian; tools/slurm-down.sh stops it again)
+test-slurm: data
+	NALKIT_SLURM_UP=1 $(PY) -m pytest -q -m slurm --durations=0 -rP $(PYTEST_ARGS)
 
 bench: data
 	$(PY) benchmarks/run_all.py

@@ -12,6 +12,9 @@ experiment resumes from the trainer's full-state checkpoint.
 ``slurm``           a submitit job array (``AutoExecutor(folder=<results_dir>/slurm)``); the job is a
                     :class:`ExperimentJob`, which submitit checkpoints and requeues when Slurm signals
                     a time-out or preemption; the requeued job resumes the run from its checkpoint.
+                    The runner follows the tasks with ``squeue`` (:mod:`nalkit.slurm`): a task that
+                    Slurm requeues (``scontrol requeue``, preemption, time limit) is reported
+                    ``requeued`` and waited for; one that is cancelled is reported ``cancelled``.
 ``submitit_local``  the same job through submitit's LocalExecutor (subprocesses), for testing.
 ``debug``           the same job through submitit's DebugExecutor (in this process), for testing.
 
@@ -33,16 +36,29 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
+import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from .experiment import ExperimentResult, ExperimentSpec, State, execute_experiment
-from .locks import release_lock
+from . import slurm
+from .experiment import (
+    ExperimentResult,
+    ExperimentSpec,
+    State,
+    execute_experiment,
+    write_failure,
+    write_stop,
+)
+from .locks import job_id, release_lock
 
 EXECUTORS = ("inline", "local", "slurm", "submitit_local", "debug")
+#: States of progress reports that :func:`run_experiments` yields before an experiment's result.
+PROGRESS = slurm.PROGRESS
+POLL_S = 2.0  # how often the submitit_local executor looks for results
 
 
 class ExecutorError(ValueError):
@@ -66,15 +82,20 @@ def check_executor(executor: str) -> None:
             import submitit  # noqa: F401
         except ImportError:
             raise ExecutorError(f"executor {executor!r} needs submitit: pip install -e '.[cluster]'") from None
-    if executor == "slurm" and shutil.which("sbatch") is None:
-        raise ExecutorError("executor 'slurm' needs Slurm (sbatch not found on PATH); "
+    if executor == "slurm" and (shutil.which("sbatch") is None or shutil.which("squeue") is None):
+        raise ExecutorError("executor 'slurm' needs Slurm (sbatch and squeue not found on PATH); "
                             "use --executor submitit_local to try the same jobs on this machine")
 
 
 def run_experiments(specs: list[ExperimentSpec], executor: str, *, workers: int = 1,
                     results_dir: str | Path = "results", slurm: dict[str, Any] | None = None,
                     wait: bool = True) -> Iterator[ExperimentResult]:
-    """Execute ``specs`` with ``executor``; yield each result as it finishes (any order)."""
+    """Execute ``specs`` with ``executor``; yield each result as it finishes (any order).
+
+    Under Slurm, reports in a state of :data:`PROGRESS` come before a result: ``requeued`` when Slurm
+    requeued a task (it will run again), ``running`` when a requeued task runs again. Every other state
+    is the experiment's result (done, failed, cancelled, skipped, submitted).
+    """
     if not specs:
         return iter(())
     if executor == "inline":
@@ -157,16 +178,39 @@ class ExperimentJob(_Checkpointable):
 
     def __init__(self) -> None:
         self.requeues = 0  # travels with the pickled job: how often this experiment was checkpointed
+        self._signals: slurm.StopSignals | None = None  # this process's only
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_signals": None}
 
     def __call__(self, spec: ExperimentSpec) -> ExperimentResult:
-        return replace(execute_experiment(spec), requeues=self.requeues)
+        if job_id() is None:  # submitit's local executors: no scheduler stops the job
+            return replace(execute_experiment(spec), requeues=self.requeues)
+        # Slurm signals every process of the job when it requeues or cancels it: the papermill kernel
+        # dies of SIGTERM, and that is the scheduler's doing, not the experiment's (slurm.why_stopped)
+        with slurm.StopSignals(raise_on_term=spec.notebook is None) as signals:
+            self._signals = signals
+            result = execute_experiment(spec, stopped=lambda: slurm.why_stopped(signals))
+        if result.state in (State.REQUEUED, State.CANCELLED, State.INTERRUPTED):
+            # end without a result: submitit then writes none, and the runner follows the task in the
+            # queue (a requeued task writes its result when it completes); stopped.json says what happened
+            print(f"nalkit: {spec.name}: {result.error} (not a failure of the experiment)", file=sys.stderr,
+                  flush=True)
+            raise SystemExit(128 + signal.SIGTERM)
+        return replace(result, requeues=self.requeues)
 
     def checkpoint(self, spec: ExperimentSpec) -> Any:
         from submitit.core.utils import DelayedSubmission
 
+        signals = getattr(self, "_signals", None)  # absent from jobs pickled by an older nalkit
+        if signals is not None:
+            signals.requeueing = True  # submitit's `scontrol requeue` sends us SIGTERM next
         # free the lock now: the requeued task may start on another node before this process is gone
         release_lock(spec.run_dir)
         self.requeues += 1
+        if job_id() is not None:
+            write_stop(spec, State.REQUEUED, f"job {job_id()} checkpointed and requeued by submitit "
+                       f"(time limit or preemption signal, requeue {self.requeues}); it resumes from its checkpoint")
         return DelayedSubmission(self, spec)
 
 
@@ -192,7 +236,11 @@ def _run_submitit(specs: list[ExperimentSpec], kind: str, results_dir: Path, par
 
     check_executor(kind)
     cluster = _SUBMITIT_CLUSTER[kind]
-    executor = submitit.AutoExecutor(folder=results_dir / "slurm", cluster=cluster)
+    params = dict(params)
+    # how many time-outs a task may be requeued after is the executor's, not a job parameter
+    limit = params.pop("slurm_max_num_timeout", None)
+    executor = submitit.AutoExecutor(folder=results_dir / "slurm", cluster=cluster,
+                                     **({"slurm_max_num_timeout": int(limit)} if limit is not None else {}))
     executor.update_parameters(**_submitit_parameters(params, cluster))
     jobs = executor.map_array(ExperimentJob(), specs)
     by_job = dict(zip((j.job_id for j in jobs), specs))
@@ -202,19 +250,26 @@ def _run_submitit(specs: list[ExperimentSpec], kind: str, results_dir: Path, par
         for job, spec in zip(jobs, specs):
             yield ExperimentResult(spec.name, State.SUBMITTED, error=f"job {job.job_id}", run_dir=spec.run_dir)
         return
+    if cluster == "slurm":
+        yield from slurm.follow(jobs, specs, _job_result)
+        return
     pending = list(jobs)
     while pending:
         # the debug executor only runs a job when its result is asked for
         ready = pending if cluster == "debug" else [j for j in pending if j.done()]
         for job in ready:
             pending.remove(job)
-            spec = by_job[job.job_id]
-            try:
-                yield job.result()
-            except Exception as err:  # noqa: BLE001 -- a job killed outside Python (OOM, scancel)
-                first = (str(err).strip().splitlines() or [type(err).__name__])[-1]
-                yield ExperimentResult(spec.name, State.FAILED,
-                                       error=f"job {job.job_id} died: {first} (log: {job.paths.stderr})",
-                                       run_dir=spec.run_dir)
+            yield _job_result(job, by_job[job.job_id])
         if pending:
-            time.sleep(2.0)
+            time.sleep(POLL_S)
+
+
+def _job_result(job: Any, spec: ExperimentSpec) -> ExperimentResult:
+    """The result a finished submitit job wrote; a job that raised outside the experiment is failed."""
+    try:
+        return job.result()
+    except Exception as err:  # noqa: BLE001 -- a job killed outside Python (OOM), submitit gave up requeueing
+        first = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+        error = f"job {job.job_id} died: {first} (log: {job.paths.stderr})"
+        write_failure(spec, error, type(err).__name__, str(err))
+        return ExperimentResult(spec.name, State.FAILED, error=error, run_dir=spec.run_dir)

@@ -7,7 +7,8 @@ executed copy lands beside the run record as ``experiment.ipynb``, made portable
 relative to the repository, papermill's own path metadata is made relative, the notebook's default
 parameters cell (shadowed by the injected one) is dropped, and any remaining mention of the
 repository's absolute path is rewritten relative to it. A failure is written to ``failure.json`` and
-never raised: one experiment's failure does not stop a grid.
+never raised: one experiment's failure does not stop a grid. An experiment stopped by its scheduler
+(requeued, cancelled) has not failed: ``stopped.json`` says what happened, and a rerun resumes it.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ import traceback
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ._io import atomic_write_text, now_iso
-from .locks import LockHeld, acquire_lock, describe_holder, release_lock
+from .locks import LockHeld, acquire_lock, describe_holder, job_id, release_lock
 from .records import RecordError, read_status
 
 EXECUTED_NOTEBOOK = "experiment.ipynb"
 FAILED_NOTEBOOK = "experiment-failed.ipynb"
 PARTIAL_NOTEBOOK = ".experiment.partial.ipynb"
 FAILURE_FILE = "failure.json"
+STOP_FILE = "stopped.json"
 TITLE = "# Experiment"
 
 
@@ -50,6 +52,13 @@ class State(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class Stopped(BaseException):
+    """Raised in the main thread when the scheduler stops this process (see :class:`nalkit.slurm.StopSignals`).
+
+    A BaseException, so that ``except Exception`` in training code does not swallow it.
+    """
 
 
 @dataclass
@@ -181,33 +190,71 @@ def _execute_notebook(spec: ExperimentSpec) -> None:
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def _write_failure(spec: ExperimentSpec, err: BaseException) -> str:
+def write_failure(spec: ExperimentSpec, error: str, kind: str, tb: str) -> str:
+    """Write ``failure.json`` (first line of ``error``, its type, the traceback or log); return the first line."""
     run_dir = Path(spec.run_dir)
-    ename = getattr(err, "ename", None)
-    if ename is not None:  # papermill: the error happened in the kernel; its traceback is the useful one
-        first = f"{ename}: {getattr(err, 'evalue', '')}"
-        tb = _ANSI.sub("", "\n".join(getattr(err, "traceback", []) or []))
-    else:
-        first = f"{type(err).__name__}: {err}"
-        tb = "".join(traceback.format_exception(err))
-    first = first.strip().splitlines()[0] if first.strip() else type(err).__name__
+    first = error.strip().splitlines()[0] if error.strip() else kind
     partial = run_dir / PARTIAL_NOTEBOOK
     failed_nb = None
     if partial.is_file():
         os.replace(partial, run_dir / FAILED_NOTEBOOK)
         failed_nb = relative(run_dir / FAILED_NOTEBOOK, spec.repo_root)
-    record = {"experiment": spec.name, "error": first, "type": ename or type(err).__name__, "traceback": tb,
+    record = {"experiment": spec.name, "error": first, "type": kind, "traceback": tb,
               "host": socket.gethostname(), "pid": os.getpid(), "time": now_iso(),
               "config": relative(spec.config, spec.repo_root), "overrides": spec.overrides, "notebook": failed_nb}
     atomic_write_text(run_dir / FAILURE_FILE, json.dumps(record, indent=1))
+    (run_dir / STOP_FILE).unlink(missing_ok=True)
     return first
 
 
-def execute_experiment(spec: ExperimentSpec) -> ExperimentResult:
+def _write_failure(spec: ExperimentSpec, err: BaseException) -> str:
+    ename = getattr(err, "ename", None)
+    if ename is not None:  # papermill: the error happened in the kernel; its traceback is the useful one
+        return write_failure(spec, f"{ename}: {getattr(err, 'evalue', '')}", ename,
+                             _ANSI.sub("", "\n".join(getattr(err, "traceback", []) or [])))
+    return write_failure(spec, f"{type(err).__name__}: {err}", type(err).__name__,
+                         "".join(traceback.format_exception(err)))
+
+
+def write_stop(spec: ExperimentSpec, state: State, detail: str, **info: Any) -> None:
+    """Write ``stopped.json``: the scheduler stopped the experiment (``state`` requeued or cancelled).
+
+    Records the epoch reached (from status.json) and the Slurm job (``info`` may name it: the runner
+    writes for tasks it follows), so that ``nalkit status`` can say where it resumes and ask squeue.
+    """
+    run_dir = Path(spec.run_dir)
+    try:
+        st = read_status(run_dir)
+    except RecordError:
+        st = {}
+    record = {"experiment": spec.name, "state": str(state), "detail": detail, "epoch": st.get("epoch", 0),
+              "epochs": st.get("epochs"), "job": job_id(), "host": socket.gethostname(), "time": now_iso(), **info}
+    atomic_write_text(run_dir / STOP_FILE, json.dumps(record, indent=1))
+    (run_dir / FAILURE_FILE).unlink(missing_ok=True)
+    (run_dir / PARTIAL_NOTEBOOK).unlink(missing_ok=True)  # the next attempt executes the notebook afresh
+
+
+def read_stop(run_dir: str | Path) -> dict[str, Any] | None:
+    """The record of :func:`write_stop` (None when there is none or it is unreadable)."""
+    try:
+        return json.loads((Path(run_dir) / STOP_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def execute_experiment(spec: ExperimentSpec,
+                       stopped: Callable[[], tuple[State, str] | None] | None = None) -> ExperimentResult:
     """Run one experiment under its lock: notebook (or bare training), executed copy, failure record.
 
     Never raises for a failing experiment: the failure is written to ``<run_dir>/failure.json`` and
     returned as state ``failed``. An experiment locked by a live process is ``skipped``.
+
+    Args:
+        spec: the experiment.
+        stopped: asked when the experiment raised (a kernel killed by a signal, :class:`Stopped`):
+            ``(state, detail)`` when the scheduler stopped this process (requeue, cancel), else None.
+            Then the error is not the experiment's: ``stopped.json`` is written instead of
+            ``failure.json`` and the result has that state.
     """
     run_dir = Path(spec.run_dir)
     try:
@@ -233,11 +280,16 @@ def execute_experiment(spec: ExperimentSpec) -> ExperimentResult:
                     f"{run_dir}: training returned but the run is not complete with config hash {spec.config_hash} "
                     f"(status: state {st.get('state')!r}, hash {st.get('config_hash')!r}); did nalkit's config "
                     f"change while the grid ran? Rerun the grid")
-        except Exception as err:  # noqa: BLE001 -- one experiment's failure must not stop the grid
+        except (Exception, Stopped) as err:  # noqa: BLE001 -- one experiment's failure must not stop the grid
+            stop = stopped() if stopped is not None else None
+            if stop is not None:
+                write_stop(spec, *stop)
+                return ExperimentResult(spec.name, stop[0], time.perf_counter() - t0, error=stop[1],
+                                        run_dir=spec.run_dir)
             return ExperimentResult(spec.name, State.FAILED, time.perf_counter() - t0,
                                     error=_write_failure(spec, err), run_dir=spec.run_dir)
-        (run_dir / FAILURE_FILE).unlink(missing_ok=True)
-        (run_dir / FAILED_NOTEBOOK).unlink(missing_ok=True)
+        for name in (FAILURE_FILE, FAILED_NOTEBOOK, STOP_FILE):
+            (run_dir / name).unlink(missing_ok=True)
         return result_from_status(spec, State.DONE, time.perf_counter() - t0)
     finally:
         release_lock(run_dir)

@@ -31,6 +31,7 @@ normally the repository root)::
       mem_gb: 32
       array_parallelism: 16
       slurm_account: myaccount         # any other slurm_* key goes to submitit verbatim
+      slurm_max_num_timeout: 10        # time-outs after which a task is still requeued (submitit's default: 3)
 
 Overrides are applied in the order: the config file, ``overrides``, the axes (in file order), then
 overrides given on the command line. Two axes that set the same key in one experiment are an error.

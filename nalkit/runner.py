@@ -7,10 +7,11 @@ anything is written, skips experiments whose run is already complete, and execut
 The notebook trains through :func:`nalkit.train.train` (which resumes an interrupted run from its
 checkpoint) and plots the run record; its executed copy lands beside the record, titled with the run
 name, for the book. One failed experiment never stops the others. ``nalkit status`` (:func:`print_status`)
-reads the state of every experiment from the results directory alone.
+reads the state of every experiment from the results directory (and asks ``squeue`` about experiments
+that Slurm requeued, when it is there), and agrees with the runner's final summary.
 
 The modules form one chain, each importing only those before it:
-``grid`` -> ``locks`` -> ``experiment`` -> ``executors`` -> ``runner``.
+``grid`` -> ``locks`` -> ``experiment`` -> ``slurm`` -> ``executors`` -> ``runner``.
 
 Layout of a results directory::
 
@@ -19,6 +20,7 @@ Layout of a results directory::
         experiment.ipynb                      the executed notebook (title "# Experiment: <run name>")
         experiment-failed.ipynb               the partially executed notebook of a failed attempt
         failure.json                          error, full traceback, host, time of the last failure
+        stopped.json                          the scheduler stopped it (requeued, cancelled): when, at which epoch
         .lock                                 held while a runner works on the experiment
     <results_dir>/noise/                      content-addressed noise files
     <results_dir>/slurm/                      submitit's job folder (slurm / submitit_local executors)
@@ -28,20 +30,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import slurm
 from ._io import atomic_write_text, now_iso
 from ._progress import ProgressBar
-from .executors import check_executor, run_experiments
+from .executors import PROGRESS, check_executor, run_experiments
 from .experiment import (
     FAILURE_FILE,
     ExperimentResult,
     ExperimentSpec,
     State,
     is_complete,
+    read_stop,
     relative,
     result_from_status,
 )
@@ -56,13 +61,13 @@ __all__ = ["GridError", "GridSummary", "State", "expand_grid", "load_grid", "pri
 @dataclass
 class GridSummary:
     grid: str
-    table: Any  # pandas DataFrame: experiment, state, seconds, final_test_acc, best_test_acc, error
+    table: Any  # pandas DataFrame: experiment, state, seconds, final_test_acc, best_test_acc, requeues, error
     manifest: Path  # <results_dir>/grids/<name>.json
 
     @property
     def ok(self) -> bool:
-        """No experiment failed."""
-        return not (self.table["state"] == State.FAILED.value).any() if len(self.table) else True
+        """No experiment failed or was cancelled (a rerun of the grid resumes a cancelled one)."""
+        return not self.table["state"].isin([State.FAILED.value, State.CANCELLED.value]).any()
 
 
 def _write_grid_manifest(grid: Grid) -> Path:
@@ -108,7 +113,9 @@ def run_grid(grid: str | Path, results_dir: str | Path | None = None, executor: 
             executes it for the complete runs, where it only reads the records (minutes, not hours).
 
     Returns:
-        A :class:`GridSummary`; ``summary.ok`` is False when any experiment failed.
+        A :class:`GridSummary`; ``summary.ok`` is False when any experiment failed or was cancelled.
+        Its states are those ``nalkit status`` reports afterwards (``skipped`` ones are ``done`` there,
+        or running elsewhere).
     """
     import pandas as pd
 
@@ -139,11 +146,13 @@ def run_grid(grid: str | Path, results_dir: str | Path | None = None, executor: 
     try:
         for res in run_experiments(todo, executor, workers=workers, results_dir=g.results_dir,
                                    slurm=slurm_params, wait=wait):
-            results[res.name] = res
-            bar.update(1)
+            if res.state not in PROGRESS:  # a requeued task is reported, then waited for
+                results[res.name] = res
+                bar.update(1)
             if res.state == State.DONE:
+                requeued = f"  (requeued {res.requeues}x)" if res.requeues else ""
                 line = f"done     {res.name}  {res.seconds:.0f} s  test acc final {_fmt_acc(res.final_test_acc)} " \
-                       f"best {_fmt_acc(res.best_test_acc)}"
+                       f"best {_fmt_acc(res.best_test_acc)}{requeued}"
             elif res.state == State.FAILED:
                 line = f"FAILED   {res.name}  {res.error}  (traceback: {Path(res.run_dir) / FAILURE_FILE})"
             else:
@@ -155,13 +164,15 @@ def run_grid(grid: str | Path, results_dir: str | Path | None = None, executor: 
     rows = [asdict(results.get(e.name) or ExperimentResult(e.name, State.SKIPPED, error="not run")) for e in selected]
     for row in rows:
         row["state"] = str(row["state"])
-    table = pd.DataFrame(rows, columns=["name", "state", "seconds", "final_test_acc", "best_test_acc", "error"])
+    table = pd.DataFrame(rows, columns=["name", "state", "seconds", "final_test_acc", "best_test_acc", "requeues",
+                                        "error"])
     table = table.rename(columns={"name": "experiment"})
     summary = GridSummary(grid=g.name, table=table, manifest=manifest)
     counts = table.state.value_counts().to_dict()
     with pd.option_context("display.max_rows", 500, "display.max_colwidth", 70, "display.width", 200):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print(f"grid {g.name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), flush=True)
+    hint = " (run the same command again to resume)" if counts.get(State.CANCELLED.value) else ""
+    print(f"grid {g.name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + hint, flush=True)
     return summary
 
 
@@ -172,7 +183,9 @@ def experiment_state(run_dir: str | Path, config_hash: str | None = None) -> tup
     """(state, detail) of one experiment from its run directory alone.
 
     States: ``done`` (complete), ``running`` (lock held by a live process), ``failed`` (failure.json,
-    not complete), ``interrupted`` (started, no live runner: a rerun resumes it), ``queued``.
+    not complete), ``requeued`` (Slurm requeued it: it resumes when Slurm runs it again), ``cancelled``
+    (Slurm or a user cancelled it: a rerun of the grid resumes it), ``interrupted`` (started, no live
+    runner: a rerun resumes it), ``queued``. See :func:`status_table` for what squeue adds.
     """
     run_dir = Path(run_dir)
     try:
@@ -186,6 +199,9 @@ def experiment_state(run_dir: str | Path, config_hash: str | None = None) -> tup
     progress = f"epoch {st.get('epoch', 0)}/{st.get('epochs', '?')}" if st else ""
     if lock_is_live(holder):
         return State.RUNNING, f"{progress} {describe_holder(holder)}".strip()
+    stop = read_stop(run_dir)
+    if stop is not None and stop.get("state") in (State.REQUEUED.value, State.CANCELLED.value):
+        return State(stop["state"]), f"{progress or 'not started'}: {stop.get('detail', '')}"
     failure = run_dir / FAILURE_FILE
     if failure.is_file():
         try:
@@ -198,7 +214,25 @@ def experiment_state(run_dir: str | Path, config_hash: str | None = None) -> tup
 
 
 #: The states ``nalkit status`` counts, in its order.
-STATES = (State.DONE, State.RUNNING, State.FAILED, State.INTERRUPTED, State.QUEUED)
+STATES = (State.DONE, State.RUNNING, State.REQUEUED, State.FAILED, State.CANCELLED, State.INTERRUPTED, State.QUEUED)
+
+
+def _ask_slurm(rows: list[dict[str, Any]]) -> None:
+    """Correct ``requeued`` rows whose Slurm task has ended meanwhile (cancelled while it waited).
+
+    Only when squeue is here and still knows the task; otherwise the run directory's word stands.
+    """
+    jobs = {i: (read_stop(row["run_dir"]) or {}).get("job") for i, row in enumerate(rows)
+            if row["state"] == State.REQUEUED.value}
+    jobs = {i: job for i, job in jobs.items() if job}
+    if not jobs or shutil.which("squeue") is None:
+        return
+    tasks = slurm.squeue(sorted(set(jobs.values()))) or {}
+    for i, job in jobs.items():
+        task = tasks.get(job)
+        if task is not None and task.ended:
+            rows[i]["state"] = State.CANCELLED.value
+            rows[i]["detail"] = f"job {job} requeued, then ended ({task.state}); rerun the grid to resume"
 
 
 def status_table(results_dir: str | Path) -> Any:
@@ -214,12 +248,14 @@ def status_table(results_dir: str | Path) -> Any:
             known.add(run_dir.resolve())
             state, detail = experiment_state(run_dir, e.get("config_hash"))
             rows.append({"grid": doc.get("name", manifest.stem), "experiment": e["name"], "state": str(state),
-                         "detail": detail})
+                         "detail": detail, "run_dir": run_dir})
     runs = results_dir / "runs"
     if runs.is_dir():
         for run_dir in sorted(p for p in runs.iterdir() if p.is_dir() and p.resolve() not in known):
             state, detail = experiment_state(run_dir)
-            rows.append({"grid": "-", "experiment": run_dir.name, "state": str(state), "detail": detail})
+            rows.append({"grid": "-", "experiment": run_dir.name, "state": str(state), "detail": detail,
+                         "run_dir": run_dir})
+    _ask_slurm(rows)
     return pd.DataFrame(rows, columns=["grid", "experiment", "state", "detail"])
 
 

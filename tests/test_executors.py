@@ -109,3 +109,111 @@ def test_submitit_local_preemption_requeues_and_resumes(tmp_path):
     full = train(exp.config, exp.overrides, run_dir=tmp_path / "uninterrupted", progress=False)
     pd.testing.assert_frame_equal(metrics(exp.run_dir), metrics(full))
     assert expand_grid(grid_path)[0].name == exp.name
+
+
+# --------------------------------------------------------------------------------------------
+# Slurm's word, without a Slurm: fake squeue / sacct / scontrol on PATH (tests/test_slurm.py uses a real one)
+# --------------------------------------------------------------------------------------------
+def fake_slurm(tmp_path, monkeypatch, **scripts):
+    """Put shell scripts named like Slurm's commands first on PATH; each prints its file ``<name>.out``."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in scripts.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return bin_dir
+
+
+def tiny_spec(tmp_path, name):
+    from nalkit.experiment import ExperimentSpec
+
+    return ExperimentSpec(name=name, config="c.yaml", overrides=[], config_hash="h", run_dir=str(tmp_path / name),
+                          results_dir=str(tmp_path), notebook=None, repo_root=str(tmp_path))
+
+
+def test_follow_reports_requeue_then_result_cancel_and_death(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from nalkit import slurm
+    from nalkit.experiment import ExperimentResult, State
+    from nalkit.runner import experiment_state
+
+    queue = tmp_path / "queue.txt"
+    fake_slurm(tmp_path, monkeypatch, squeue=f"cat {queue}",
+               sacct='echo "Slurm accounting storage is disabled"; exit 1')
+    monkeypatch.setattr(slurm, "POLL_S", 0.01)
+    monkeypatch.setattr(slurm, "RESULT_GRACE_S", 0.0)
+    jobs, specs = [], []
+    for i in range(3):
+        specs.append(tiny_spec(tmp_path, f"exp{i}"))
+        folder = tmp_path / "slurm"
+        jobs.append(SimpleNamespace(job_id=f"5_{i}", paths=SimpleNamespace(
+            result_pickle=folder / f"5_{i}_result.pkl", stderr=folder / f"5_{i}_log.err")))
+    done = ExperimentResult("exp0", State.DONE, 1.0, 0.7, 0.7)
+    events = slurm.follow(jobs, specs, lambda job, spec: done)
+
+    queue.write_text("5_0 COMPLETING 1 None\n5_1 RUNNING 0 None\n5_2 RUNNING 0 None\n")  # 5_0 requeued
+    ev = next(events)
+    assert (ev.name, ev.state, ev.requeues) == ("exp0", State.REQUEUED, 1)
+    assert "job 5_0 requeued by Slurm" in ev.error and "waiting for it to run again" in ev.error
+    queue.write_text("5_0 RUNNING 1 None\n5_1 RUNNING 0 None\n5_2 RUNNING 0 None\n")
+    ev = next(events)
+    assert (ev.name, ev.state) == ("exp0", State.RUNNING) and "running again (restart 1)" in ev.error
+    queue.write_text("5_0 RUNNING 1 None\n5_1 CANCELLED 0 None\n")  # 5_1 scancel'd, 5_2 gone without a trace
+    ev = next(events)
+    assert (ev.name, ev.state) == ("exp1", State.CANCELLED) and "job 5_1 cancelled" in ev.error
+    stop = json.loads((tmp_path / "exp1" / "stopped.json").read_text())
+    assert stop["state"] == "cancelled" and stop["job"] == "5_1" and stop["slurm_state"] == "CANCELLED"
+    assert experiment_state(tmp_path / "exp1")[0] == State.CANCELLED
+    ev = next(events)
+    assert (ev.name, ev.state) == ("exp2", State.FAILED) and "job 5_2 ended (no longer known to squeue)" in ev.error
+    assert json.loads((tmp_path / "exp2" / "failure.json").read_text())["type"] == "slurm None"
+    assert experiment_state(tmp_path / "exp2")[0] == State.FAILED
+    jobs[0].paths.result_pickle.parent.mkdir(exist_ok=True)
+    jobs[0].paths.result_pickle.write_bytes(b"")  # the requeued task finished: its result counts
+    ev = next(events)
+    assert (ev.name, ev.state, ev.requeues) == ("exp0", State.DONE, 1)
+    with pytest.raises(StopIteration):
+        next(events)
+    assert slurm.Queue().describe() == ("following the jobs with squeue "
+                                        "(sacct unavailable: Slurm accounting storage is disabled)")
+
+
+@pytest.mark.parametrize(("job_state", "restarts", "expected"), [
+    ("COMPLETING", 2, "requeued"),  # the restart count went up: scontrol requeue, preemption
+    ("COMPLETING", 1, "cancelled"),  # ending, not requeued: scancel, time limit
+    ("RUNNING", 1, None),  # someone else's signal: the error stays the experiment's
+])
+def test_why_stopped_asks_the_controller(tmp_path, monkeypatch, job_state, restarts, expected):
+    from nalkit.slurm import StopSignals, why_stopped
+
+    fake_slurm(tmp_path, monkeypatch, scontrol=f'echo "JobId=9 JobState={job_state} Restarts={restarts} Reason=None"')
+    monkeypatch.setenv("SLURM_JOB_ID", "9")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # this is the job's second incarnation
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    signals = StopSignals()
+    assert why_stopped(signals) is None  # no signal: nothing to ask
+    signals.received.append(("SIGTERM", time.time()))
+    got = why_stopped(signals)
+    assert (got and str(got[0])) == expected
+
+
+def test_a_scheduler_stop_is_recorded_instead_of_a_failure(tmp_path):
+    from nalkit.experiment import State, execute_experiment
+    from nalkit.runner import experiment_state, status_table
+
+    grid = write_grid(tmp_path / "g.yaml", tmp_path / "results", notebook=None,
+                      axes={"data": [{"data.name": "cifar10", "data.root": str(tmp_path / "no-data")}]})
+    g = load_grid(grid)
+    spec = experiment_spec(g.experiments[0], g)
+    # the training raises (here: no data) while the scheduler stops the job: not the experiment's failure
+    res = execute_experiment(spec, stopped=lambda: (State.REQUEUED, "job 7_1 requeued by Slurm (SIGTERM, restart 1)"))
+    assert res.state == State.REQUEUED and not (g.experiments[0].run_dir / "failure.json").exists()
+    state, detail = experiment_state(spec.run_dir)
+    assert state == State.REQUEUED and "job 7_1 requeued by Slurm" in detail
+    assert status_table(tmp_path / "results").state.tolist() == ["requeued"]
+    # the same error without a scheduler's stop is a failure, and replaces the stop record
+    res = execute_experiment(spec, stopped=lambda: None)
+    assert res.state == State.FAILED and not (g.experiments[0].run_dir / "stopped.json").exists()
+    assert experiment_state(spec.run_dir)[0] == State.FAILED
