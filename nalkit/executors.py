@@ -92,7 +92,7 @@ def run_experiments(specs: list[ExperimentSpec], executor: str, *, workers: int 
                     wait: bool = True) -> Iterator[ExperimentResult]:
     """Execute ``specs`` with ``executor``; yield each result as it finishes (any order).
 
-    Under Slurm, reports in a state of :data:`PROGRESS` come before a result: ``requeued`` when Slurm
+    Under Slurm, reports in a state of ``PROGRESS`` come before a result: ``requeued`` when Slurm
     requeued a task (it will run again), ``running`` when a requeued task runs again. Every other state
     is the experiment's result (done, failed, cancelled, skipped, submitted).
     """

@@ -55,7 +55,7 @@ class State(str, Enum):
 
 
 class Stopped(BaseException):
-    """Raised in the main thread when the scheduler stops this process (see :class:`nalkit.slurm.StopSignals`).
+    """Raised in the main thread when the scheduler stops this process (see ``nalkit.slurm.StopSignals``).
 
     A BaseException, so that ``except Exception`` in training code does not swallow it.
     """

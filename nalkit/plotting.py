@@ -84,7 +84,8 @@ def legend_outside(fig: Any, axes: Any, ncol: int | None = None, title: str | No
 # tau
 # --------------------------------------------------------------------------------------------
 TAU_CLEAN, TAU_MISLABELED = "#0072B2", "#D55E00"
-_LOGIT_TICKS = (1e-3, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999)
+_LOGIT_TICKS = (1e-4, 1e-3, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99, 0.997, 0.999, 0.9997, 0.9999, 0.99999,
+                0.999999)
 
 
 def logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -93,14 +94,28 @@ def logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def tau_limits(*taus: np.ndarray, pad: float = 0.4) -> tuple[float, float]:
+    """The tau range the data occupy, on the logit scale: the 0.1 % and 99.9 % quantiles of all ``taus``, padded
+    by ``pad`` logit units (so a histogram spends its bins where the samples are), within (1e-6, 1 - 1e-6)."""
+    x = np.concatenate([logit(np.asarray(t)) for t in taus if len(t)]) if taus else np.zeros(0)
+    if not len(x):
+        return 1e-3, 1 - 1e-6
+    lo, hi = np.quantile(x, [0.001, 0.999])
+    lo, hi = lo - pad, max(hi + pad, lo + 2 * pad)
+    expit = lambda v: float(1.0 / (1.0 + np.exp(-v)))  # noqa: E731
+    return max(expit(lo), 1e-6), min(expit(hi), 1 - 1e-6)
+
+
 def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40,
-                  limits: tuple[float, float] = (1e-3, 1 - 1e-6)) -> None:
+                  limits: tuple[float, float] | None = None) -> None:
     """Step histograms of tau for clean and mislabeled samples on a logit axis (fraction of each group).
 
     On a linear axis every tau above 0.99 falls into one bin; on the logit axis 0.9, 0.99, 0.999 and
     0.9999 are equally far apart, so "tau ~ 1 for everybody" and "clean samples move towards 1" look
-    different. Values outside ``limits`` are drawn in the outermost bins.
+    different. ``limits`` (default: :func:`tau_limits` of the data) bound the axis; values outside them are
+    drawn in the outermost bins.
     """
+    limits = limits or tau_limits(tau)
     lo, hi = logit(np.array(limits))
     edges = np.linspace(lo, hi, bins + 1)
     tau, is_noisy = np.asarray(tau), np.asarray(is_noisy, dtype=bool)
@@ -111,7 +126,11 @@ def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40
         weights = np.full(len(x), 1.0 / len(x))
         ax.hist(x, bins=edges, weights=weights, histtype="step", lw=1.6, color=colour,
                 label=f"{label} ({len(x):,})")
-    ticks = [t for t in _LOGIT_TICKS if limits[0] <= t <= limits[1]]
+    ticks: list[float] = []
+    for t in (t for t in _LOGIT_TICKS if limits[0] <= t <= limits[1]):
+        # at most ~7 labels across the axis: they must not collide at the book's width
+        if not ticks or logit(np.array(t)) - logit(np.array(ticks[-1])) >= (hi - lo) / 7:
+            ticks.append(t)
     ax.set_xticks(logit(np.array(ticks)))
     ax.set_xticklabels([f"{t:g}" for t in ticks], rotation=45)
     ax.set_xlim(lo, hi)
@@ -232,13 +251,14 @@ def tau_grid(cells: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], rows: 
 
     fig, axes = plt.subplots(len(rows), len(columns), figsize=(FIG_WIDTH, height * len(rows) + 0.9), squeeze=False,
                              sharex=True, sharey=True)
+    limits = tau_limits(*(tau for tau, _ in cells.values()))
     for r, row in enumerate(rows):
         for c, col in enumerate(columns):
             ax = axes[r, c]
             if (row, col) not in cells:
                 ax.axis("off")
                 continue
-            tau_histogram(ax, *cells[(row, col)])
+            tau_histogram(ax, *cells[(row, col)], limits=limits)
             if r == 0:
                 ax.set_title(col)
             if c == 0:

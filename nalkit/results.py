@@ -429,7 +429,7 @@ def report(epochs: pd.DataFrame, dataset: str, method: str | None = None) -> lis
         epochs: that run's per-epoch rows (``load_run(run_dir)[1]``, or ``load_runs(...).epochs`` filtered on
             one ``run``).
         dataset: ``data.name`` of the run.
-        method: ``method.name``; a baseline's numbers carry :data:`BASELINE_NOTE` (default: read from the
+        method: ``method.name``; a baseline's numbers carry ``BASELINE_NOTE`` (default: read from the
             frame's ``method`` column when there is one).
 
     Returns:

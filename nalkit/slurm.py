@@ -171,7 +171,7 @@ def follow(jobs: list[Any], specs: list[ExperimentSpec],
 
     Never asks submitit's watcher (which calls sacct and warns on every poll when accounting is off).
     A task's result is its result file (read with ``result_of``); before it, a task whose restart count
-    goes up is reported ``requeued`` and one that runs again ``running`` (:data:`PROGRESS`). A task that
+    goes up is reported ``requeued`` and one that runs again ``running`` (``PROGRESS``). A task that
     leaves the queue without a result was cancelled (``stopped.json``) or died (``failure.json``).
     """
     queue = Queue()
@@ -226,7 +226,7 @@ class StopSignals:
 
     Args:
         raise_on_term: raise :class:`Stopped` on SIGTERM (for training in this process: it stops at
-            once instead of at SIGKILL); never while :attr:`requeueing` is set.
+            once instead of at SIGKILL); never while ``requeueing`` is set.
     """
 
     def __init__(self, raise_on_term: bool = False) -> None:

@@ -239,7 +239,7 @@ def make_loader(bundle: ds.DatasetBundle, split: ds.Split, train: bool, cfg: Con
     """Batches ``(x, y, index)`` of ``split``: a :class:`DeviceLoader` for in-memory data, else a DataLoader.
 
     ``name`` is an evaluation split's name (``test``, ``clean_val``, ``ilsvrc12_val``...): file-backed splits
-    take their transform by it (:data:`nalkit.datasets.FILE_GEOMETRY`).
+    take their transform by it (``nalkit.datasets.FILE_GEOMETRY``).
     """
     mean, std = normalization(bundle, cfg)
     drop_last = train and cfg.data.drop_last

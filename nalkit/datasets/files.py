@@ -62,7 +62,7 @@ FILE_GEOMETRY: dict[str, dict[str, tuple[int | None, int]]] = {
 def file_transforms(bundle: DatasetBundle, train: bool, split: str = "test",
                     mean: Sequence[float] | None = None,
                     std: Sequence[float] | None = None) -> Callable[[Image.Image], torch.Tensor]:
-    """The authors' transforms for one split of a file-backed dataset (:data:`FILE_GEOMETRY`).
+    """The authors' transforms for one split of a file-backed dataset (``FILE_GEOMETRY``).
 
     Training: [resize] + random crop + horizontal flip; evaluation: [resize] + centre crop. Then ToTensor and
     normalisation with ``mean`` / ``std`` (default ``bundle.mean`` / ``bundle.std``). Output: float
@@ -72,7 +72,7 @@ def file_transforms(bundle: DatasetBundle, train: bool, split: str = "test",
         bundle: a file-backed dataset (Clothing1M, mini-WebVision).
         train: the training transform (``split`` is then ignored).
         split: the evaluation split's name (``"test"``, ``"clean_val"``, ``"ilsvrc12_val"``...): splits
-            without their own entry in :data:`FILE_GEOMETRY` use the dataset's ``"eval"`` geometry.
+            without their own entry in ``FILE_GEOMETRY`` use the dataset's ``"eval"`` geometry.
 
     Raises:
         ValueError: the bundle is held in memory (those are augmented on the device by the trainer).
