@@ -226,7 +226,8 @@ def findings() -> dict[str, str]:
     if len(sweep):
         sel = select_lambda(sweep)
         out["selection"] = (f"The paper's protocol (a noisy validation set, never the test set) chooses λ = {sel.chosen:g}; "
-                            f"the runner-up λ = {sel.runner_up:g} is behind by {sel.margin.sentence()}.")
+                            f"the runner-up λ = {sel.runner_up:g} is behind by "
+                            f"{sel.margin.sentence(pairs='paired (setting, seed) runs')}.")
         at = sweep[sweep.lam == sel.chosen]
         tau = at.groupby("setting").last_tau_auroc.mean()
         loss = at.groupby("setting").last_loss_auroc.mean()
@@ -239,20 +240,22 @@ def findings() -> dict[str, str]:
     if len(abl) and len(sweep):
         lam_abl = sorted(abl.lam.unique())
         both = pd.concat([sweep[sweep.lam.isin(lam_abl)], abl]).drop_duplicates("run")
+        attention, targets = "no attention (τ = 1)", "no target estimation"
         parts, effect = [], {}
-        for variant, name in (("no attention (τ = 1)", "removing the attention branch (τ = 1)"),
-                              ("no target estimation", "removing target estimation")):
+        for variant, name in ((attention, "removing the attention branch (τ = 1)"),
+                              (targets, "removing target estimation")):
             diffs = {s: paired_difference(both[both.setting == s], "last_test_acc", variant, "full NAL",
                                           column="variant") for s in settings_of(both)}
+            diffs = {s: d for s, d in diffs.items() if d.n >= 2}  # a setting without paired seeds says nothing
             effect[variant] = diffs
-            changes = ", ".join(f"{100 * d.mean:+.1f}" + (" (within noise)" if d.within_noise else "")
-                                for d in diffs.values())
+            changes = ", ".join(f"{100 * d.mean:+.1f} at {s}" + (" (within noise)" if d.within_noise else "")
+                                for s, d in diffs.items())
             parts.append(f"{name} changes the last-epoch test accuracy by {changes} points")
-        out["ablation"] = ("At the selected λ, " + "; ".join(parts) + " (" + ", ".join(settings_of(both))
-                           + "; paired over 3 seeds).")
+        if not all(effect.values()):
+            return out  # the ablation records are not there (yet)
+        out["ablation"] = "At the selected λ, " + "; ".join(parts) + " (paired over seeds, 95 % t-intervals)."
         costs = {v: [s for s, d in diffs.items() if not d.within_noise and d.mean < 0] for v, diffs in effect.items()}
         helps = {v: [s for s, d in diffs.items() if not d.within_noise and d.mean > 0] for v, diffs in effect.items()}
-        attention, targets = "no attention (τ = 1)", "no target estimation"
         if not costs[attention] and costs[targets]:
             out["why"] = ("So, on these records, NAL's robustness comes from its target estimation: without it NAL "
                           f"loses accuracy at {', '.join(costs[targets])}, while fixing τ at 1 costs nothing measurable"

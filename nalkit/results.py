@@ -199,12 +199,14 @@ class Difference:
         """True when the interval covers 0 (or there are too few pairs for one), so no difference is shown."""
         return not (self.low > 0 or self.high < 0)
 
-    def sentence(self, what: str = "points", scale: float = 100.0, digits: int = 1) -> str:
+    def sentence(self, what: str = "points", scale: float = 100.0, digits: int = 1, pairs: str = "paired seeds") -> str:
         """``"+9.7 points (95 % CI 6.1 to 13.3, 3 paired seeds)"`` or ``"... : within noise"``."""
+        if self.n == 0:
+            return "no paired runs"
         if self.n < 2:
-            return f"{scale * self.mean:+.{digits}f} {what} (one seed: no interval)"
+            return f"{scale * self.mean:+.{digits}f} {what} (one pair: no interval)"
         text = (f"{scale * self.mean:+.{digits}f} {what} (95 % CI {scale * self.low:+.{digits}f} to "
-                f"{scale * self.high:+.{digits}f}, {self.n} paired seeds)")
+                f"{scale * self.high:+.{digits}f}, {self.n} {pairs})")
         return text + (", within noise" if self.within_noise else "")
 
 

@@ -47,7 +47,8 @@ def test_paired_difference_pairs_seeds_and_gives_a_t_interval():
     # only complete pairs count
     half_missing = frame([("ce", "s", 0, 0, 0.7, 0), ("nal", "s", 0, 0, 0.8, 0), ("nal", "s", 1, 0, 0.9, 0)])
     one = paired_difference(half_missing, "last_test_acc", "nal", "ce")
-    assert one.n == 1 and "one seed" in one.sentence()
+    assert one.n == 1 and "one pair" in one.sentence()
+    assert paired_difference(half_missing, "last_test_acc", "nal", "gce").sentence() == "no paired runs"
     with pytest.raises(ValueError, match="several runs share"):
         paired_difference(pd.concat([frame(rows), frame(rows)]), "last_test_acc", "nal", "ce")
 
