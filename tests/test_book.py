@@ -40,8 +40,10 @@ def test_every_executed_experiment_notebook_is_a_page_reached_from_the_index(bui
         page = built_book / nb.relative_to(ROOT).with_suffix(".html")
         assert page.is_file(), f"{page} was not built"
         assert f"../results/runs/{nb.parent.name}/experiment.html" in index, nb.parent.name
-    sidebar = (built_book / "book" / "intro.html").read_text(encoding="utf-8")
-    assert "results/runs/" not in sidebar, "the sidebar lists run pages; only the index should"
+    page = (built_book / "book" / "intro.html").read_text(encoding="utf-8")
+    nav = re.search(r'<nav class="bd-docs-nav.*?</nav>', page, flags=re.S)
+    assert nav and "experiments.html" in nav.group(0), "no sidebar found"
+    assert "results/runs/" not in nav.group(0), "the sidebar lists run pages; only the index should"
 
 
 def test_tables_are_numbered_as_tables_and_figures_as_figures(built_book):

@@ -80,6 +80,7 @@ def test_the_experiments_index_sorts_and_filters(built_book, browser):
     box = browser.find_element("css selector", "input.nalkit-filter")
     box.send_keys("nal asym")
     shown = rows()
+    # every word must match a cell's text: "sym" of one cell and "la" of another never make "asym"
     assert 0 < len(shown) < len(all_rows) and all("asym" in r[1] and r[2].startswith("NAL") for r in shown)
     box.clear()
     box.send_keys(" ")  # clearing fires no input event in every driver: type a blank to show all again

@@ -160,7 +160,25 @@ def _resolve_unqualified(app, env, node, contnode):
     return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, matches[0])
 
 
+def _unique_scripts(app, pagename, templatename, context, doctree):
+    """Drop repeated script entries: the inline configurations of sphinx-thebe (``const THEBE_JS_URL = ...``) and
+    sphinx-togglebutton are registered twice (filename None and ''), and the second ``const`` is a JavaScript error
+    ("already declared") on every page."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for js in scripts:
+        # an inline script is registered once with filename None and once with '' (same body): one key for both
+        key = (getattr(js, "filename", None) or "", tuple(sorted((k, str(v)) for k, v in getattr(js, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
 def setup(app):
+    app.connect("html-page-context", _unique_scripts)
     root = str(Path(app.srcdir).resolve())
     if root not in sys.path:
         sys.path.insert(0, root)

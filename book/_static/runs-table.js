@@ -39,7 +39,8 @@
         var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
         var shown = 0;
         Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
-          var text = row.textContent.toLowerCase();
+          // the cells' texts joined by spaces: textContent alone would run "lambda" and "sym" into "lambdasym"
+          var text = Array.prototype.map.call(row.cells, function (c) { return c.textContent; }).join(" ").toLowerCase();
           var keep = words.every(function (w) { return text.indexOf(w) >= 0; });
           row.style.display = keep ? "" : "none";
           shown += keep ? 1 : 0;
