@@ -37,3 +37,28 @@ def test_hardware_names_cpu_isa_and_threads():
 
 def test_bullets():
     assert nalbook.bullets(["a", "b"]) == "- a\n- b"
+
+
+def test_join_and():
+    assert nalbook.join_and([]) == "" and nalbook.join_and(["a"]) == "a"
+    assert nalbook.join_and(["a", "b"]) == "a and b" and nalbook.join_and(["a", "b", "c"]) == "a, b and c"
+
+
+def test_findings_follow_the_committed_records():
+    """Each verdict sentence states what the records hold: the ranks, the selected lambda, the tau AUROCs."""
+    from nalkit.results import select_lambda
+
+    f = nalbook.findings()
+    default, _ = nalbook.grid_runs("default")
+    sweep, _ = nalbook.grid_runs("lambda")
+    if not len(default) or not len(sweep):
+        pytest.skip("the committed default and lambda grids are needed")
+    for s in nalbook.settings_of(default):
+        means = default[default.setting == s].groupby("method").last_test_acc.mean().sort_values(ascending=False)
+        rank = list(means.index).index("nal") + 1
+        assert f"at {s} NAL ranks {rank} of {len(means)} with {100 * means['nal']:.1f} %" in f["ranking"]
+    chosen = select_lambda(sweep).chosen
+    assert f"chooses λ = {chosen:g};" in f["selection"]
+    at = sweep[sweep.lam == chosen].groupby("setting").last_tau_auroc.mean()
+    for s in nalbook.settings_of(sweep):
+        assert f"{at[s]:.2f} ({s})" in f["tau"]
