@@ -200,11 +200,11 @@ def curves_grid(epochs: Any, rows: Sequence[str], panels: Sequence[tuple[str, st
                 if metric in d and d[metric].notna().any():
                     mean_band(ax, d, x, metric, colors.get(g, "grey"), label(g))
             if r == 0:
-                ax.set_title(title)
+                ax.set_title(f"{title}, %")
             if r == len(rows) - 1:
                 ax.set_xlabel(x)
             if c == 0:
-                ax.set_ylabel(f"{row}\n%")
+                ax.set_ylabel(str(row))
     legend_outside(fig, axes)
     return fig
 

@@ -74,7 +74,7 @@ def test_grids_have_one_legend_outside_and_titles_on_top():
     epochs = pd.DataFrame(rows)
     fig = plotting.curves_grid(epochs, ["sym 40 %", "asym 40 %"], [("test_acc", "test"), ("memorized", "memorised")])
     axes = fig.axes
-    assert len(axes) == 4 and [a.get_title() for a in axes] == ["test", "memorised", "", ""]
+    assert len(axes) == 4 and [a.get_title() for a in axes] == ["test, %", "memorised, %", "", ""]
     assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == ["CE", "NAL"]
     assert all(a.get_legend() is None for a in axes), "no legend on top of the data"
     plt.close(fig)
