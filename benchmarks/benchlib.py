@@ -233,6 +233,25 @@ def describe(seq: Sequence[float], scale: float = 1.0, fmt: str = ".3g") -> str:
 PRECISIONS = ("bf16", "fp32")
 
 
+def measured_cuda_rows(out, benchmark: str, quantity_prefix: str = "") -> list[dict]:
+    """Measured (non-empty) CUDA rows of ``benchmark`` already in the CSV ``out`` (none if it is absent), so a
+    run without a GPU keeps the GPU rows a lent machine wrote."""
+    try:
+        with open(out, newline="") as f:
+            return [r for r in csv.DictReader(f)
+                    if r.get("benchmark") == benchmark and r.get("device") == "cuda" and r.get("value")
+                    and r.get("quantity", "").startswith(quantity_prefix)]
+    except OSError:
+        return []
+
+
+def add_device(parser) -> None:
+    """``--device`` and ``--force`` for the GPU benchmarks."""
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cuda, cuda:N, or cpu (with --force)")
+    parser.add_argument("--force", action="store_true",
+                        help="measure even on a CPU (checks the script; scratch output)")
+
+
 def add_precision(parser, default: str = "bf16") -> None:
     """``--precision bf16|fp32``: bf16 autocast or full fp32 on CUDA (the CPU always runs fp32)."""
     parser.add_argument("--precision", choices=PRECISIONS, default=default,

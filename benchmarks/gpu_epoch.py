@@ -25,7 +25,6 @@ to check the script); those numbers go to a scratch file, never to the committed
 from __future__ import annotations
 
 import argparse
-import csv
 
 import torch
 
@@ -93,21 +92,9 @@ class EpochRunner:
                                 benchlib.autocast(self.device, self.precision))
 
 
-def existing_measurements(out) -> list[dict]:
-    """Measured (non-empty) CUDA rows of this benchmark already in ``out``."""
-    try:
-        with open(out, newline="") as f:
-            return [r for r in csv.DictReader(f)
-                    if r.get("benchmark") == BENCHMARK and r.get("device") == "cuda" and r.get("value")
-                    and r.get("quantity", "").startswith("epoch time")]
-    except OSError:
-        return []
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cuda, cuda:N, or cpu (with --force)")
-    p.add_argument("--force", action="store_true", help="measure even on a CPU (checks the script; scratch output)")
+    benchlib.add_device(p)
     p.add_argument("--n", type=int, default=50000, help="images per epoch")
     p.add_argument("--batches", default="64,128", help="batch sizes")
     p.add_argument("--methods", default="nal,ce", help="methods timed alternately; the first gets the floor target")
@@ -144,7 +131,7 @@ def main(argv=None) -> int:
         for key, tf in PEAK_BF16_TFLOPS:
             table.add(f"FLOP floor of one {args.n}-image epoch, {key}", step_flops * args.n / (tf * 1e12), "s",
                       device=cpu, note=f"computed (not measured): 3 x forward FLOPs / {tf:g} TFLOP/s dense bf16")
-        kept = existing_measurements(args.out)
+        kept = benchlib.measured_cuda_rows(args.out, BENCHMARK, "epoch time")
         if kept:
             print(f"no GPU here; {args.out} already holds {len(kept)} measured GPU epoch rows "
                   f"({kept[0]['device_name']}, {kept[0]['date']}): kept, not overwritten")

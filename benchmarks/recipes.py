@@ -31,7 +31,6 @@ numbers go to a scratch file, never to the committed CSV.
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
 import statistics
 import tempfile
@@ -155,20 +154,9 @@ def step_times(path: Path, device: torch.device, batch: int | None, precision: s
     return times, peak, label, b
 
 
-def _measured_rows(out: Path) -> list[dict]:
-    """Measured (non-empty) CUDA rows of this benchmark already in ``out``."""
-    try:
-        with open(out, newline="") as f:
-            return [r for r in csv.DictReader(f)
-                    if r.get("benchmark") == BENCHMARK and r.get("device") == "cuda" and r.get("value")]
-    except OSError:
-        return []
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cuda, cuda:N, or cpu (with --force)")
-    p.add_argument("--force", action="store_true", help="measure even on a CPU (checks the script; scratch output)")
+    benchlib.add_device(p)
     p.add_argument("--recipes", default="", help="comma-separated recipe names (default: every configs/paper/*.yaml)")
     p.add_argument("--precision", choices=benchlib.PRECISIONS, default=None,
                    help="override every recipe's run.amp: bf16 autocast or fp32 (default: the recipe's own)")
@@ -201,7 +189,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.steps, args.warmup, args.repeats = min(args.steps, 4), min(args.warmup, 1), min(args.repeats, 2)
     has_timm = importlib.util.find_spec("timm") is not None
-    if not measure and _measured_rows(args.out):
+    if not measure and benchlib.measured_cuda_rows(args.out, BENCHMARK):
         print(f"no GPU here; {args.out} already holds measured GPU rows of this benchmark: kept, not overwritten")
         return 0
 
