@@ -252,6 +252,16 @@ def add_device(parser) -> None:
                         help="measure even on a CPU (checks the script; scratch output)")
 
 
+def resolve_device(parser, name: str) -> torch.device:
+    """``--device``: ``auto`` is CUDA where there is one, else the CPU; a CUDA device that is absent is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {name}: CUDA is not available here")
+    return device
+
+
 def add_precision(parser, default: str = "bf16") -> None:
     """``--precision bf16|fp32``: bf16 autocast or full fp32 on CUDA (the CPU always runs fp32)."""
     parser.add_argument("--precision", choices=PRECISIONS, default=default,

@@ -111,12 +111,7 @@ def main(argv=None) -> int:
     batches = [int(b) for b in args.batches.split(",") if b.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
 
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            p.error(f"--device {args.device}: CUDA is not available here")
+    device = benchlib.resolve_device(p, args.device)
     measure = device.type == "cuda" or args.force
     if device.type != "cuda" and args.force and not explicit_out:
         args.out = benchlib.default_out(BENCHMARK + "-cpu-forced", quick=True)  # never the committed CSV

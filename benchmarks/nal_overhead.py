@@ -153,7 +153,7 @@ def main(argv=None) -> int:
         args.channels = 1 if args.size == 28 else 3
     if args.hidden is None and args.model == "small_cnn":
         args.hidden = 512
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = benchlib.resolve_device(p, args.device)
 
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 10, (args.n_train,), generator=g)

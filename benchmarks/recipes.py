@@ -174,12 +174,7 @@ def main(argv=None) -> int:
     if missing:
         p.error(f"no such recipe: {', '.join(missing)} (choose among {', '.join(q.stem for q in RECIPES.glob('*.yaml'))})")
 
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            p.error(f"--device {args.device}: CUDA is not available here")
+    device = benchlib.resolve_device(p, args.device)
     measure = device.type == "cuda" or args.force
     if device.type != "cuda" and args.force:
         if not explicit_out:
