@@ -78,6 +78,12 @@ def _write_grid_manifest(grid: Grid) -> Path:
            "experiments": [{"name": e.name, "config": relative(e.config, root), "overrides": e.overrides,
                             "config_hash": e.cfg.digest(), "run_dir": os.path.relpath(e.run_dir, grid.results_dir)}
                            for e in grid.experiments]}
+    try:  # unchanged but for its time stamp: leave the (committed) file alone, so a rerun dirties nothing
+        old = json.loads(path.read_text())
+        if {**old, "written": None} == {**doc, "written": None}:
+            return path
+    except (OSError, ValueError):
+        pass
     atomic_write_text(path, json.dumps(doc, indent=1))
     return path
 
