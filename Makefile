@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make book   -- environment, Fashion-MNIST, the default experiment grid (CPU), the HTML book
 #   make check  -- environment, Fashion-MNIST, Chromium, a single-node Slurm (root on Debian), every test
-#   make test       -- the everyday suite: every test but the Slurm ones
+#   make test       -- the everyday suite: every test but the Slurm ones and the wheel one
+#   make test-wheel -- sdist + wheel, the wheel in a fresh venv runs the README example
 #   make test-slurm -- the tests marked slurm, on a single-node Slurm it brings up (root on Debian)
 #   make test-fast  -- without the slow, book, browser and Slurm tests
 # Everything lands in .venv/ (created on first use); already-complete runs in results/ are skipped.
@@ -21,7 +22,7 @@ PUBLISH_BRANCH ?= gh-pages
 BOOK_HTML      ?= _build/html
 GHP_IMPORT     ?= $(VENV)/bin/ghp-import
 
-.PHONY: setup data browser grid book book-only publish test test-fast test-slurm check clean-book bench
+.PHONY: setup data browser grid book book-only publish test test-fast test-wheel test-slurm check clean-book bench
 
 setup: $(STAMP)
 
@@ -78,15 +79,21 @@ browser:
 	  || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || true; \
 	fi
 
-# the everyday suite (about 8 minutes on 2 cores): everything but the Slurm tests
+# the everyday suite: everything but the Slurm tests and the fresh-venv wheel test, one pytest-xdist worker per
+# core; a test file runs whole in one worker (the fault suite's zygote and the runner's grids are per file),
+# the book is built once and shared (tests/conftest.py)
 test: data browser
-	$(PY) -m pytest -q -m "not slurm" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile -m "not slurm and not wheel" $(PYTEST_ARGS)
+
+# the sdist and wheel, installed into a fresh venv without extras, run the README's example (a few minutes)
+test-wheel: | $(STAMP)
+	$(PY) -m pytest -q -m wheel -rP $(PYTEST_ARGS)
 
 test-fast: data
-	$(PY) -m pytest -q -m "not slow and not book and not browser and not slurm" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow and not book and not browser and not slurm and not wheel" $(PYTEST_ARGS)
 
 # What CI runs (.ci/run) and the README's test command: every test that can run here, the Slurm ones included
-check: test test-slurm
+check: test test-wheel test-slurm
 
 # the tests marked slurm on a real Slurm: where sinfo does not answer, tests/test_slurm.py first brings up a
 # single-node one with tools/slurm-up.sh (root on Debian; tools/slurm-down.sh stops it again)

@@ -23,6 +23,13 @@ def fashion_mnist():
 
 def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
+    if hasattr(config, "workerinput"):
+        # `make test` runs one pytest-xdist worker per core: one torch thread each, and in every process a test
+        # starts, since small models run many times slower when threaded processes share the cores
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +63,30 @@ def built_book(tmp_path_factory):
     """
     if not JUPYTER_BOOK.is_file():
         pytest.skip(f"{JUPYTER_BOOK} not installed: run `make setup`")
-    src = tmp_path_factory.mktemp("book")
+    # one build per test session, also under pytest-xdist: the workers share the parent of their base temp
+    # directories, the first one to take the lock builds, the others wait for it and read its result
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    src, failed = shared / "book", shared / "book-failed.txt"
+    with FileLock(str(shared / "book.lock")):
+        if failed.is_file():
+            pytest.fail(failed.read_text())
+        if not (src / ".built").is_file():
+            shutil.rmtree(src, ignore_errors=True)
+            src.mkdir()
+            error = _build_book(src)
+            if error:
+                failed.write_text(error)
+                pytest.fail(error)
+            (src / ".built").touch()
+    return src / "_build" / "html"
+
+
+def _build_book(src: Path) -> str:
+    """Copy the book's sources into ``src`` and build it there; the error message, or '' on success."""
     for name in BOOK_SOURCES:
         p = ROOT / name
         if p.is_dir():
@@ -69,5 +99,4 @@ def built_book(tmp_path_factory):
     env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")])
     proc = subprocess.run([str(JUPYTER_BOOK), "build", str(src), "-W", "-n", "--keep-going"],
                           capture_output=True, text=True, env=env, timeout=1500)
-    assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
-    return src / "_build" / "html"
+    return "" if proc.returncode == 0 else f"book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"

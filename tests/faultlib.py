@@ -342,7 +342,7 @@ class Zygote:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen(["nice", "-n", "5", sys.executable, "-c", _ZYGOTE % str(TESTS)], cwd=REPO,
+        self.proc = subprocess.Popen([sys.executable, "-c", _ZYGOTE % str(TESTS)], cwd=REPO,
                                      env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._buf = b""
         assert "ready" in self._message(time.monotonic() + 300, "the zygote to start")

@@ -48,13 +48,25 @@ def browser():
     driver.quit()
 
 
+def open_page(browser, page) -> None:
+    """Load ``page`` and wait until its document (or, for a redirect such as the root index.html, its target's) is
+    complete: a script run while a redirect replaces the document finds no body."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_script(
+        "return document.readyState === 'complete' && document.body !== null"
+        " && !document.querySelector('meta[http-equiv=\"Refresh\" i]');"))
+
+
 def test_every_page_reads_cleanly_in_a_browser(built_book, browser):
     pages = sorted(p for p in built_book.rglob("*.html") if p.parent.name not in ("_sources", "_static")
                    and p.name not in ("genindex.html", "search.html"))
     assert len(pages) > 10
     problems = []
     for page in pages:
-        browser.get(page.as_uri())
+        open_page(browser, page)
         found = browser.execute_script(CHECK_JS)
         rel = page.relative_to(built_book).as_posix()
         problems += [f"{rel}: image not loaded {i['src']}" for i in found["images"] if not i["ok"]]
@@ -71,7 +83,7 @@ def test_every_page_reads_cleanly_in_a_browser(built_book, browser):
 
 
 def test_the_experiments_index_sorts_and_filters(built_book, browser):
-    browser.get((built_book / "book" / "experiments.html").as_uri())
+    open_page(browser, built_book / "book" / "experiments.html")
     rows = lambda: browser.execute_script(  # noqa: E731
         "return Array.from(document.querySelectorAll('#runs-index tbody tr')).filter(r => r.style.display !== 'none')"
         ".map(r => Array.from(r.cells).map(c => c.innerText));")

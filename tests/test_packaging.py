@@ -79,6 +79,7 @@ def _run(cmd: list, cwd: Path, env: dict[str, str] | None = None, timeout: float
 
 
 @pytest.mark.slow
+@pytest.mark.wheel
 # the fresh venv installs torch and torchvision (and their dependencies) from the package index: ~2 minutes
 # from a warm cache, longer from a cold one
 @pytest.mark.timeout(1800)
