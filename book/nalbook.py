@@ -9,6 +9,7 @@ pointed elsewhere with the environment variable ``NALKIT_RESULTS`` (it must hold
 from __future__ import annotations
 
 import functools
+import html
 import json
 import os
 from collections.abc import Sequence
@@ -307,3 +308,108 @@ def mechanism_verdict(sweep: pd.DataFrame, abl: pd.DataFrame, default: pd.DataFr
     f = findings()
     lines = [f[k] for k in ("selection", "tau", "ablation", "why", "ranking") if k in f]
     return bullets(lines) if lines else "Not enough records yet to answer."
+
+
+# -- the experiments index (book/experiments.md) ------------------------------------------------------------------
+RUNS_INDEX_HEAD = ["grid", "noise", "method", "seed", "test acc", "best", "memorised", "τ AUROC", "noisy val",
+                   "s / epoch", "notebook"]
+_SHORT_VARIANT = {"no target estimation": "no q", "no attention (τ = 1)": "τ = 1",
+                  "q updated once per epoch": "q per epoch", "q updated in epochs divisible by 10": "q every 10th epoch"}
+
+
+def grid_membership(results: Path | None = None) -> dict[str, list[str]]:
+    """Run name -> the grids (manifests in ``results/grids/``) that list it, in name order."""
+    grids: dict[str, list[str]] = {}
+    for manifest in sorted(((results or RESULTS) / "grids").glob("*.json")):
+        for e in json.loads(manifest.read_text()).get("experiments", []):
+            grids.setdefault(e["name"], []).append(manifest.stem)
+    return grids
+
+
+def method_cell(method: str, lam: float, variant: str) -> str:
+    """'NAL λ=2, τ = 1' for a NAL run (its λ and, unless full NAL, its ablation), the method's label otherwise."""
+    text = plotting.method_label(method)
+    if method == "nal":
+        text += f" λ={lam:g}"
+        if variant != "full NAL":
+            text += ", " + _SHORT_VARIANT.get(variant, variant.replace(" ", ""))
+    return text
+
+
+def _num(x, scale: float = 100.0, digits: int = 1) -> str:
+    return "–" if pd.isna(x) else f"{scale * x:.{digits}f}"
+
+
+def runs_index_html(runs: pd.DataFrame, grids: dict[str, list[str]], runs_dir: Path | None = None) -> str:
+    """The sortable, filterable HTML table of every run (one row per run, by setting, method, λ, variant, seed),
+    each linking to its executed notebook when one is committed; the page's script sorts and filters it."""
+    order = {m: i for i, m in enumerate(plotting.method_order(runs.method))}
+    runs = runs.assign(_m=runs.method.map(order), _s=runs.setting.map({s: i for i, s in enumerate(SETTINGS)}))
+    rows = []
+    for r in runs.sort_values(["_s", "_m", "lam", "variant", "seed"]).itertuples():
+        nb = (runs_dir or RUNS) / r.run / "experiment.ipynb"
+        link = (f'<a href="../results/runs/{r.run}/experiment.html" title="{r.run}">open</a>' if nb.is_file()
+                else "–")
+        noise = r.setting.replace(" ", "\u00a0")  # "sym 40 %" never breaks before its "%"
+        cells = [", ".join(grids.get(r.run, ["–"])), noise, method_cell(r.method, r.lam, r.variant), str(r.seed),
+                 _num(r.last_test_acc), _num(r.best_test_acc), _num(r.last_memorized), _num(r.last_tau_auroc, 1, 2),
+                 _num(getattr(r, "last_val_acc_noisy", float("nan"))), f"{r.sec_per_epoch:.2f}"]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + f"<td>{link}</td></tr>")
+    return ('<input class="nalkit-filter" data-table="runs-index" type="search" '
+            'placeholder="filter: type words such as  nal  asym  λ=0.5" aria-label="filter the runs">'
+            f'<p id="runs-index-count">{len(rows)} of {len(rows)} runs shown</p>'
+            '<table class="nalkit-sortable" id="runs-index"><thead><tr>'
+            + "".join(f"<th>{html.escape(h)}</th>" for h in RUNS_INDEX_HEAD) + "</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+# -- tau at three stages (book/mechanism.md) ---------------------------------------------------------------------
+def tau_stages(sweep: pd.DataFrame, setting: str, lams: Sequence[float]) -> tuple[dict, list[str], dict]:
+    """The λ sweep's tau snapshots at one noise setting, for each λ in ``lams``.
+
+    Returns the histogram cells ``{("λ = 0.5", "epoch 5"): (tau values, is_noisy)}`` pooled over seeds, one sentence
+    per λ on how the AUROC of 1 - tau and the median taus move from snapshot to snapshot (mean ± std over seeds),
+    and ``{λ: (first AUROC, last AUROC, last median tau of the mislabeled samples)}``.
+    """
+    from nalkit.results import load_snapshots, snapshot_separation
+
+    cells, lines, stages = {}, [], {}
+    for lam in lams:
+        dirs = sweep[(sweep.setting == setting) & (sweep.lam == lam)].run_dir
+        snaps = load_snapshots(dirs, "tau") if len(dirs) else pd.DataFrame(columns=["epoch"])
+        snaps = snaps[snaps.epoch >= 0]
+        for e, x in snaps.groupby("epoch"):
+            cells[(f"λ = {lam:g}", f"epoch {e}")] = (x.value.to_numpy(), x.is_noisy.to_numpy())
+        if not len(snaps):
+            lines.append(f"**{setting}, λ = {lam:g}:** no snapshots.")
+            continue
+        sep = snapshot_separation(snaps).drop(columns="run").groupby("epoch").agg(["mean", "std"])
+        stages[lam] = (sep[("auroc", "mean")].iloc[0], sep[("auroc", "mean")].iloc[-1],
+                       sep[("median_mislabeled", "mean")].iloc[-1])
+        lines.append(
+            f"**{setting}, λ = {lam:g}:** AUROC of 1 − τ " + " → ".join(
+                f"{r[('auroc', 'mean')]:.2f} ± {r[('auroc', 'std')]:.2f} (epoch {e})" for e, r in sep.iterrows())
+            + f"; median τ at epoch {sep.index[-1]}: clean {sep[('median_clean', 'mean')].iloc[-1]:.4f}, mislabeled "
+            f"{sep[('median_mislabeled', 'mean')].iloc[-1]:.4f}.")
+    return cells, lines, stages
+
+
+def three_stages_sentence(stages: dict) -> str:
+    """Whether the appendix's picture (alike early, apart late, the mislabeled samples at a small tau) appears, from
+    ``{(setting, λ): (first AUROC, last AUROC, last median tau of the mislabeled)}`` of :func:`tau_stages`."""
+    grew = [f"{s} at λ = {lam:g} ({a:.2f} → {b:.2f})" for (s, lam), (a, b, _) in stages.items() if b - a >= 0.1]
+    medians = [m for _, _, m in stages.values()]
+    return ("**Three stages?** The separation grows by at least 0.1 in AUROC from the first to the last snapshot at "
+            + (join_and(grew) if grew else "no setting") + f"; but at the last snapshot the median τ of the "
+            f"mislabeled samples lies between {min(medians):.3f} and {max(medians):.4f} in every panel: the "
+            "appendix's final stage, with the mislabeled samples at a small τ, does not appear in these records.")
+
+
+def placeholder_figure(text: str):
+    """A one-line figure that says why the figure is missing (e.g. no records of a setting yet)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.2, 0.8))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    return fig

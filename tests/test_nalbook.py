@@ -62,3 +62,43 @@ def test_findings_follow_the_committed_records():
     at = sweep[sweep.lam == chosen].groupby("setting").last_tau_auroc.mean()
     for s in nalbook.settings_of(sweep):
         assert f"{at[s]:.2f} ({s})" in f["tau"]
+
+
+def test_method_cell_names_nal_runs_by_lambda_and_ablation():
+    assert nalbook.method_cell("nal", 2.0, "full NAL") == "NAL λ=2"
+    assert nalbook.method_cell("nal", 0.5, "no attention (τ = 1)") == "NAL λ=0.5, τ = 1"
+    assert nalbook.method_cell("nal", 2.0, "α = 0.7") == "NAL λ=2, α=0.7"
+    assert nalbook.method_cell("ce", float("nan"), "") == "CE"
+
+
+def test_runs_index_html_rows_sorted_linked_and_dashes(tmp_path):
+    (tmp_path / "r-nal").mkdir()
+    (tmp_path / "r-nal" / "experiment.ipynb").write_text("{}")
+    nan = float("nan")
+    runs = pd.DataFrame({
+        "run": ["r-nal", "r-ce", "r-ce0"], "setting": ["sym 40 %", "sym 40 %", "asym 40 %"],
+        "method": ["nal", "ce", "ce"], "lam": [2.0, nan, nan], "variant": ["full NAL", "", ""], "seed": [0, 1, 0],
+        "last_test_acc": [0.841, 0.70, 0.74], "best_test_acc": [0.85, 0.82, 0.77], "last_memorized": [0.09, 0.68, 0.7],
+        "last_tau_auroc": [0.654, nan, nan], "sec_per_epoch": [1.234, 1.0, 1.0]})
+    text = nalbook.runs_index_html(runs, {"r-nal": ["ablations", "lambda"]}, runs_dir=tmp_path)
+    rows = text.split("<tr>")[2:]  # after the header row
+    assert len(rows) == 3 and "3 of 3 runs shown" in text
+    # by setting (the book's order), then method (CE first), then lambda and seed
+    assert ["sym\u00a040" in rows[0] and ">CE<" in rows[0], ">NAL λ=2<" in rows[1], "asym\u00a040" in rows[2]] == [True] * 3
+    assert "<td>ablations, lambda</td>" in rows[1] and "<td>84.1</td>" in rows[1] and "<td>0.65</td>" in rows[1]
+    assert 'href="../results/runs/r-nal/experiment.html"' in rows[1] and "<td>1.23</td>" in rows[1]
+    assert "<td>–</td><td>sym" in rows[0] and rows[0].endswith("<td>–</td></tr>")  # no grid, no notebook
+
+
+def test_grid_membership_reads_every_manifest(tmp_path):
+    (tmp_path / "grids").mkdir()
+    (tmp_path / "grids" / "b.json").write_text('{"experiments": [{"name": "x"}, {"name": "y"}]}')
+    (tmp_path / "grids" / "a.json").write_text('{"experiments": [{"name": "x"}]}')
+    assert nalbook.grid_membership(tmp_path) == {"x": ["a", "b"], "y": ["b"]}
+
+
+def test_three_stages_sentence_names_the_settings_whose_separation_grew():
+    text = nalbook.three_stages_sentence({("sym 40 %", 0.5): (0.52, 0.75, 0.9486), ("sym 80 %", 2.0): (0.52, 0.56, 0.9999)})
+    assert "at sym 40 % at λ = 0.5 (0.52 → 0.75);" in text and "sym 80 % at λ = 2 (" not in text
+    assert "between 0.949 and 0.9999 in every panel" in text
+    assert "at no setting;" in nalbook.three_stages_sentence({("asym 40 %", 2.0): (0.73, 0.69, 0.9999)})
