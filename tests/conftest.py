@@ -42,10 +42,27 @@ def zygote(tmp_path_factory, fashion_mnist):
     z.close()
 
 
-def pytest_terminal_summary(terminalreporter):
-    """One line from the fault-injection suite's counters (tests/faultlib.py), when it ran."""
-    import sys
+def pytest_sessionfinish(session):
+    """Under pytest-xdist, a worker hands its fault-suite counters to the controller (see below)."""
+    faultlib = sys.modules.get("faultlib")
+    if faultlib is not None and hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["faultlib"] = {"counts": dict(faultlib.COUNTS), "lost": list(faultlib.LOST)}
 
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: on the controller, as each worker ends
+def pytest_testnodedown(node, error):
+    out = getattr(node, "workeroutput", {}).get("faultlib")
+    if out:
+        import faultlib
+
+        for key, n in out["counts"].items():
+            faultlib.COUNTS[key] += n
+        faultlib.LOST.extend(out["lost"])
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line from the fault-injection suite's counters (tests/faultlib.py), when it ran (in this process or,
+    under pytest-xdist, in the workers)."""
     faultlib = sys.modules.get("faultlib")
     if faultlib is None or not any(faultlib.COUNTS.values()):
         return
