@@ -235,8 +235,8 @@ def findings() -> dict[str, str]:
                           "3 seeds): " + "; ".join(parts) + ".")
     if len(sweep):
         sel = select_lambda(sweep)
-        out["selection"] = (f"The paper's protocol (a noisy validation set, never the test set) chooses λ = {sel.chosen:g}; "
-                            f"the runner-up λ = {sel.runner_up:g} is behind by "
+        out["selection"] = (f"The paper's protocol (a noisy validation set, never the test set) chooses λ = {sel.chosen:g}, "
+                            f"ahead of the runner-up λ = {sel.runner_up:g} by "
                             f"{sel.margin.sentence(pairs='paired (setting, seed) runs')}.")
         at = sweep[sweep.lam == sel.chosen]
         tau = at.groupby("setting").last_tau_auroc.mean()

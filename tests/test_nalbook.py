@@ -57,8 +57,9 @@ def test_findings_follow_the_committed_records():
         means = default[default.setting == s].groupby("method").last_test_acc.mean().sort_values(ascending=False)
         rank = list(means.index).index("nal") + 1
         assert f"at {s} NAL ranks {rank} of {len(means)} with {100 * means['nal']:.1f} %" in f["ranking"]
-    chosen = select_lambda(sweep).chosen
-    assert f"chooses λ = {chosen:g};" in f["selection"]
+    sel = select_lambda(sweep)
+    chosen = sel.chosen
+    assert f"chooses λ = {chosen:g}, ahead of the runner-up λ = {sel.runner_up:g} by +" in f["selection"]
     at = sweep[sweep.lam == chosen].groupby("setting").last_tau_auroc.mean()
     for s in nalbook.settings_of(sweep):
         assert f"{at[s]:.2f} ({s})" in f["tau"]
