@@ -20,7 +20,7 @@ import pandas as pd
 
 from nalkit import plotting
 from nalkit.datasets import FASHION_MNIST_CLASSES
-from nalkit.results import load_runs, nal_variant
+from nalkit.results import load_runs, load_snapshots, nal_variant, snapshot_separation
 
 
 def repo_root() -> Path:
@@ -336,10 +336,6 @@ def method_cell(method: str, lam: float, variant: str) -> str:
     return text
 
 
-def _num(x, scale: float = 100.0, digits: int = 1) -> str:
-    return "–" if pd.isna(x) else f"{scale * x:.{digits}f}"
-
-
 def runs_index_html(runs: pd.DataFrame, grids: dict[str, list[str]], runs_dir: Path | None = None) -> str:
     """The sortable, filterable HTML table of every run (one row per run, by setting, method, λ, variant, seed),
     each linking to its executed notebook when one is committed; the page's script sorts and filters it."""
@@ -352,8 +348,8 @@ def runs_index_html(runs: pd.DataFrame, grids: dict[str, list[str]], runs_dir: P
                 else "–")
         noise = r.setting.replace(" ", "\u00a0")  # "sym 40 %" never breaks before its "%"
         cells = [", ".join(grids.get(r.run, ["–"])), noise, method_cell(r.method, r.lam, r.variant), str(r.seed),
-                 _num(r.last_test_acc), _num(r.best_test_acc), _num(r.last_memorized), _num(r.last_tau_auroc, 1, 2),
-                 _num(getattr(r, "last_val_acc_noisy", float("nan"))), f"{r.sec_per_epoch:.2f}"]
+                 pm([r.last_test_acc]), pm([r.best_test_acc]), pm([r.last_memorized]), pm([r.last_tau_auroc], 1, 2),
+                 pm([getattr(r, "last_val_acc_noisy", float("nan"))]), f"{r.sec_per_epoch:.2f}"]
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + f"<td>{link}</td></tr>")
     return ('<input class="nalkit-filter" data-table="runs-index" type="search" '
             'placeholder="filter: type words such as  nal  asym  λ=0.5" aria-label="filter the runs">'
@@ -371,8 +367,6 @@ def tau_stages(sweep: pd.DataFrame, setting: str, lams: Sequence[float]) -> tupl
     per λ on how the AUROC of 1 - tau and the median taus move from snapshot to snapshot (mean ± std over seeds),
     and ``{λ: (first AUROC, last AUROC, last median tau of the mislabeled samples)}``.
     """
-    from nalkit.results import load_snapshots, snapshot_separation
-
     cells, lines, stages = {}, [], {}
     for lam in lams:
         dirs = sweep[(sweep.setting == setting) & (sweep.lam == lam)].run_dir
