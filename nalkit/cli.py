@@ -6,6 +6,7 @@
     nalkit info
     nalkit run GRID.yaml            (see nalkit.runner)
     nalkit status RESULTS_DIR
+    nalkit compact RESULTS_DIR      (rewrite complete run records in the compact form)
 """
 
 from __future__ import annotations
@@ -110,6 +111,27 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compact(args: argparse.Namespace) -> int:
+    from .records import compact_record
+    from .results import run_dirs
+
+    dirs = run_dirs(args.path)
+    if not dirs:
+        raise FileNotFoundError(f"no run records (directories with a status.json) at or below {args.path}")
+    before = after = skipped = 0
+    for d in dirs:
+        try:
+            done = compact_record(d)
+        except ValueError as err:  # RecordError: incomplete or damaged; say so and go on
+            print(f"skipped: {err}", file=sys.stderr)
+            skipped += 1
+            continue
+        before, after = before + done.before, after + done.after
+    print(f"{len(dirs) - skipped} run records: arrays and notebooks {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB"
+          + (f"; {skipped} skipped" if skipped else ""))
+    return 1 if skipped else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``nalkit`` argument parser: one sub-command per ``_cmd_*`` function, each stored as ``args.func``."""
     from .executors import EXECUTORS
@@ -170,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="queued/running/done/failed/interrupted per experiment of a results directory")
     s.add_argument("results_dir")
     s.set_defaults(func=_cmd_status)
+
+    c = sub.add_parser("compact", help="rewrite complete run records in the compact form (float16 arrays, "
+                                       "palette PNGs); idempotent")
+    c.add_argument("path", help="a results directory or one run directory")
+    c.set_defaults(func=_cmd_compact)
     return p
 
 

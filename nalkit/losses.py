@@ -118,6 +118,37 @@ def nal_phi(p_y: Tensor, tau: Tensor) -> Tensor:
     return p_y / (p_y - 1.0 + 1.0 / tau)
 
 
+def nal_phi_logit(logits: Tensor, attention_logits: Tensor, targets: Tensor) -> Tensor:
+    r"""The logit of the per-sample gradient factor ``phi`` of the NAL loss for any target ``q``, shape (N,).
+
+    With ``w_k = tau p_k / (tau p_k + (1 - tau) q_k)`` and ``Q = sum_k q_k``, the gradient of the NAL loss
+    (eq. 6 of the appendix) is ``dl/dz_j = p_j sum_k q_k w_k - q_j w_j``, and
+
+    .. math:: \phi = \frac{1}{Q}\sum_k q_k w_k,
+
+    the ``q``-weighted mean of ``w``. For a one-hot ``q`` it is Theorem 1's ``p_y / (p_y - 1 + 1/tau)``
+    (:func:`nal_phi`), the factor that scales the cross-entropy gradient ``p - e_y``; for any ``q`` whose
+    ``w_k`` are equal it scales ``p - q``. Returned as its logit, ``log phi - log(1 - phi)``, computed in log
+    space, so that ``phi`` within 1e-9 of 1 (late in training) or of 0 keeps its resolution.
+
+    Args:
+        logits: class logits (N, C).
+        attention_logits: ``s`` (N,) or (N, 1), ``tau = sigmoid(s)``.
+        targets: class indices (N,) or targets ``q`` (N, C) (the authors' clamped q need not sum to 1).
+    """
+    z = _as_float(logits.detach())
+    s = _as_float(attention_logits.detach()).reshape(-1, 1).to(z.dtype)
+    q = target_distribution(targets, z.shape[1], z.dtype)
+    log_p = F.log_softmax(z, dim=1)
+    log_q = torch.log(q)  # -inf where q_k = 0: those classes carry no weight
+    log_tp = F.logsigmoid(s) + log_p  # log(tau p_k)
+    log_rest = F.logsigmoid(-s) + log_q  # log((1 - tau) q_k)
+    log_mix = torch.logaddexp(log_tp, log_rest)
+    log_phi = torch.logsumexp(log_q + log_tp - log_mix, dim=1)
+    log_one_minus = torch.logsumexp(log_q + log_rest - log_mix, dim=1)
+    return log_phi - log_one_minus  # the normaliser Q cancels
+
+
 def nal_optimal_tau(p_y: Tensor | float, lam: float) -> Tensor:
     """The tau minimising the one-hot NAL loss for fixed ``p_y``: ``min(1, lam / ((1+lam)(1-p_y)))``.
 

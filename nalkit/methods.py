@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .losses import ce_loss, elr_loss, gce_loss, nal_loss, sce_loss
+from .losses import ce_loss, elr_loss, gce_loss, nal_loss, nal_phi_logit, sce_loss
 from .registry import Registry
 from .targets import UPDATE_WHEN, TargetStore, UpdateSchedule
 
@@ -73,6 +73,17 @@ class Method:
     ) -> Tensor:
         """Per-sample losses, shape (B,). ``epoch`` is 1-indexed; ``index`` are dataset indices (B,)."""
         raise NotImplementedError
+
+    def attention_logits(self, attention_logits: Tensor | None, labels: Tensor, index: Tensor) -> Tensor | None:
+        """The attention logits ``s`` (B,) the loss uses for this batch (tau = sigmoid(s)): the model's
+        attention branch, unless the method replaces it (NAL's attention controls)."""
+        return attention_logits
+
+    def gradient_factor_logit(self, logits: Tensor, attention_logits: Tensor | None, labels: Tensor,
+                              index: Tensor) -> Tensor | None:
+        """The logit of the per-sample factor that scales this batch's loss gradient (B,), or None where the
+        method has none (the trainer records it: NAL's ``phi``, :func:`nalkit.losses.nal_phi_logit`)."""
+        return None
 
     def sync_batch(self, index: Tensor, dist: Dist) -> None:
         """After a batch under several processes: every rank takes the rows the others updated."""
@@ -304,6 +315,13 @@ class NAL(Method):
         if not self.attention:  # tau = 1: the mixture is p and -lam log tau vanishes
             return ce_loss(logits, q, reduction="none")
         return nal_loss(logits, attention_logits, q, self.lam, self.beta, reduction="none")
+
+    def gradient_factor_logit(self, logits, attention_logits, labels, index):
+        if not self.attention:
+            return None
+        with torch.no_grad():
+            s = self.attention_logits(attention_logits, labels, index)
+            return nal_phi_logit(logits, s, self.store.get(index))
 
     def end_epoch(self, epoch: int, dist: Dist | None = None) -> None:
         if self.estimate and self.schedule.at_epoch_end(epoch):

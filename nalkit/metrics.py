@@ -58,3 +58,23 @@ def masked_mean(values: np.ndarray, mask: np.ndarray) -> float:
     """Mean of ``values`` where the boolean ``mask`` (same shape) is True; NaN for an empty mask."""
     mask = np.asarray(mask, dtype=bool)
     return float(np.mean(values[mask])) if mask.any() else float("nan")
+
+
+def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Average precision of ``scores`` for detecting ``positive``: sum over positives of precision at its
+    threshold, tied scores taken as one threshold (as scikit-learn's ``average_precision_score``).
+
+    Its chance level is the positive fraction. Returns NaN when there is no positive or a score is not finite.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    if n_pos == 0 or not np.all(np.isfinite(scores)):
+        return float("nan")
+    order = np.argsort(-scores, kind="mergesort")
+    s, pos = scores[order], positive[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]  # the last index of every tie group
+    tp = np.cumsum(pos)[last]
+    precision = tp / (last + 1)
+    recall_gain = np.diff(np.r_[0, tp]) / n_pos
+    return float(np.sum(precision * recall_gain))

@@ -9,8 +9,13 @@ Layout of ``<results>/<run name>/`` as :func:`nalkit.train.train` writes it thro
                        final and best test accuracy
     metrics.csv        one row per epoch (columns: see nalkit.train)
     arrays.npz         written once, at the end: train_index, noisy_labels, clean_labels (-1 = unknown),
-                       test_labels, final_{pred,loss,tau,test_pred,q_argmax} and, per snapshot epoch E,
-                       {pred,loss,tau,q_argmax}_eE
+                       test_labels, the per-sample arrays of the last epoch (final_*) and of every snapshot
+                       epoch E (*_eE): pred, loss, tau, q_argmax, margin, phi; the mislabel detectors'
+                       accumulators at the end (final_aum, final_mean_loss, final_wrong, final_forgets).
+                       Stored compactly (:func:`encode_arrays`, format 2): labels and predictions in the
+                       smallest integer type that holds them, real values as float16, tau and phi (which
+                       crowd against 1) as the float16 of their logit; :func:`decode_arrays` restores the
+                       names and values a reader expects (nalkit.results.load_arrays calls it).
     manifest.json      sha256 of every file above; updated before each file is replaced (see _write)
     ckpt-*.pt(.sha256) full-state checkpoints (nalkit.checkpoint; removed once the run is complete)
 
@@ -25,12 +30,19 @@ import json
 import os
 import platform
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._io import atomic_write_bytes, atomic_write_text, now_iso, sha256_bytes, sha256_file
+from ._io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    now_iso,
+    sha256_bytes,
+    sha256_file,
+)
 
 
 class RecordError(ValueError):
@@ -91,13 +103,239 @@ class RunRecord:
         self._write("metrics.csv", buf.getvalue().encode())
 
     def write_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
-        self._write("arrays.npz", buf.getvalue())
+        """Write the per-sample arrays, encoded by :func:`encode_arrays`."""
+        self._write("arrays.npz", npz_bytes(encode_arrays(arrays)))
 
     def verify(self) -> None:
         """Raise :class:`RecordError` if any file disagrees with the manifest."""
         verify_record(self.dir)
+
+
+# --------------------------------------------------------------------------------------------
+# arrays.npz, compact (format 2)
+# --------------------------------------------------------------------------------------------
+ARRAYS_FORMAT = 2
+#: values in (0, 1) that crowd against 1 (tau is 1 - 1e-6 for many samples late in training): stored as the
+#: float16 of their logit, which keeps 1 - tau (and tau near 0) to within 0.4 % while |logit| < 16 (down to
+#: 1 - tau = 1e-7) and 0.8 % below that; float16 of tau itself rounds every tau above 0.9995 to 1
+UNIT_INTERVAL = ("tau", "phi")
+OFFSET = "__offset"  # suffix of the float64 value that a float16 array is stored relative to
+DELTA = "__minus__"  # <name>__minus__<reference>: an integer array stored as its difference to another
+ARANGE = "__arange"  # train_index__arange = N: the training indices are 0 .. N-1
+#: the labels each kind of prediction is stored relative to
+_REFERENCE = {"pred": "noisy_labels", "q_argmax": "noisy_labels", "test_pred": "test_labels"}
+
+
+def _base(key: str) -> str:
+    """``tau_e20`` -> ``tau``; ``final_tau`` -> ``tau``; ``tau_logit_e20`` -> ``tau_logit``."""
+    key = key.removeprefix("final_")
+    head, sep, tail = key.rpartition("_e")
+    return head if sep and tail.isdigit() else key
+
+
+def _logit_key(key: str) -> str:
+    head, sep, tail = key.rpartition("_e")
+    return f"{head}_logit_e{tail}" if sep and tail.isdigit() else f"{key}_logit"
+
+
+def smallest_int(values: np.ndarray) -> np.ndarray:
+    """``values`` in the smallest of int8/int16/int32/int64 that holds every one of them exactly."""
+    values = np.asarray(values)
+    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return values.astype(dtype)
+    return values.astype(np.int64)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore"):  # p = 0 or 1 (saturated float32) -> -inf / +inf, decoded back exactly
+        return np.log(p) - np.log1p(-p)
+
+
+def encode_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The compact form of a run's per-sample arrays (what ``arrays.npz`` holds).
+
+    * integer arrays (labels, predictions, indices, counts) -> the smallest integer type that holds them;
+    * ``tau``/``phi`` arrays (values in (0, 1)) -> their logit (an array given as ``<name>_logit`` already
+      is one), stored as float16 of ``logit - median(logit)`` with the median beside it as
+      ``<name>_logit__offset``;
+    * other real arrays (losses, margins) -> float16 of ``x - min(x)`` with ``min(x)`` beside it as
+      ``<name>__offset``;
+    * float32 instead where the spread exceeds float16's range;
+    * ``final_<name>`` equal to the snapshot of the last epoch is stored once (``final_epoch`` says which);
+    * predictions and argmax targets as their difference to the given labels (``<name>__minus__noisy_labels``;
+      test predictions to ``test_labels``), and ``train_index`` = 0 .. N-1 as ``train_index__arange``.
+
+    Already-encoded input (format 2) comes back unchanged, so rewriting a record twice changes nothing.
+    """
+    if "format" in arrays and int(np.asarray(arrays["format"])) == ARRAYS_FORMAT:
+        return dict(arrays)
+    out: dict[str, np.ndarray] = {"format": np.asarray(ARRAYS_FORMAT, np.int8)}
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.kind in "iub":
+            out[key] = value if value.dtype == bool else smallest_int(value)
+        elif value.dtype.kind == "f":
+            unit = _base(key) in UNIT_INTERVAL or _base(key).removesuffix("_logit") in UNIT_INTERVAL
+            if _base(key) in UNIT_INTERVAL:
+                key, value = _logit_key(key), _logit(value)
+            # float16 of the distance to a reference value: values that crowd together (every loss near 0.061
+            # in a collapsed run, every tau near 0.4 early on) keep their order and their histogram; plain
+            # float16 moved such a run's loss AUROC by 0.007. Losses are stored relative to their minimum (small
+            # losses keep their resolution), logits relative to their median (both tails keep theirs).
+            finite = value[np.isfinite(value)]
+            low = (float(np.median(finite)) if unit else float(finite.min())) if finite.size else 0.0
+            shifted = value.astype(np.float64) - low
+            big = finite.size and float(shifted[np.isfinite(shifted)].max()) > float(np.finfo(np.float16).max)
+            out[key] = value.astype(np.float32) if big else shifted.astype(np.float16)
+            if not big:
+                out[f"{key}{OFFSET}"] = np.asarray(low, np.float64)
+        else:
+            out[key] = value
+    epochs = [int(k.rpartition("_e")[2]) for k in out if k.rpartition("_e")[2].isdigit()]
+    if epochs:
+        last = max(epochs)
+        for key in [k for k in out if k.startswith("final_") and not k.endswith(OFFSET)]:
+            snap = f"{key.removeprefix('final_')}_e{last}"
+            if _same(out, key, snap) and _same(out, key + OFFSET, snap + OFFSET):
+                del out[key]
+                out.pop(key + OFFSET, None)
+        out["final_epoch"] = np.asarray(last, np.int16)
+    # predictions mostly equal the given labels: stored as the difference to them, they compress to little
+    for key in list(out):
+        ref = _REFERENCE.get(_base(key))
+        if ref in out and out[key].dtype.kind == "i" and out[key].shape == out[ref].shape:
+            out[f"{key}{DELTA}{ref}"] = smallest_int(out.pop(key).astype(np.int64) - out[ref])
+    index = out.get("train_index")
+    if index is not None and np.array_equal(index, np.arange(len(index))):
+        out["train_index" + ARANGE] = np.asarray(len(out.pop("train_index")), np.int64)
+    return out
+
+
+def _same(arrays: dict[str, np.ndarray], a: str, b: str) -> bool:
+    """Both keys absent, or both present with the same dtype and values (NaN equal to NaN)."""
+    if a not in arrays or b not in arrays:
+        return a not in arrays and b not in arrays
+    x, y = arrays[a], arrays[b]
+    return x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
+
+
+def decode_arrays(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What a reader of ``arrays.npz`` sees, for a record of either format.
+
+    Integers come back as int64; float16 as float32; ``<name>_logit`` arrays are kept and ``<name>`` (tau,
+    phi) is added as their sigmoid in float64 (float32 would round tau = 1 - 1e-8 to 1); ``final_<name>``
+    stored once as the last snapshot is restored.
+    """
+    out: dict[str, np.ndarray] = {}
+    for key, value in stored.items():
+        if key in ("format", "final_epoch") or key.endswith(OFFSET) or DELTA in key:
+            continue
+        if key.endswith(ARANGE):
+            out[key.removesuffix(ARANGE)] = np.arange(int(value), dtype=np.int64)
+            continue
+        value = np.asarray(value)
+        if value.dtype.kind in "iu":
+            value = value.astype(np.int64)
+        elif value.dtype == np.float16:
+            low = stored.get(f"{key}{OFFSET}")
+            value = value.astype(np.float32) if low is None else \
+                (value.astype(np.float64) + float(np.asarray(low))).astype(np.float32)
+        out[key] = value
+        head, sep, tail = key.rpartition("_logit")
+        if sep and head.removeprefix("final_") in UNIT_INTERVAL and (not tail or tail.removeprefix("_e").isdigit()):
+            with np.errstate(over="ignore"):
+                out[head + tail] = 1.0 / (1.0 + np.exp(-value.astype(np.float64)))
+    for key, value in stored.items():
+        if DELTA in key:
+            name, ref = key.split(DELTA)
+            out[name] = np.asarray(value).astype(np.int64) + out[ref]
+    if "final_epoch" in stored:
+        last = int(stored["final_epoch"])
+        for key in list(out):
+            head, sep, tail = key.rpartition("_e")
+            if sep and tail == str(last) and f"final_{head}" not in out:
+                out[f"final_{head}"] = out[key]
+    return out
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """``arrays`` as the bytes of a compressed ``.npz`` file."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+@dataclass
+class Compacted:
+    """What :func:`compact_record` did to one run directory (sizes in bytes)."""
+
+    run_dir: Path
+    arrays_before: int
+    arrays_after: int
+    notebook_before: int
+    notebook_after: int
+
+    @property
+    def before(self) -> int:
+        return self.arrays_before + self.notebook_before
+
+    @property
+    def after(self) -> int:
+        return self.arrays_after + self.notebook_after
+
+
+def compact_record(run_dir: str | Path) -> Compacted:
+    """Rewrite a complete run record in the compact form: ``arrays.npz`` by :func:`encode_arrays` (the manifest
+    updated), and the images of its executed notebook as palette PNGs (:func:`nalkit.plotting.compact_png`).
+
+    Idempotent: a record already compact is left byte for byte as it is. The record is verified first, so a
+    damaged one raises :class:`RecordError` and is not touched.
+    """
+    run_dir = Path(run_dir)
+    if read_status(run_dir).get("state") != "complete":
+        raise RecordError(f"{run_dir} is not a complete run record; only complete runs are compacted")
+    verify_record(run_dir)
+    path = run_dir / "arrays.npz"
+    before = path.stat().st_size
+    with np.load(path) as z:
+        stored = {k: z[k] for k in z.files}
+    if not ("format" in stored and int(stored["format"]) == ARRAYS_FORMAT):
+        RunRecord(run_dir)._write("arrays.npz", npz_bytes(encode_arrays(stored)))
+    nb = run_dir / "experiment.ipynb"
+    nb_before = nb.stat().st_size if nb.is_file() else 0
+    if nb.is_file():
+        text = nb.read_text(encoding="utf-8")
+        new = _compact_notebook_images(text)
+        if new != text:
+            atomic_write_text(nb, new)
+    return Compacted(run_dir, before, path.stat().st_size, nb_before, nb.stat().st_size if nb.is_file() else 0)
+
+
+def _compact_notebook_images(text: str) -> str:
+    """The notebook JSON ``text`` with every ``image/png`` output re-encoded as a palette PNG."""
+    import base64
+
+    from .plotting import compact_png
+
+    nb = json.loads(text)
+    changed = False
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                raw = data["image/png"]
+                png = base64.b64decode("".join(raw) if isinstance(raw, list) else raw)
+                small = compact_png(png)
+                if small != png:
+                    data["image/png"] = base64.b64encode(small).decode("ascii")
+                    changed = True
+    if not changed:
+        return text
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def read_status(run_dir: str | Path) -> dict[str, Any]:

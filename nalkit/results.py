@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from .config import Config
-from .records import RecordError, read_status, verify_record
+from .records import RecordError, decode_arrays, read_status, verify_record
 
 # config values copied into every row (short names, as the chapters group by them): column -> dotted key
 CONFIG_COLUMNS = {
@@ -43,6 +43,12 @@ CONFIG_COLUMNS = {
     "update_when": "method.nal.update_when",
     "estimate_targets": "method.nal.estimate_targets",
     "attention": "method.nal.attention",
+    "gce_q": "method.gce.q",
+    "sce_alpha": "method.sce.alpha",
+    "sce_beta": "method.sce.beta",
+    "elr_beta": "method.elr.beta",
+    "elr_lam": "method.elr.lam",
+    "selc_start": "method.selc.start",
     "epochs": "optim.epochs",
     "batch_size": "optim.batch_size",
     "seed": "run.seed",
@@ -143,11 +149,16 @@ def load_runs(path: str | Path = "results/runs", *, strict: bool = True, complet
 
 
 def load_arrays(run_dir: str | Path) -> dict[str, np.ndarray]:
-    """Per-sample arrays of a complete run (labels, noise mask, tau/loss/pred snapshots, test predictions)."""
+    """Per-sample arrays of a complete run (labels, noise mask, tau/loss/pred snapshots, test predictions).
+
+    Decoded by :func:`nalkit.records.decode_arrays`: labels and predictions int64, losses and margins float32,
+    ``tau``/``phi`` float64 (with their stored logits as ``tau_logit``/``phi_logit``), for records of every
+    format.
+    """
     run_dir = Path(run_dir)
     verify_record(run_dir, ("arrays.npz",))
     with np.load(run_dir / "arrays.npz") as z:
-        out = {k: z[k] for k in z.files}
+        out = decode_arrays({k: z[k] for k in z.files})
     out["is_noisy"] = out["noisy_labels"] != out["clean_labels"]
     return out
 
@@ -318,8 +329,27 @@ def nal_variant(row: Any) -> str:
     if when == "epoch":
         parts.append("q updated once per epoch")
     elif period not in (None, 1) and not pd.isna(period):
-        parts.append(f"q updated in epochs divisible by {int(period)}")
+        es = row.get("es")
+        start = f" from epoch {int(es)}" if es is not None and not pd.isna(es) else ""
+        parts.append(f"q updated in epochs divisible by {int(period)}{start}")
     return ", ".join(parts) or "full NAL"
+
+
+#: each method's main hyperparameters: (column of load_runs, symbol in the book)
+METHOD_SETTINGS = {"nal": (("lam", "λ"),), "gce": (("gce_q", "q"),), "sce": (("sce_alpha", "α"), ("sce_beta", "β")),
+                   "elr": (("elr_lam", "λ"), ("elr_beta", "β")), "selc": (("selc_start", "turning point"),)}
+
+
+def describe_method(row: Any) -> str:
+    """The method of a run with its main settings: ``GCE (q = 0.7)``, ``NAL (λ = 2, no attention (τ = 1))``."""
+    method = row["method"]
+    settings = [f"{symbol} = {row[col]:g}" for col, symbol in METHOD_SETTINGS.get(method, ())
+                if row.get(col) is not None and not pd.isna(row.get(col))]
+    if method == "selc" and settings:
+        settings = [f"turning point epoch {int(row['selc_start'])}"]
+    if method == "nal" and nal_variant(row) != "full NAL":
+        settings.append(nal_variant(row))
+    return method.upper() + (f" ({', '.join(settings)})" if settings else "")
 
 
 def snapshot_separation(snaps: pd.DataFrame) -> pd.DataFrame:

@@ -53,6 +53,7 @@ from ._progress import progress_bar
 from .checkpoint import load_latest_checkpoint, save_checkpoint
 from .config import Config, ConfigError
 from .distributed import Dist, ShardedBatches
+from .detectors import DetectorState, detector_metrics, margins
 from .loader import DeviceLoader
 from .methods import Method, build_method
 from .metrics import auroc, masked_mean
@@ -325,6 +326,7 @@ class History:
     rows: list[dict[str, Any]] = field(default_factory=list)  # metrics.csv rows
     snapshots: dict[str, np.ndarray] = field(default_factory=dict)  # per-sample arrays of snapshot epochs
     last: dict[str, np.ndarray] = field(default_factory=dict)  # per-sample arrays of the last epoch
+    detectors: DetectorState | None = None  # the mislabel detectors' running sums (nalkit.detectors)
 
 
 @dataclass
@@ -355,6 +357,7 @@ class Run:
             "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(),
             "loader": self.loader.state_dict() if isinstance(self.loader, DeviceLoader) else None,
             "rng": rng, "rows": h.rows, "snapshots": h.snapshots, "last": h.last, "config_hash": self.cfg.digest(),
+            "detectors": h.detectors.state_dict() if h.detectors is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any], source: str | Path = "checkpoint") -> None:
@@ -373,6 +376,9 @@ class Run:
         if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
         self.history = History(state["epoch"], state["elapsed"], state["rows"], state["snapshots"], state["last"])
+        if state.get("detectors") is not None:
+            self.history.detectors = DetectorState(len(self.data.noisy))
+            self.history.detectors.load_state_dict(state["detectors"])
 
 
 def build(cfg: Config, run_dir: Path, noise_dir: Path | None, dist: Dist | None = None) -> Run:
@@ -421,8 +427,11 @@ class EpochResult:
     """One training pass: per-sample arrays in dataset-index order (N,) and the epoch's summary."""
 
     pred: np.ndarray  # argmax of the training forward pass, int64
-    tau: np.ndarray  # attention weight sigmoid(s); NaN for methods without attention
+    tau: np.ndarray  # attention weight sigmoid(s) in float32 (the metrics' tau); NaN without attention
+    tau_logit: np.ndarray  # attention logit s (what the record keeps: float32 rounds tau = 1 - 1e-8 to 1)
     loss: np.ndarray  # per-sample loss
+    margin: np.ndarray  # given label's logit minus the largest other logit (AUM's margin)
+    phi_logit: np.ndarray  # logit of the loss's gradient factor phi (nalkit.losses.nal_phi_logit); NaN without
     mean_loss: float
     lr: float
     seconds: float
@@ -443,7 +452,10 @@ def train_one_epoch(run: Run, epoch: int) -> EpochResult:
     empty = float("nan") if dd.world == 1 else float("-inf")
     pred = torch.full((n,), -1, dtype=torch.long, device=device)
     tau = torch.full((n,), empty, dtype=torch.float32, device=device)
+    tau_logit = torch.full((n,), empty, dtype=torch.float32, device=device)
     sample_loss = torch.full((n,), empty, dtype=torch.float32, device=device)
+    margin = torch.full((n,), empty, dtype=torch.float32, device=device)
+    phi_logit = torch.full((n,), empty, dtype=torch.float32, device=device)
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     count = torch.zeros((), device=device, dtype=torch.float64)
     finite = torch.ones((), device=device, dtype=torch.bool)
@@ -465,11 +477,18 @@ def train_one_epoch(run: Run, epoch: int) -> EpochResult:
         with torch.no_grad():
             pred[idx] = logits.argmax(1)
             sample_loss[idx] = per.detach().float()
+            margin[idx] = margins(logits, y)
             if attention:
-                tau[idx] = torch.sigmoid(att.detach().float().reshape(-1))
+                s = method.attention_logits(att, y, idx).detach().float().reshape(-1)
+                tau_logit[idx] = s
+                tau[idx] = torch.sigmoid(s)
+            factor = method.gradient_factor_logit(logits, att if attention else None, y, idx)
+            if factor is not None:
+                phi_logit[idx] = factor.float()
             loss_sum += per.detach().double().sum() if dd.world > 1 else loss.detach().double() * len(y)
         count += len(y)
-    finite = distributed.combine_epoch(dd, [pred, tau, sample_loss], [loss_sum, count], finite)
+    finite = distributed.combine_epoch(dd, [pred, tau, tau_logit, sample_loss, margin, phi_logit], [loss_sum, count],
+                                       finite)
     method.end_epoch(epoch, dd)
     if not bool(finite):
         raise NonFiniteLossError(
@@ -478,8 +497,9 @@ def train_one_epoch(run: Run, epoch: int) -> EpochResult:
             + (f"The last good checkpoint (epoch {epoch - 1}) is kept in {run.run_dir}; " if epoch > 1 else "")
             + "lower optim.lr or check the data."
         )
-    return EpochResult(pred.cpu().numpy(), tau.cpu().numpy(), sample_loss.cpu().numpy(),
-                       float(loss_sum) / max(float(count), 1.0), lr, time.perf_counter() - t0)
+    return EpochResult(pred.cpu().numpy(), tau.cpu().numpy(), tau_logit.cpu().numpy(), sample_loss.cpu().numpy(), margin.cpu().numpy(),
+                       phi_logit.cpu().numpy(), float(loss_sum) / max(float(count), 1.0), lr,
+                       time.perf_counter() - t0)
 
 
 def evaluate(run: Run, epoch: int) -> tuple[dict[str, float], np.ndarray | None]:
@@ -511,8 +531,13 @@ def evaluate(run: Run, epoch: int) -> tuple[dict[str, float], np.ndarray | None]
 
 
 def training_metrics(prep: Prepared, method: Method, pred: np.ndarray, tau: np.ndarray,
-                     loss: np.ndarray) -> dict[str, float]:
-    """Training-set quantities of one epoch against the noisy and (where known) the clean labels."""
+                     loss: np.ndarray, phi: np.ndarray | None = None,
+                     detectors: DetectorState | None = None) -> dict[str, float]:
+    """Training-set quantities of one epoch against the noisy and (where known) the clean labels.
+
+    ``phi`` (the gradient factor, NaN where not defined) adds ``phi_clean``/``phi_mislabeled``; ``detectors``
+    (the running state, already updated with this epoch) adds every detector's ``<name>_auroc``/``<name>_ap``.
+    """
     noisy, clean = prep.noisy, prep.clean
     # samples of a dropped last batch (data.drop_last) have no prediction this epoch (pred = -1): left out
     seen = pred >= 0
@@ -531,6 +556,12 @@ def training_metrics(prep: Prepared, method: Method, pred: np.ndarray, tau: np.n
         out["tau_mislabeled"] = masked_mean(tau, mis) if has_tau else nan
         out["tau_auroc"] = auroc(1.0 - tau[known], mis[known]) if has_tau else nan
         out["loss_auroc"] = auroc(loss[known], mis[known])
+        out["tau_mean"] = masked_mean(tau, known) if has_tau else nan
+        has_phi = phi is not None and bool(np.isfinite(phi[known]).all())
+        out["phi_clean"] = masked_mean(phi, ok) if has_phi else nan
+        out["phi_mislabeled"] = masked_mean(phi, mis) if has_phi else nan
+        if detectors is not None:
+            out.update(detector_metrics(detectors.scores(tau if has_tau else None, loss), mis, known))
         corrected = method.corrected_labels()
         if corrected is not None:  # the targets exist for every sample, seen this epoch or not
             out["corrected_acc"] = masked_mean(corrected == clean, labelled)
@@ -545,22 +576,27 @@ def training_metrics(prep: Prepared, method: Method, pred: np.ndarray, tau: np.n
 def _record_epoch(run: Run, epoch: int, result: EpochResult, started: float) -> dict[str, Any]:
     """Evaluate, then add the epoch's row and per-sample arrays to the run's history (main process)."""
     h = run.history
+    if h.detectors is None:
+        h.detectors = DetectorState(len(result.pred))
+    h.detectors.update(result.pred, result.loss, result.margin, run.data.noisy)
+    phi = 1.0 / (1.0 + np.exp(-result.phi_logit.astype(np.float64)))
     row: dict[str, Any] = {"epoch": epoch, "lr": result.lr, "loss": result.mean_loss}
-    row.update(training_metrics(run.data, run.method, result.pred, result.tau, result.loss))
+    row.update(training_metrics(run.data, run.method, result.pred, result.tau, result.loss, phi, h.detectors))
     t1 = time.perf_counter()
     accs, test_pred = evaluate(run, epoch)
     row.update(accs)
     row["seconds"] = result.seconds
     row["eval_seconds"] = time.perf_counter() - t1
     h.rows.append(row)
-    h.last = {"pred": result.pred, "loss": result.loss, "tau": result.tau}
+    h.last = {"pred": result.pred, "loss": result.loss, "tau_logit": result.tau_logit, "margin": result.margin,
+              "phi_logit": result.phi_logit}
     if test_pred is not None:
         h.last["test_pred"] = test_pred
     corrected = run.method.corrected_labels()
     if corrected is not None:
         h.last["q_argmax"] = corrected
     if epoch in run.cfg.run.snapshot_epochs:
-        h.snapshots.update({f"{k}_e{epoch}": h.last[k] for k in ("pred", "loss", "tau", "q_argmax") if k in h.last})
+        h.snapshots.update({f"{k}_e{epoch}": v for k, v in h.last.items() if k != "test_pred"})
     h.epoch = epoch
     h.elapsed += time.perf_counter() - started
     return row
@@ -572,7 +608,7 @@ def _finish(run: Run, record: RunRecord, common: dict[str, Any]) -> None:
     clean = prep.clean if prep.clean is not None else np.full(len(prep.noisy), -1, np.int64)
     record.write_arrays({"train_index": prep.train_index, "noisy_labels": prep.noisy, "clean_labels": clean,
                          "test_labels": run.eval_labels["test"], **{f"final_{k}": v for k, v in h.last.items()},
-                         **h.snapshots})
+                         **h.snapshots, **(h.detectors.final_arrays() if h.detectors is not None else {})})
     record.write_metrics(h.rows)
     tests = [r["test_acc"] for r in h.rows if not math.isnan(r.get("test_acc", float("nan")))]
     record.write_status(state="complete", epoch=run.cfg.optim.epochs, seconds=h.elapsed, finished=now_iso(),

@@ -13,6 +13,7 @@ from nalkit.losses import (
     nal_loss,
     nal_optimal_tau,
     nal_phi,
+    nal_phi_logit,
     sce_loss,
 )
 
@@ -191,3 +192,26 @@ def test_elr():
     p = _probs(z).clamp(1e-4, 1 - 1e-4)
     expected = F.cross_entropy(z, y, reduction="none") + 3.0 * torch.log(1 - (t * p).sum(1))
     torch.testing.assert_close(elr_loss(z, y, t, lam=3.0), expected.mean())
+
+
+def test_general_phi_is_theorem_1s_factor_and_scales_the_gradient_for_any_target():
+    """nal_phi_logit: for a one-hot q it is Theorem 1's phi; for any q the NAL gradient is p * phi - q * w
+    (w_k = tau p_k / mix_k, phi = sum_k q_k w_k / sum_k q_k), so phi is the factor on the p part of it."""
+    torch.manual_seed(3)
+    n, c = 64, 10
+    z = torch.randn(n, c, requires_grad=True)
+    s = torch.randn(n) * 3
+    y = torch.randint(0, c, (n,))
+    p = F.softmax(z.detach(), dim=1)
+    phi_onehot = torch.sigmoid(nal_phi_logit(z, s, y))
+    torch.testing.assert_close(phi_onehot, nal_phi(p.gather(1, y[:, None]).squeeze(1), torch.sigmoid(s)))
+    q = F.softmax(torch.randn(n, c) * 2, dim=1)
+    nal_loss(z, s, q, lam=2.0, reduction="sum").backward()
+    tau = torch.sigmoid(s)[:, None]
+    w = tau * p / (tau * p + (1 - tau) * q)
+    phi = torch.sigmoid(nal_phi_logit(z, s, q))
+    torch.testing.assert_close(phi, (q * w).sum(1))
+    torch.testing.assert_close(z.grad, p * phi[:, None] - q * w, rtol=1e-9, atol=1e-12)
+    # phi within 1e-12 of 1 (tau -> 1) and of 0 keeps its resolution as a logit
+    extreme = nal_phi_logit(torch.tensor([[5.0, 0.0], [-30.0, 0.0]]), torch.tensor([40.0, -5.0]), torch.tensor([0, 0]))
+    assert extreme[0] > 27 and extreme[1] < -30 and torch.isfinite(extreme).all()

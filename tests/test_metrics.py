@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nalkit.metrics import auroc, confusion, masked_mean, roc_curve
+from nalkit.metrics import auroc, average_precision, confusion, masked_mean, roc_curve
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -99,3 +99,18 @@ def test_roc_curve_merges_ties_so_its_area_is_the_auroc():
     fpr, tpr = roc_curve(scores, positive)
     assert len(fpr) == len(np.unique(scores)) + 1 and fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
     assert np.trapezoid(tpr, fpr) == pytest.approx(auroc(scores, positive))
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("levels", [None, 3])
+def test_average_precision_matches_sklearn(seed: int, levels: int | None) -> None:
+    """Average precision against scikit-learn's, continuous and tied scores; chance is the positive fraction."""
+    average_precision_score = pytest.importorskip("sklearn.metrics").average_precision_score
+    rng = np.random.default_rng(seed)
+    positive = rng.random(400) < 0.25
+    scores = rng.normal(size=400) + positive
+    if levels is not None:
+        scores = np.round(scores * levels) / levels
+    assert average_precision(scores, positive) == pytest.approx(average_precision_score(positive, scores), abs=1e-12)
+    assert average_precision(np.zeros(400), positive) == pytest.approx(positive.mean())
+    assert np.isnan(average_precision(scores, np.zeros(400, bool)))

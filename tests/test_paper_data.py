@@ -19,6 +19,7 @@ from PIL import Image
 from nalkit import datasets as ds
 from nalkit.config import Config, ConfigError
 from nalkit.datasets.fabricate import fabricate_dataset
+from nalkit.results import load_arrays
 from nalkit.train import _set_epoch as set_epoch
 from nalkit.train import build, evaluate, predict, prepare_data, train, train_one_epoch
 
@@ -106,9 +107,9 @@ def test_clothing1m_subset_survives_a_resume(tmp_path):
     a, b = (pd.read_csv(d / "metrics.csv").drop(columns=TIMING) for d in (full, resumed))
     pd.testing.assert_frame_equal(a, b)
     assert "clean_val_acc" in a and a.clean_val_acc.notna().all()
-    with np.load(full / "arrays.npz") as za, np.load(resumed / "arrays.npz") as zb:
-        np.testing.assert_array_equal(za["train_index"], zb["train_index"])
-        assert len(za["train_index"]) == 16 and len(za["final_tau"]) == 16
+    za, zb = load_arrays(full), load_arrays(resumed)
+    np.testing.assert_array_equal(za["train_index"], zb["train_index"])
+    assert len(za["train_index"]) == 16 and len(za["final_tau"]) == 16
     status = json.loads((resumed / "status.json").read_text())
     assert status["n_train"] == 16 and status["sampling"]["size"] == 16 and status["sampling"]["seed"] == 0
 

@@ -113,3 +113,28 @@ def test_missing_dataset_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="Fashion-MNIST not found"):
         train(cfg, results_dir=tmp_path / "results")
     assert not (tmp_path / "results").exists()
+
+
+def test_detectors_margins_and_phi_are_recorded_from_the_training_pass(tmp_path):
+    """Every epoch's row carries each mislabel detector's AUROC and AP; NAL's rows carry the mean gradient factor
+    phi of clean and mislabeled samples; the snapshots hold per-sample margins and phi, the final arrays the
+    detectors' running sums, consistent with the per-epoch predictions and losses."""
+    nal = train(tiny("nal"), results_dir=tmp_path / "nal")
+    ce = train(tiny("ce"), results_dir=tmp_path / "ce")
+    ep_nal, ep_ce = (pd.read_csv(r / "metrics.csv") for r in (nal, ce))
+    for name in ("tau", "loss", "meanloss", "aum", "wrong", "forget"):
+        for ep in (ep_nal,) if name == "tau" else (ep_nal, ep_ce):
+            assert ep[f"{name}_auroc"].between(0, 1).all() and ep[f"{name}_ap"].between(0, 1).all(), name
+    assert ep_ce.tau_auroc.isna().all() and ep_ce.phi_clean.isna().all()
+    assert ep_nal.phi_clean.between(0, 1).all() and ep_nal.phi_mislabeled.between(0, 1).all()
+    # in the first epoch the running mean loss is the loss itself
+    assert ep_nal.meanloss_auroc[0] == pytest.approx(ep_nal.loss_auroc[0])
+    a = load_arrays(nal)
+    assert {"margin_e1", "phi_e1", "phi_logit_e4", "final_aum", "final_wrong", "final_forgets"} <= set(a)
+    assert ((a["phi_e4"] > 0) & (a["phi_e4"] < 1)).all()
+    # the margin is positive exactly where the prediction is the given label (up to float16 rounding at 0)
+    hit = a["pred_e4"] == a["noisy_labels"]
+    clear = np.abs(a["margin_e4"]) > 1e-2
+    assert ((a["margin_e4"] > 0) == hit)[clear].all()
+    assert (a["final_wrong"] <= 4).all() and (a["final_forgets"] <= a["final_wrong"]).all()
+    assert a["final_wrong"].max() > 0

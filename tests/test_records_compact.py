@@ -1,0 +1,249 @@
+"""Compact run records: what arrays.npz keeps (float16, logits, small integers) is faithful to what the book reads,
+on synthetic arrays and on the committed records, and the tracked tree stays inside its size budget."""
+
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nalkit.metrics import auroc
+from nalkit.plotting import logit, tau_limits
+from nalkit.records import (ARRAYS_FORMAT, RecordError, RunRecord, compact_record, decode_arrays, encode_arrays,
+                            npz_bytes, verify_record)
+from nalkit.results import load_arrays
+
+REPO = Path(__file__).resolve().parents[1]
+#: the last commit whose records were written in the original float32/int64 form (before the compaction)
+BEFORE_COMPACTION = "8b950d3"
+#: The tracked tree's budget. The device tool that runs the GPU evidence refuses a working tree over 64 MiB
+#: (67.1 MB), and Fashion-MNIST (30.9 MB, carried beside it) and the notebook-runtime wheels (about 6 MB) must fit
+#: there too: 67.1 - 30.9 - 6 leaves about 30 MB for the tree. The budget is 40 MB, as issue 18 asks, because
+#: the GPU evidence script does not need the images outside the training subset, its validation and test sets
+#: (it can carry a 4 MB subset of Fashion-MNIST instead); with the subset, 40 + 4 + 6 = 50 MB leaves 17 MB free.
+TREE_BUDGET_MB = 40.0
+
+
+def synthetic(n=400, c=10, seed=0, snapshots=(5, 20)):
+    rng = np.random.default_rng(seed)
+    clean = rng.integers(0, c, n)
+    noisy = np.where(rng.random(n) < 0.4, rng.integers(0, c, n), clean)
+    arrays = {"train_index": np.arange(n), "noisy_labels": noisy, "clean_labels": clean,
+              "test_labels": rng.integers(0, c, 3 * n)}
+    for e in snapshots:
+        arrays.update({f"pred_e{e}": np.where(rng.random(n) < 0.7, noisy, rng.integers(0, c, n)),
+                       f"loss_e{e}": (0.061 + 1e-4 * rng.random(n)).astype(np.float32),
+                       f"tau_e{e}": (1 - 10.0 ** -rng.uniform(1, 7.5, n)).astype(np.float32),
+                       f"q_argmax_e{e}": noisy})
+    last = max(snapshots)
+    arrays.update({f"final_{k}": arrays[f"{k}_e{last}"] for k in ("pred", "loss", "tau", "q_argmax")})
+    arrays["final_test_pred"] = arrays["test_labels"].copy()
+    arrays["final_test_pred"][:7] = (arrays["final_test_pred"][:7] + 1) % c
+    return arrays
+
+
+def test_encoding_keeps_integers_exact_and_reals_to_float16_resolution():
+    a = synthetic()
+    stored = encode_arrays(a)
+    assert int(stored["format"]) == ARRAYS_FORMAT
+    assert stored["noisy_labels"].dtype == np.int8 and "train_index" not in stored  # 0..N-1: only N is kept
+    assert all(v.dtype != np.float32 and v.dtype != np.int64 for k, v in stored.items() if k != "train_index__arange")
+    assert "tau_logit_e5" in stored and "tau_e5" not in stored  # tau kept as its logit
+    assert not any(k.startswith("final_pred") or k.startswith("final_tau") for k in stored)  # = the last snapshot
+    back = decode_arrays(stored)
+    assert set(a) <= set(back)
+    for k, v in a.items():
+        if v.dtype.kind == "i":
+            np.testing.assert_array_equal(back[k], v, err_msg=k)
+            assert back[k].dtype == np.int64
+    # tau near 1 keeps 1 - tau to within 0.4 % where |logit| < 16 (float16 spacing 2^-7 there); the float32
+    # reference is itself coarser than that below 1 - tau = 1e-6, so the check stops there
+    gap, gap_back = 1 - a["tau_e5"].astype(np.float64), 1 - back["tau_e5"]
+    fine = gap > 1e-6
+    np.testing.assert_allclose(gap_back[fine], gap[fine], rtol=4e-3)
+    # the crowded losses (a collapsed run) keep their order: stored relative to their minimum
+    np.testing.assert_allclose(back["loss_e5"], a["loss_e5"], rtol=0, atol=1e-7)
+    noisy = a["noisy_labels"] != a["clean_labels"]
+    assert abs(auroc(back["loss_e5"], noisy) - auroc(a["loss_e5"], noisy)) < 1e-3
+
+
+def test_encoding_is_idempotent_and_spares_unusual_values():
+    a = synthetic()
+    a["loss_e5"][:3] = [np.nan, np.inf, 1e6]  # nan/inf survive; a spread beyond float16 stays float32
+    a["final_pred"] = a["final_pred"].copy()
+    a["final_pred"][0] = -1  # an unseen sample (data.drop_last)
+    stored = encode_arrays(a)
+    assert stored["loss_e5"].dtype == np.float32
+    assert "final_pred__minus__noisy_labels" in stored  # differs from the last snapshot: kept
+    assert encode_arrays(stored) == stored
+    back = decode_arrays(stored)
+    assert np.isnan(back["loss_e5"][0]) and np.isposinf(back["loss_e5"][1]) and back["loss_e5"][2] == 1e6
+    assert back["final_pred"][0] == -1
+    saturated = {"final_tau": np.array([1.0, 0.0, 0.5], np.float32), "noisy_labels": np.zeros(3, np.int64)}
+    np.testing.assert_array_equal(decode_arrays(encode_arrays(saturated))["final_tau"], [1.0, 0.0, 0.5])
+
+
+def _old_record(tmp_path: Path) -> Path:
+    """A complete run record in the original format (float32/int64 arrays, an RGBA PNG in its notebook)."""
+    import base64
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = tmp_path / "run"
+    rec = RunRecord(run)
+    rec.write_config("method:\n  name: nal\n")
+    rec.write_metrics([{"epoch": 1, "test_acc": 0.5, "seconds": 1.0}])
+    rec._write("arrays.npz", npz_bytes(synthetic()))
+    rec.write_status(state="complete", epoch=1)
+    fig, ax = plt.subplots(figsize=(7, 3.4), dpi=110)
+    ax.plot(np.arange(40), np.random.default_rng(0).random(40).cumsum())
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    nb = {"cells": [{"cell_type": "code", "outputs": [{"data": {"image/png": base64.b64encode(buf.getvalue()).decode()},
+                                                         "output_type": "display_data"}]}]}
+    (run / "experiment.ipynb").write_text(json.dumps(nb))
+    return run
+
+
+@pytest.mark.timeout(60)
+def test_compact_record_rewrites_an_old_record_once_and_it_still_verifies(tmp_path):
+    run = _old_record(tmp_path)
+    before = load_arrays(run)
+    done = compact_record(run)
+    assert done.arrays_after < 0.6 * done.arrays_before and done.notebook_after < done.notebook_before / 2
+    verify_record(run)
+    after = load_arrays(run)
+    assert set(before) <= set(after)
+    np.testing.assert_array_equal(after["final_pred"], before["final_pred"])
+    files = {p.name: p.read_bytes() for p in run.iterdir()}
+    again = compact_record(run)  # idempotent: nothing rewritten
+    assert again.before == again.after == done.after
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == files
+
+
+def test_compact_record_refuses_damaged_or_incomplete_records_and_touches_nothing(tmp_path):
+    run = _old_record(tmp_path)
+    with open(run / "arrays.npz", "ab") as f:
+        f.write(b"x")
+    damaged = (run / "arrays.npz").read_bytes()
+    with pytest.raises(RecordError, match="arrays.npz"):
+        compact_record(run)
+    assert (run / "arrays.npz").read_bytes() == damaged
+    RunRecord(run).write_status(state="running", epoch=1)
+    with pytest.raises(RecordError, match="not a complete run"):
+        compact_record(run)
+
+
+def test_cli_compact_reports_sizes_and_says_what_it_skipped(tmp_path, capsys):
+    from nalkit.cli import main
+
+    run = _old_record(tmp_path)
+    assert main(["compact", str(tmp_path)]) == 0
+    assert "1 run records" in capsys.readouterr().out
+    RunRecord(run).write_status(state="running", epoch=1)
+    assert main(["compact", str(tmp_path)]) == 1
+    assert "skipped" in capsys.readouterr().err
+    assert main(["compact", str(tmp_path / "nothing")]) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# the committed records
+# --------------------------------------------------------------------------------------------
+def committed_runs() -> list[Path]:
+    out = subprocess.run(["git", "ls-files", "results/runs/*/arrays.npz"], cwd=REPO, capture_output=True, text=True,
+                         timeout=60)
+    return sorted((REPO / line).parent for line in out.stdout.split())
+
+
+def test_committed_arrays_give_the_auroc_that_training_computed_in_float32():
+    """metrics.csv holds, per epoch, the AUROC of 1 - tau and of the loss computed by the trainer from float32
+    values; the compact arrays of every snapshot epoch give the same AUROC to within 1e-3 (the book prints two
+    decimals)."""
+    runs = committed_runs()
+    assert len(runs) >= 100, "the committed records are missing"
+    worst = {"tau": 0.0, "loss": 0.0}
+    checked = 0
+    for run in runs:
+        a = load_arrays(run)
+        metrics = pd.read_csv(run / "metrics.csv").set_index("epoch")
+        known = a["clean_labels"] >= 0
+        noisy = a["is_noisy"][known]
+        for key in [k for k in a if k.startswith(("tau_e", "loss_e"))]:
+            name, epoch = key.split("_e")
+            score = (1 - a[key] if name == "tau" else a[key])[known]
+            if not np.isfinite(score).all():
+                continue
+            diff = abs(auroc(score, noisy) - metrics.loc[int(epoch), f"{name}_auroc"])
+            worst[name] = max(worst[name], diff)
+            checked += 1
+    assert checked > 500
+    assert worst["tau"] < 1e-3 and worst["loss"] < 1e-3, worst
+
+
+def _original(run: Path) -> dict | None:
+    rel = (run / "arrays.npz").relative_to(REPO).as_posix()
+    out = subprocess.run(["git", "show", f"{BEFORE_COMPACTION}:{rel}"], cwd=REPO, capture_output=True, timeout=60)
+    if out.returncode != 0:
+        return None
+    with np.load(io.BytesIO(out.stdout)) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.mark.timeout(240)
+def test_committed_arrays_match_the_originals_the_figures_and_aurocs_were_made_from():
+    """Against the float32/int64 arrays of the commit before the compaction (git history): integers identical;
+    AUROCs within 5e-4; in the tau histograms the book draws (logit axis, 40 bins over the range the samples
+    occupy) no sample moves by more than 3 % of a bin's width; medians of tau within 1e-6. (Counting samples that
+    change bins would mislead: float32 tau near 1 takes few distinct values, and a block of equal values that lies
+    within 0.002 logit units of a bin edge changes bins as a whole.)"""
+    probe = subprocess.run(["git", "cat-file", "-e", f"{BEFORE_COMPACTION}^{{commit}}"], cwd=REPO, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"commit {BEFORE_COMPACTION} is not in this clone's history (a shallow clone)")
+    worst_auc, worst_moved, worst_median, compared = 0.0, 0.0, 0.0, 0
+    for run in committed_runs():
+        old = _original(run)
+        if old is None or "format" in old:  # a run recorded after the compaction
+            continue
+        new = load_arrays(run)
+        noisy = old["noisy_labels"] != old["clean_labels"]
+        for key, value in old.items():
+            if value.dtype.kind == "i":
+                np.testing.assert_array_equal(new[key], value, err_msg=f"{run.name} {key}")
+                continue
+            if not np.isfinite(value).all():
+                continue
+            if key.startswith(("tau", "final_tau")):
+                worst_auc = max(worst_auc, abs(auroc(1 - new[key], noisy) - auroc(1 - value, noisy)))
+                lo, hi = tau_limits(value)
+                width = (float(logit(hi)) - float(logit(lo))) / 40
+                shift = np.abs(logit(new[key]) - logit(value.astype(np.float64))).max()
+                worst_moved = max(worst_moved, shift / width)
+                worst_median = max(worst_median, abs(np.median(new[key]) - np.median(value.astype(np.float64))))
+            else:
+                worst_auc = max(worst_auc, abs(auroc(new[key], noisy) - auroc(value, noisy)))
+            compared += 1
+    if compared == 0:
+        pytest.skip("no committed run has an original from before the compaction")
+    print(f"compared {compared} arrays: AUROC within {worst_auc:.1e}, largest shift {worst_moved:.3f} bin widths, "
+          f"medians within {worst_median:.1e}")
+    assert worst_auc < 5e-4 and worst_moved <= 0.03 and worst_median < 1e-6, (worst_auc, worst_moved, worst_median)
+
+
+def test_the_tracked_tree_stays_inside_its_budget():
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, timeout=60)
+    if out.returncode != 0:
+        pytest.skip("not a git checkout")
+    files = [REPO / f for f in out.stdout.decode().split("\0") if f and (REPO / f).is_file()]
+    total = sum(p.stat().st_size for p in files) / 1e6
+    runs = [p for p in files if p.parts[-3:-2] and p.parent.parent.name == "runs"]
+    per_run = sum(p.stat().st_size for p in runs) / max(len({p.parent for p in runs}), 1) / 1e3
+    assert total <= TREE_BUDGET_MB, (f"the tracked tree is {total:.1f} MB, over its {TREE_BUDGET_MB:.0f} MB budget "
+                                     f"({per_run:.0f} KB per run record on average): compact the records "
+                                     f"(nalkit compact results/runs) or keep fewer snapshot epochs")
