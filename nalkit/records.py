@@ -7,7 +7,7 @@ Layout of ``<results>/<run name>/`` as :func:`nalkit.train.train` writes it thro
                        ISA, threads, device (written at every (re)start)
     status.json        state ("running" or "complete"), epochs done, seconds, noise rates, start and end time,
                        final and best test accuracy
-    metrics.csv        one row per epoch (columns: see nalkit.train)
+    metrics.csv        one row per epoch (columns: see nalkit.train), floats to 7 significant digits
     arrays.npz         written once, at the end: train_index, noisy_labels, clean_labels (-1 = unknown),
                        test_labels, the per-sample arrays of the last epoch (final_*) and of every snapshot
                        epoch E (*_eE): pred, loss, tau, q_argmax, margin, phi; the mislabel detectors'
@@ -99,7 +99,7 @@ class RunRecord:
                 cols += [k for k in r if k not in cols]
             w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
             w.writeheader()
-            w.writerows(rows)
+            w.writerows({k: _short(v) for k, v in r.items()} for r in rows)
         self._write("metrics.csv", buf.getvalue().encode())
 
     def write_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -391,6 +391,18 @@ def verify_record(run_dir: str | Path, names: tuple[str, ...] | None = None) -> 
         if sha256_file(path) != manifest[name]:
             raise RecordError(f"{path} does not match its checksum in {mpath}: truncated or altered")
     return manifest
+
+
+#: significant digits of a float in metrics.csv: an accuracy over 10,000 images has at most 5, an AUROC's
+#: third decimal is the last the book prints; 17 digits (Python's repr) tripled the file for nothing
+METRIC_DIGITS = 7
+
+
+def _short(value: Any) -> Any:
+    """A float written with :data:`METRIC_DIGITS` significant digits (the CSV's text), anything else as it is."""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{METRIC_DIGITS}g}"
+    return value
 
 
 def _jsonable(x: Any) -> Any:

@@ -596,7 +596,8 @@ def _record_epoch(run: Run, epoch: int, result: EpochResult, started: float) -> 
     if corrected is not None:
         h.last["q_argmax"] = corrected
     if epoch in run.cfg.run.snapshot_epochs:
-        h.snapshots.update({f"{k}_e{epoch}": v for k, v in h.last.items() if k != "test_pred"})
+        # the margins enter the detectors' running sums (final_aum); a snapshot of them would add a quarter
+        h.snapshots.update({f"{k}_e{epoch}": v for k, v in h.last.items() if k not in ("test_pred", "margin")})
     h.epoch = epoch
     h.elapsed += time.perf_counter() - started
     return row

@@ -130,11 +130,10 @@ def test_detectors_margins_and_phi_are_recorded_from_the_training_pass(tmp_path)
     # in the first epoch the running mean loss is the loss itself
     assert ep_nal.meanloss_auroc[0] == pytest.approx(ep_nal.loss_auroc[0])
     a = load_arrays(nal)
-    assert {"margin_e1", "phi_e1", "phi_logit_e4", "final_aum", "final_wrong", "final_forgets"} <= set(a)
+    assert {"phi_e1", "phi_logit_e4", "final_aum", "final_mean_loss", "final_wrong", "final_forgets"} <= set(a)
     assert ((a["phi_e4"] > 0) & (a["phi_e4"] < 1)).all()
-    # the margin is positive exactly where the prediction is the given label (up to float16 rounding at 0)
-    hit = a["pred_e4"] == a["noisy_labels"]
-    clear = np.abs(a["margin_e4"]) > 1e-2
-    assert ((a["margin_e4"] > 0) == hit)[clear].all()
     assert (a["final_wrong"] <= 4).all() and (a["final_forgets"] <= a["final_wrong"]).all()
     assert a["final_wrong"].max() > 0
+    # a sample predicted as its given label in every epoch has a positive margin every time: a positive AUM;
+    # one never predicted so, a negative one
+    assert (a["final_aum"][a["final_wrong"] == 0] > 0).all() and (a["final_aum"][a["final_wrong"] == 4] < 0).all()

@@ -1,0 +1,175 @@
+"""The long-training tier (chapter "Over the paper's horizon"): what happens after epoch 40.
+
+The functions take the frames of :func:`nalkit.results.load_runs` (``runs``: one row per run, ``epochs``: one
+row per run and epoch) and return tidy frames the chapter plots and words:
+
+* :func:`long_variant` -- the five variants of ``configs/grids/long.yaml`` by name;
+* :func:`curves` -- a metric against the epoch, mean, standard deviation and count over seeds;
+* :func:`peak_and_last` -- per run, a metric's best value, the epoch of it, its last value and the drop;
+* :func:`at_epoch` -- per run, the metrics of one epoch, as a ``runs``-like frame for
+  :func:`nalkit.results.paired_difference` (the 40-epoch verdicts re-read at epoch 200);
+* :func:`detector_series` -- the per-epoch AUROC (or AP) of the mislabel detectors, over seeds;
+* :func:`snapshot_epochs`, :func:`stage_table` -- the per-sample snapshots: tau of clean and mislabeled samples
+  at each snapshot epoch, their separation and the share of mislabeled samples the attention sets aside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import auroc
+from .load import load_arrays
+
+#: the variants of the long tier, in the order the chapter shows them
+LONG_VARIANTS = ("CE", "NAL", "NAL, authors' schedule", "NAL, τ = 1", "SCE")
+
+
+def long_variant(row: Any) -> str:
+    """The long tier's name of a run: ``CE``, ``NAL`` (the book's target schedule), ``NAL, authors' schedule``
+    (q updated in every batch of the epochs divisible by 10, from epoch 60), ``NAL, τ = 1``, ``SCE``; other runs
+    get their method's upper-case name."""
+    method = row["method"]
+    if method != "nal":
+        return method.upper()
+    if row.get("attention") in (False, 0):
+        return "NAL, τ = 1"
+    period = row.get("update_period")
+    if period is not None and not pd.isna(period) and int(period) > 1:
+        return "NAL, authors' schedule"
+    return "NAL"
+
+
+def with_variant(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (runs or epochs) with a ``variant`` column from :func:`long_variant`."""
+    out = frame.copy()
+    out["variant"] = [long_variant(r) for r in out.to_dict("records")] if len(out) else []
+    return out
+
+
+def curves(epochs: pd.DataFrame, metric: str, by: Sequence[str] = ("variant", "noise")) -> pd.DataFrame:
+    """``metric`` against the epoch: columns ``*by, epoch, mean, std, n`` over the runs (seeds) of each group,
+    epochs where it was not evaluated (NaN) left out."""
+    cols = [*by, "epoch"]
+    have = epochs.dropna(subset=[metric])
+    if not len(have):
+        return pd.DataFrame(columns=[*cols, "mean", "std", "n"])
+    g = have.groupby(cols, sort=True)[metric]
+    return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "n": g.count()}).reset_index()
+
+
+def peak_and_last(epochs: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+    """Per run: ``best`` (the highest value of ``metric``), ``best_epoch``, ``last`` (the value at the last
+    evaluated epoch) and ``drop`` = best - last, with the run's identifying columns."""
+    keep = [c for c in ("run", "variant", "method", "noise", "seed") if c in epochs]
+    rows = []
+    for run, g in epochs.dropna(subset=[metric]).groupby("run", sort=True):
+        g = g.sort_values("epoch")
+        i = int(np.argmax(g[metric].to_numpy()))
+        best, last = float(g[metric].iloc[i]), float(g[metric].iloc[-1])
+        rows.append({**{c: g[c].iloc[0] for c in keep}, "best": best, "best_epoch": int(g.epoch.iloc[i]),
+                     "last": last, "last_epoch": int(g.epoch.iloc[-1]), "drop": best - last})
+    return pd.DataFrame(rows, columns=[*keep, "best", "best_epoch", "last", "last_epoch", "drop"])
+
+
+def at_epoch(epochs: pd.DataFrame, epoch: int, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per run with the values of ``metrics`` (default: every numeric column) at ``epoch``; runs that
+    did not reach it are left out. Feed it to :func:`nalkit.results.paired_difference` with ``value=<metric>``."""
+    sel = epochs[epochs.epoch == epoch]
+    if metrics is not None:
+        ident = [c for c in ("run", "variant", "method", "noise", "seed", "lam") if c in sel]
+        sel = sel[[*ident, *[m for m in metrics if m not in ident]]]
+    return sel.reset_index(drop=True)
+
+
+def mislabeled_fraction(runs: pd.DataFrame, by: str = "noise") -> pd.Series:
+    """The share of training labels the noise actually changed, mean over the runs of each ``by`` group (the
+    clean fraction is one minus it: what a model that fits only the correct labels reaches on the noisy ones)."""
+    return runs.groupby(by).actual_noise_rate.mean()
+
+
+def memorisation_gap(epochs: pd.DataFrame, runs: pd.DataFrame, epoch: int | None = None) -> pd.DataFrame:
+    """Per run at ``epoch`` (default: each run's last): training accuracy on the noisy labels minus the clean
+    fraction of its setting (``excess``, > 0: it fits mislabeled samples too) and the memorised share of the
+    mislabeled samples, with the run's identifying columns."""
+    rate = runs.set_index("run").actual_noise_rate
+    rows = []
+    for run, g in epochs.groupby("run", sort=True):
+        g = g.sort_values("epoch")
+        r = g[g.epoch == epoch].iloc[-1] if epoch is not None and (g.epoch == epoch).any() else g.iloc[-1]
+        clean = 1.0 - float(rate[run])
+        rows.append({"run": run, "variant": r.get("variant"), "noise": r["noise"], "seed": r["seed"],
+                     "epoch": int(r.epoch), "train_acc_noisy": float(r.train_acc_noisy), "clean_fraction": clean,
+                     "excess": float(r.train_acc_noisy) - clean, "memorized": float(r.memorized)})
+    return pd.DataFrame(rows)
+
+
+def detector_series(epochs: pd.DataFrame, detectors: Sequence[str] = ("tau", "loss"), stat: str = "auroc",
+                    by: Sequence[str] = ("variant", "noise")) -> pd.DataFrame:
+    """The per-epoch separation of the mislabel detectors: columns ``*by, detector, epoch, mean, std, n`` of the
+    ``<detector>_<stat>`` columns of metrics.csv (``stat`` ``auroc`` or ``ap``), detectors a run lacks left out."""
+    frames = []
+    for name in detectors:
+        col = f"{name}_{stat}"
+        if col not in epochs:
+            continue
+        c = curves(epochs, col, by)
+        c.insert(len(by), "detector", name)
+        frames.append(c)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[*by, "detector", "epoch", "mean", "std", "n"])
+
+
+def snapshot_epochs(run_dir: str | Path) -> list[int]:
+    """The epochs whose per-sample arrays a run kept (``run.snapshot_epochs``), ascending."""
+    keys = load_arrays(run_dir)
+    return sorted({int(k.rpartition("_e")[2]) for k in keys if k.startswith("tau_e") or k.startswith("pred_e")})
+
+
+def stage_table(runs: pd.DataFrame, low: float = 0.5) -> pd.DataFrame:
+    """tau at every snapshot epoch of every run in ``runs`` (with attention): one row per run and epoch.
+
+    Columns: the run's ``run, variant, noise, seed``, then ``epoch``, ``auroc`` (of 1 - tau for finding the
+    mislabeled samples), ``median_clean``, ``median_mislabeled``, ``set_aside`` (the share of mislabeled samples
+    with tau < ``low``: the appendix's third stage puts them there) and ``clean_set_aside`` (the same share of
+    clean samples), ``overlap`` (the area both tau histograms share on the logit axis, 1 = the same
+    distribution, 0 = disjoint).
+    """
+    rows = []
+    for r in runs.to_dict("records"):
+        a = load_arrays(r["run_dir"])
+        noisy = a["is_noisy"] & (a["clean_labels"] >= 0)
+        clean = ~a["is_noisy"] & (a["clean_labels"] >= 0)
+        for e in sorted(int(k[5:]) for k in a if k.startswith("tau_e")):
+            tau = a[f"tau_e{e}"]
+            if not np.isfinite(tau).all():
+                continue
+            rows.append({"run": r["run"], "variant": r.get("variant"), "noise": r["noise"], "seed": r["seed"],
+                         "epoch": e, "auroc": auroc(1.0 - tau[noisy | clean], noisy[noisy | clean]),
+                         "median_clean": float(np.median(tau[clean])),
+                         "median_mislabeled": float(np.median(tau[noisy])),
+                         "set_aside": float(np.mean(tau[noisy] < low)),
+                         "clean_set_aside": float(np.mean(tau[clean] < low)),
+                         "overlap": histogram_overlap(a[f"tau_logit_e{e}"][clean], a[f"tau_logit_e{e}"][noisy])})
+    return pd.DataFrame(rows, columns=["run", "variant", "noise", "seed", "epoch", "auroc", "median_clean",
+                                       "median_mislabeled", "set_aside", "clean_set_aside", "overlap"])
+
+
+def histogram_overlap(a: np.ndarray, b: np.ndarray, bins: int = 40) -> float:
+    """The area two samples' normalised histograms share over their common range (1: the same distribution,
+    0: no bin holds both); NaN for an empty sample."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if not len(a) or not len(b):
+        return float("nan")
+    both = np.concatenate([a, b])
+    lo, hi = float(np.min(both)), float(np.max(both))
+    if hi <= lo:
+        return 1.0
+    edges = np.linspace(lo, hi, bins + 1)
+    ha = np.histogram(a, edges)[0] / len(a)
+    hb = np.histogram(b, edges)[0] / len(b)
+    return float(np.minimum(ha, hb).sum())

@@ -1,0 +1,226 @@
+"""Read run records into tidy pandas frames: every chapter starts here.
+
+>>> runs = load_runs("results/runs")
+>>> runs.runs      # one row per run: config columns + status + last/best test accuracy
+>>> runs.epochs    # one row per (run, epoch): config columns + every metrics.csv column
+>>> load_arrays(runs.runs.run_dir[0])   # per-sample arrays of one run
+
+Every file read is checked against the run's manifest (checksums); a run whose record is damaged
+raises :class:`nalkit.records.RecordError` naming the file, or is reported in ``runs.problems``
+with ``strict=False``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..config import Config
+from ..records import RecordError, decode_arrays, read_status, verify_record
+
+CONFIG_COLUMNS = {
+    "dataset": "data.name",
+    "train_subset": "data.train_subset",
+    "noise_mode": "noise.mode",
+    "noise_rate": "noise.rate",
+    "noise_seed": "noise.seed",
+    "noisy_val_size": "data.noisy_val_size",
+    "model": "model.name",
+    "method": "method.name",
+    "lam": "method.nal.lam",
+    "alpha": "method.nal.alpha",
+    "es": "method.nal.es",
+    "update_period": "method.nal.update_period",
+    "update_when": "method.nal.update_when",
+    "estimate_targets": "method.nal.estimate_targets",
+    "attention": "method.nal.attention",
+    "gce_q": "method.gce.q",
+    "sce_alpha": "method.sce.alpha",
+    "sce_beta": "method.sce.beta",
+    "elr_beta": "method.elr.beta",
+    "elr_lam": "method.elr.lam",
+    "selc_start": "method.selc.start",
+    "epochs": "optim.epochs",
+    "batch_size": "optim.batch_size",
+    "seed": "run.seed",
+}
+
+
+def config_value(cfg: Config, dotted: str) -> Any:
+    """The value of ``section.key`` (or ``method.<method>.<key>``) of ``cfg``."""
+    obj: Any = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass
+class Runs:
+    """What :func:`load_runs` returns: ``runs`` (one row per run), ``epochs`` (one row per run and epoch), and
+    ``problems`` (the damaged records skipped with ``strict=False``)."""
+
+    runs: pd.DataFrame
+    epochs: pd.DataFrame
+    problems: list[str] = field(default_factory=list)
+
+
+def noise_label(mode: str, rate: float) -> str:
+    """'sym 40 %' style label of a noise setting."""
+    return "clean" if mode == "none" else f"{mode} {round(100 * rate):d} %"
+
+
+def run_dirs(path: str | Path) -> list[Path]:
+    """Run directories (those with a status.json) at or below ``path``."""
+    path = Path(path)
+    if (path / "status.json").is_file():
+        return [path]
+    return sorted(p.parent for p in path.rglob("status.json"))
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
+    """(summary row, per-epoch frame) of one run, verified against its manifest."""
+    run_dir = Path(run_dir)
+    env_path = run_dir / "environment.json"
+    # every file read below is verified, environment.json included (its device/threads columns)
+    verify_record(run_dir, ("config.yaml", "status.json", "metrics.csv")
+                  + (("environment.json",) if env_path.is_file() else ()))
+    # through Config: records written before the per-method config sections read the same way
+    cfg = Config.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()), source=str(run_dir / "config.yaml"))
+    status = read_status(run_dir)
+    env = json.loads(env_path.read_text()) if env_path.is_file() else {}
+    row: dict = {k: config_value(cfg, key) for k, key in CONFIG_COLUMNS.items()}
+    row["noise"] = noise_label(row["noise_mode"], row["noise_rate"])
+    row.update(run=run_dir.name, run_dir=str(run_dir), state=status.get("state"),
+               epochs_done=status.get("epoch"), seconds=status.get("seconds"),
+               actual_noise_rate=(status.get("noise") or {}).get("actual_rate"),
+               device=env.get("device"), device_name=env.get("device_name"), threads=env.get("torch_threads"))
+    text = (run_dir / "metrics.csv").read_text()
+    epochs = pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
+    if len(epochs):
+        tests = epochs["test_acc"].dropna() if "test_acc" in epochs else pd.Series(dtype=float)
+        row["last_test_acc"] = float(tests.iloc[-1]) if len(tests) else float("nan")
+        row["best_test_acc"] = float(tests.max()) if len(tests) else float("nan")
+        row["sec_per_epoch"] = float(epochs["seconds"].median())
+        lastrow = epochs.iloc[-1]
+        for col in ("memorized", "tau_auroc", "loss_auroc", "tau_clean", "tau_mislabeled", "corrected_acc",
+                    "corrected_acc_mislabeled", "clean_acc", "mislabeled_acc", "train_acc_noisy", "val_acc_noisy",
+                    "val_acc_clean"):
+            if col in epochs:
+                row[f"last_{col}"] = float(lastrow[col])
+        for k, v in row.items():
+            if k in CONFIG_COLUMNS or k in ("noise", "run"):
+                epochs[k] = v
+    return row, epochs
+
+
+def load_runs(path: str | Path = "results/runs", *, strict: bool = True, complete_only: bool = False) -> Runs:
+    """Load every run record at or below ``path``.
+
+    Args:
+        path: a results directory (every run directory below it) or one run directory.
+        strict: raise on a damaged record (default); otherwise skip it and list it in ``problems``.
+        complete_only: keep only runs whose status is ``complete``.
+    """
+    rows, frames, problems = [], [], []
+    for d in run_dirs(path):
+        try:
+            row, ep = load_run(d)
+        except (RecordError, OSError, KeyError, ValueError) as err:
+            if strict:
+                raise
+            problems.append(f"{d}: {err}")
+            continue
+        if complete_only and row["state"] != "complete":
+            continue
+        rows.append(row)
+        frames.append(ep)
+    runs = pd.DataFrame(rows)
+    epochs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return Runs(runs=runs, epochs=epochs, problems=problems)
+
+
+def load_arrays(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """Per-sample arrays of a complete run (labels, noise mask, tau/loss/pred snapshots, test predictions).
+
+    Decoded by :func:`nalkit.records.decode_arrays`: labels and predictions int64, losses and margins float32,
+    ``tau``/``phi`` float64 (with their stored logits as ``tau_logit``/``phi_logit``), for records of every
+    format.
+    """
+    run_dir = Path(run_dir)
+    verify_record(run_dir, ("arrays.npz",))
+    with np.load(run_dir / "arrays.npz") as z:
+        out = decode_arrays({k: z[k] for k in z.files})
+    out["is_noisy"] = out["noisy_labels"] != out["clean_labels"]
+    return out
+
+
+
+def load_snapshots(run_dirs: Iterable[str | Path], key: str = "tau", epochs: Sequence[int] | None = None) -> pd.DataFrame:
+    """Per-sample snapshot arrays of several runs as one tidy frame.
+
+    Columns: ``run``, ``epoch`` (the snapshot epoch, or the last epoch for ``final``), ``sample``, ``value``
+    (the ``key`` array: tau, loss, pred or q_argmax), ``is_noisy``. ``epochs`` limits the snapshot epochs;
+    the final arrays (``final_<key>``) come as epoch ``-1`` when asked for with ``-1``.
+    """
+    frames = []
+    for d in run_dirs:
+        a = load_arrays(d)
+        found = sorted(int(k.rsplit("_e", 1)[1]) for k in a if k.startswith(f"{key}_e"))
+        for e in [*found, -1]:
+            if epochs is not None and e not in epochs:
+                continue
+            arr = a.get(f"{key}_e{e}" if e >= 0 else f"final_{key}")
+            if arr is None:
+                continue
+            frames.append(pd.DataFrame({"run": Path(d).name, "epoch": e, "sample": np.arange(len(arr)),
+                                        "value": arr, "is_noisy": a["is_noisy"]}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["run", "epoch", "sample", "value", "is_noisy"])
+
+
+#: The NAL variants of the ablation chapter, by the config values that define them.
+def nal_variant(row: Any) -> str:
+    """A short name of which part of NAL a run keeps: ``full``, ``no target estimation``, ``no attention``,
+    ``alpha 0.7``, ``update every epoch``... (from a row of :func:`load_runs`'s ``runs``)."""
+    if row["method"] != "nal":
+        return row["method"]
+    parts = []
+    if row.get("estimate_targets") is False or row.get("estimate_targets") == 0:
+        parts.append("no target estimation")
+    if row.get("attention") is False or row.get("attention") == 0:
+        parts.append("no attention (τ = 1)")
+    if row.get("alpha") not in (None, 0.9) and not pd.isna(row.get("alpha")):
+        parts.append(f"α = {row['alpha']:g}")
+    when, period = row.get("update_when"), row.get("update_period")
+    if when == "epoch":
+        parts.append("q updated once per epoch")
+    elif period not in (None, 1) and not pd.isna(period):
+        es = row.get("es")
+        start = f" from epoch {int(es)}" if es is not None and not pd.isna(es) else ""
+        parts.append(f"q updated in epochs divisible by {int(period)}{start}")
+    return ", ".join(parts) or "full NAL"
+
+
+#: each method's main hyperparameters: (column of load_runs, symbol in the book)
+METHOD_SETTINGS = {"nal": (("lam", "λ"),), "gce": (("gce_q", "q"),), "sce": (("sce_alpha", "α"), ("sce_beta", "β")),
+                   "elr": (("elr_lam", "λ"), ("elr_beta", "β")), "selc": (("selc_start", "turning point"),)}
+
+
+def describe_method(row: Any) -> str:
+    """The method of a run with its main settings: ``GCE (q = 0.7)``, ``NAL (λ = 2, no attention (τ = 1))``."""
+    method = row["method"]
+    settings = [f"{symbol} = {row[col]:g}" for col, symbol in METHOD_SETTINGS.get(method, ())
+                if row.get(col) is not None and not pd.isna(row.get(col))]
+    if method == "selc" and settings:
+        settings = [f"turning point epoch {int(row['selc_start'])}"]
+    if method == "nal" and nal_variant(row) != "full NAL":
+        settings.append(nal_variant(row))
+    return method.upper() + (f" ({', '.join(settings)})" if settings else "")
