@@ -407,3 +407,136 @@ def placeholder_figure(text: str):
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center")
     return fig
+
+
+# -- over the paper's horizon (book/horizon.md) --------------------------------------------------------------------
+#: the long tier's variants and their colours (CE and NAL as everywhere in the book)
+VARIANT_COLORS = {"CE": "#D55E00", "NAL": "#0072B2", "NAL, authors' schedule": "#009E73", "NAL, τ = 1": "#CC79A7",
+                  "SCE": "#E69F00"}
+
+
+def _row(summary: pd.DataFrame, setting: str, variant: str):
+    hit = summary[(summary.noise == setting) & (summary.variant == variant)]
+    return hit.iloc[0] if len(hit) else None
+
+
+def horizon_fit_lines(summary: pd.DataFrame, settings: Sequence[str]) -> list[str]:
+    """Appendix E, from :func:`nalkit.results.horizon_summary`: what CE and NAL fit by the last epoch, and whether
+    test accuracy falls from its peak (each drop with its t-interval over seeds)."""
+    lines = []
+    for s in settings:
+        ce, nal = _row(summary, s, "CE"), _row(summary, s, "NAL")
+        if ce is None or nal is None:
+            continue
+        lines.append(
+            f"**{s}** ({100 * (1 - ce.clean_fraction):.0f} % of the labels flipped, {_seeds(min(ce.n, nal.n))}): at "
+            f"epoch {ce.last_epoch} CE fits {pct(ce.fit_last)} of the noisy training labels and predicts "
+            f"{pct(ce.memorized_last)} of the mislabeled samples as their noisy label; NAL fits {pct(nal.fit_last)} "
+            f"(the clean fraction is {pct(nal.clean_fraction)}) and memorises {pct(nal.memorized_last)}. CE's test "
+            f"accuracy peaks at {pct(ce.test_best)} (median epoch {ce.test_best_epoch:.0f}) and its last epoch is lower by "
+            f"{ce.test_drop.sentence()}; NAL's peaks at {pct(nal.test_best)} (median epoch "
+            f"{nal.test_best_epoch:.0f}) and its last epoch is lower by {nal.test_drop.sentence()}.")
+    return lines
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def _where(found: Sequence[str], have: Sequence[str]) -> str:
+    return "every setting" if set(found) >= set(have) else (join_and(found) if found else "no setting")
+
+
+def horizon_fit_verdict(summary: pd.DataFrame, settings: Sequence[str]) -> str:
+    """One sentence: does appendix E's picture (CE fits everything and falls; NAL fits about the clean fraction and
+    does not fall) hold in every setting?"""
+    ce_all = [s for s in settings if (r := _row(summary, s, "CE")) is not None and r.memorized_last >= 0.95]
+    # a fall needs an interval: settings with one seed count as not falling ("beyond the seed spread")
+    ce_fall = [s for s in settings if (r := _row(summary, s, "CE")) is not None and r.test_drop.low > 0]
+    nal_near = [s for s in settings if (r := _row(summary, s, "NAL")) is not None
+                and abs(r.fit_last - r.clean_fraction) <= 0.05]
+    nal_flat = [s for s in settings if (r := _row(summary, s, "NAL")) is not None and r.test_drop.mean < 0.01]
+    have = [s for s in settings if _row(summary, s, "CE") is not None and _row(summary, s, "NAL") is not None]
+    if not have:
+        return "The long tier has no complete CE and NAL pair yet."
+    where = functools.partial(_where, have=have)
+    return (f"**Appendix E, over {int(summary.last_epoch.max())} epochs:** CE memorises at least 95 % of the mislabeled samples in "
+            f"{where(ce_all)}, and its test accuracy ends below its peak beyond the seed spread in {where(ce_fall)}; "
+            f"NAL's training accuracy on the noisy labels ends within 5 points of the clean fraction in "
+            f"{where(nal_near)}, and its test accuracy ends within 1 point of its peak in {where(nal_flat)}.")
+
+
+def horizon_stage_lines(stages: pd.DataFrame, settings: Sequence[str], low: float = 0.5) -> list[str]:
+    """Appendix F per setting and schedule, from :func:`nalkit.results.stage_table` (means over seeds): the AUROC
+    of 1 - tau at the first, best and last snapshot, and the share of mislabeled samples set aside (tau < low)."""
+    lines = []
+    for s in settings:
+        parts = []
+        for variant in ("NAL", "NAL, authors' schedule"):
+            d = stages[(stages.noise == s) & (stages.variant == variant)]
+            if not len(d):
+                continue
+            m = d.groupby("epoch")[["auroc", "set_aside", "clean_set_aside", "median_clean", "median_mislabeled"]].mean()
+            best = m.auroc.idxmax()
+            parts.append(
+                f"{'the book’s' if variant == 'NAL' else 'the authors’'} schedule: AUROC {m.auroc.iloc[0]:.2f} at epoch "
+                f"{m.index[0]}, {m.auroc[best]:.2f} at epoch {best} (its best snapshot), {m.auroc.iloc[-1]:.2f} at "
+                f"epoch {m.index[-1]}; there {pct(m.set_aside.iloc[-1])} of the mislabeled and "
+                f"{pct(m.clean_set_aside.iloc[-1])} of the clean samples have τ < {low:g}")
+        if parts:
+            lines.append(f"**{s}:** " + "; ".join(parts) + ".")
+    return lines
+
+
+def horizon_stage_verdict(stages: pd.DataFrame, first: float = 0.6, apart: float = 0.75, aside: float = 0.5) -> str:
+    """Which of the appendix's three stages appear: alike at first (AUROC ≤ ``first``), separating (best AUROC
+    ≥ ``apart``), and the mislabeled samples left at a small tau at the end (≥ ``aside`` of them below 0.5)."""
+    if not len(stages):
+        return "The long tier has no τ snapshots yet."
+    m = stages.groupby(["variant", "noise", "epoch"])[["auroc", "set_aside"]].mean().reset_index()
+    cells = list(m.groupby(["variant", "noise"]))
+    alike = sum(g.sort_values("epoch").auroc.iloc[0] <= first for _, g in cells)
+    separate = sum(g.auroc.max() >= apart for _, g in cells)
+    third = sum(g.sort_values("epoch").set_aside.iloc[-1] >= aside for _, g in cells)
+    return (f"**Three stages?** Of {len(cells)} (schedule, setting) cells, {alike} start alike (AUROC of 1 − τ ≤ "
+            f"{first:g} at the first snapshot), {separate} separate at some snapshot (AUROC ≥ {apart:g}), and "
+            f"{third} end with at least {100 * aside:.0f} % of the mislabeled samples at τ < 0.5 — the appendix's "
+            f"final stage" + (" appears nowhere in these records." if third == 0 else "."))
+
+
+def horizon_schedule_lines(summary: pd.DataFrame, late: pd.DataFrame, settings: Sequence[str]) -> list[str]:
+    """The authors' schedule beside the book's at the last epoch: test accuracy (paired difference over seeds)
+    and the corrected labels argmax q; ``late`` is :func:`nalkit.results.at_epoch` at the last epoch."""
+    from nalkit.results import paired_difference
+
+    lines = []
+    for s in settings:
+        book, authors = _row(summary, s, "NAL"), _row(summary, s, "NAL, authors' schedule")
+        if book is None or authors is None:
+            continue
+        diff = paired_difference(late[late.noise == s], "test_acc", "NAL, authors' schedule", "NAL", column="variant")
+        lines.append(
+            f"**{s}:** the authors' schedule ends at {pct(authors.test_last)} test accuracy, the book's at "
+            f"{pct(book.test_last)} (authors' − book's: {diff.sentence()}); its corrected labels are right for "
+            f"{pct(authors.corrected_last)} of the training samples and {pct(authors.corrected_mislabeled_last)} "
+            f"of the mislabeled ones (book's schedule: {pct(book.corrected_last)} and "
+            f"{pct(book.corrected_mislabeled_last)}).")
+    return lines
+
+
+def horizon_40_vs_last(epochs: pd.DataFrame, settings: Sequence[str], early: int = 40) -> pd.DataFrame:
+    """NAL minus each other variant in test accuracy, paired over seeds, at epoch ``early`` and at the last epoch,
+    per setting: a table of sentences (rows: setting and comparison; columns: the two epochs)."""
+    from nalkit.results import at_epoch, paired_difference
+
+    last = int(epochs.epoch.max()) if len(epochs) else early
+    frames = {e: at_epoch(epochs, e, ["test_acc", "memorized"]) for e in (early, last)}
+    rows = []
+    for s in settings:
+        for other in ("CE", "SCE", "NAL, τ = 1", "NAL, authors' schedule"):
+            cells = {}
+            for e, f in frames.items():
+                d = paired_difference(f[f.noise == s], "test_acc", "NAL", other, column="variant")
+                cells[f"epoch {e}"] = d.sentence(pairs="seeds") if d.n else "–"
+            rows.append({"setting": s, "NAL minus": other, **cells})
+    return pd.DataFrame(rows)

@@ -85,10 +85,13 @@ def legend_outside(fig: Any, axes: Any, ncol: int | None = None, title: str | No
 # --------------------------------------------------------------------------------------------
 TAU_CLEAN, TAU_MISLABELED = "#0072B2", "#D55E00"
 _LOGIT_TICKS = (1e-4, 1e-3, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99, 0.997, 0.999, 0.9997, 0.9999, 0.99999,
-                0.999999)
+                0.999999, 0.9999999)
+#: tau is drawn within [TAU_EPS, 1 - TAU_EPS]: float32's resolution next to 1 (2^-24 = 6e-8), the resolution of the
+#: records made before tau was kept as its logit (there tau = 1.0 exactly stands for tau >= 1 - 6e-8)
+TAU_EPS = 2.0**-24
 
 
-def logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def logit(p: np.ndarray, eps: float = TAU_EPS) -> np.ndarray:
     """``log(p / (1 - p))``, with ``p`` clipped to ``[eps, 1 - eps]`` (float32 tau reaches 1.0 exactly)."""
     p = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
     return np.log(p) - np.log1p(-p)
@@ -96,14 +99,15 @@ def logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 def tau_limits(*taus: np.ndarray, pad: float = 0.4) -> tuple[float, float]:
     """The tau range the data occupy, on the logit scale: the 0.1 % and 99.9 % quantiles of all ``taus``, padded
-    by ``pad`` logit units (so a histogram spends its bins where the samples are), within (1e-6, 1 - 1e-6)."""
+    by ``pad`` logit units (so a histogram spends its bins where the samples are), within
+    (:data:`TAU_EPS`, 1 - :data:`TAU_EPS`)."""
     x = np.concatenate([logit(np.asarray(t)) for t in taus if len(t)]) if taus else np.zeros(0)
     if not len(x):
-        return 1e-3, 1 - 1e-6
+        return 1e-3, 1 - TAU_EPS
     lo, hi = np.quantile(x, [0.001, 0.999])
     lo, hi = lo - pad, max(hi + pad, lo + 2 * pad)
     expit = lambda v: float(1.0 / (1.0 + np.exp(-v)))  # noqa: E731
-    return max(expit(lo), 1e-6), min(expit(hi), 1 - 1e-6)
+    return max(expit(lo), TAU_EPS), min(expit(hi), 1 - TAU_EPS)
 
 
 def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40,
@@ -132,7 +136,7 @@ def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40
         if not ticks or logit(np.array(t)) - logit(np.array(ticks[-1])) >= (hi - lo) / 7:
             ticks.append(t)
     ax.set_xticks(logit(np.array(ticks)))
-    ax.set_xticklabels([f"{t:g}" for t in ticks], rotation=45)
+    ax.set_xticklabels([np.format_float_positional(t, trim="-") for t in ticks], rotation=45)
     ax.set_xlim(lo, hi)
     ax.set_xlabel("τ (logit scale)")
     ax.set_ylabel("fraction of group")
@@ -261,8 +265,8 @@ def tau_grid(cells: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], rows: 
             tau_histogram(ax, *cells[(row, col)], limits=limits)
             if r == 0:
                 ax.set_title(col)
-            if c == 0:
-                ax.set_ylabel(f"{row}\nfraction of group")
+            if c == 0:  # with many rows the row's name alone: the caption says the y axis is a fraction
+                ax.set_ylabel(f"{row}\nfraction of group" if len(rows) <= 3 else str(row))
             else:
                 ax.set_ylabel("")
             if r < len(rows) - 1:

@@ -173,3 +173,45 @@ def histogram_overlap(a: np.ndarray, b: np.ndarray, bins: int = 40) -> float:
     ha = np.histogram(a, edges)[0] / len(a)
     hb = np.histogram(b, edges)[0] / len(b)
     return float(np.minimum(ha, hb).sum())
+
+
+def horizon_summary(runs: pd.DataFrame, epochs: pd.DataFrame, early: int = 40) -> pd.DataFrame:
+    """The long tier's answers per ``(noise, variant)``, means over seeds (fractions, not %).
+
+    Columns: ``n`` (seeds), ``last_epoch``, ``clean_fraction``, ``fit_last`` (training accuracy on the noisy labels at the last
+    epoch), ``memorized_early``/``memorized_last`` (mislabeled samples predicted as their noisy label at epoch
+    ``early`` and at the last), ``test_best``, ``test_best_epoch`` (median), ``test_early``, ``test_last``,
+    ``test_drop`` (best - last, a :class:`nalkit.results.Difference` with its t-interval over seeds), ``tau_auroc_max``,
+    ``tau_auroc_max_epoch`` (median), ``tau_auroc_last``, ``loss_auroc_last``, ``corrected_last`` and
+    ``corrected_mislabeled_last`` (argmax q against the clean labels).
+    """
+    from .stats import mean_interval
+
+    runs = with_variant(runs) if "variant" not in runs else runs
+    epochs = with_variant(epochs) if "variant" not in epochs else epochs
+    peaks = peak_and_last(epochs).set_index("run")
+    rate = runs.set_index("run").actual_noise_rate
+    rows = []
+    for (noise, variant), g in epochs.groupby(["noise", "variant"], sort=False):
+        names = sorted(g.run.unique())
+        last = g.sort_values("epoch").groupby("run").tail(1).set_index("run")
+        at_early = g[g.epoch == early].set_index("run")
+
+        def mean(frame: pd.DataFrame, col: str) -> float:
+            return float(frame[col].mean()) if col in frame and len(frame) else float("nan")
+
+        tau = g.dropna(subset=["tau_auroc"]) if "tau_auroc" in g else g.iloc[:0]
+        best_tau = tau.loc[tau.groupby("run").tau_auroc.idxmax()] if len(tau) else tau
+        p = peaks.loc[names]
+        rows.append({"noise": noise, "variant": variant, "n": len(names), "last_epoch": int(g.epoch.max()),
+                     "clean_fraction": 1.0 - float(rate[names].mean()),
+                     "fit_last": mean(last, "train_acc_noisy"), "memorized_early": mean(at_early, "memorized"),
+                     "memorized_last": mean(last, "memorized"), "test_best": float(p.best.mean()),
+                     "test_best_epoch": float(p.best_epoch.median()), "test_early": mean(at_early, "test_acc"),
+                     "test_last": float(p["last"].mean()), "test_drop": mean_interval(p["drop"], "best", "last"),
+                     "tau_auroc_max": mean(best_tau, "tau_auroc"),
+                     "tau_auroc_max_epoch": float(best_tau.epoch.median()) if len(best_tau) else float("nan"),
+                     "tau_auroc_last": mean(last, "tau_auroc"), "loss_auroc_last": mean(last, "loss_auroc"),
+                     "corrected_last": mean(last, "corrected_acc"),
+                     "corrected_mislabeled_last": mean(last, "corrected_acc_mislabeled")})
+    return pd.DataFrame(rows)

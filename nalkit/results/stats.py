@@ -64,6 +64,19 @@ class Difference:
         return text + (", within noise" if self.within_noise else "")
 
 
+def mean_interval(values: Sequence[float], a: str = "", b: str = "") -> Difference:
+    """The mean of ``values`` (one per seed, e.g. each run's drop from its peak) with a 95 % t-interval, as a
+    :class:`Difference` (``a``, ``b`` name what was subtracted, for its sentence)."""
+    x = np.asarray([v for v in values if np.isfinite(v)], dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return Difference(a, b, 0, float("nan"), float("nan"), float("nan"), float("nan"))
+    mean = float(x.mean())
+    std = float(x.std(ddof=1)) if n > 1 else float("nan")
+    half = t_quantile_975(n - 1) * std / np.sqrt(n) if n > 1 else float("nan")
+    return Difference(a, b, n, mean, std, mean - half, mean + half)
+
+
 def paired_difference(runs: pd.DataFrame, value: str, a: Any, b: Any, column: str = "method",
                       pair: Sequence[str] = ("seed",)) -> Difference:
     """The difference ``a - b`` of ``value`` between the runs with ``column == a`` and ``column == b``.
