@@ -103,3 +103,54 @@ def test_load_snapshots_of_a_committed_run():
     assert len(snaps) == 4 * 2 * 3000 and snaps.value.between(0, 1).all()
     assert 0.3 < snaps.is_noisy.mean() < 0.4  # sym 40 % flips about 36 % of 10-class labels
     assert set(load_snapshots(nal, "tau", epochs=[20]).epoch) == {20}
+
+
+# -- comparisons that can decide (nalkit.results.comparison) ------------------------------------------------------
+def _tuning_runs():
+    """GCE with q 0.3 best on the noisy validation set in every setting, SCE with alpha 0.05; NAL with the lambda
+    grid's 8 values of which only 4 are its budget (lambda 50 would win but is not a candidate)."""
+    rows = []
+    for seed in range(5):
+        for noise in ("sym 40 %", "sym 80 %"):
+            for q in (0.3, 0.5, 0.7, 0.9):
+                rows.append({"method": "gce", "gce_q": q, "noise": noise, "seed": seed,
+                             "last_val_acc_noisy": 0.5 - 0.1 * q + 0.001 * seed})
+            for a in (0.01, 0.05, 0.1, 0.5):
+                rows.append({"method": "sce", "sce_alpha": a, "noise": noise, "seed": seed,
+                             "last_val_acc_noisy": 0.5 - abs(a - 0.05)})
+            for lam in (0.01, 0.5, 2, 5, 10, 50):
+                rows.append({"method": "nal", "lam": float(lam), "noise": noise, "seed": seed, "estimate_targets": True,
+                             "attention": True, "alpha": 0.9, "update_period": 1,
+                             "last_val_acc_noisy": 0.9 if lam == 50 else 0.5 - abs(lam - 2) / 100})
+    return pd.DataFrame(rows)
+
+
+def test_every_method_is_selected_by_the_same_rule_on_seeds_it_is_told():
+    from nalkit.results import select_methods
+
+    sel = select_methods(_tuning_runs())
+    assert sel["gce"].chosen == 0.3 and sel["sce"].chosen == 0.05
+    assert sel["nal"].chosen == 2.0 and set(sel["nal"].table.index) == {0.5, 2.0, 5.0, 10.0}  # 4 candidates, not 50
+    assert sel["gce"].margin.n == 6  # paired over (setting, seed) of seeds 0-2 only
+    assert "elr" not in sel  # no candidates in the frame
+
+
+def test_early_stopping_reports_test_accuracy_at_the_best_noisy_validation_epoch():
+    from nalkit.results import early_stopping
+
+    epochs = pd.DataFrame({"run": ["a"] * 4 + ["b"] * 2, "method": "ce", "noise": "sym 40 %", "seed": [0] * 4 + [1] * 2,
+                           "epoch": [5, 10, 15, 20, 5, 10],
+                           "val_acc_noisy": [0.4, 0.5, 0.5, 0.3, np.nan, np.nan],
+                           "test_acc": [0.70, 0.80, 0.79, 0.60, 0.7, 0.7]})
+    es = early_stopping(epochs)
+    assert list(es.run) == ["a"]  # run b never evaluated the validation set
+    assert es.epoch[0] == 10 and es.value[0] == 0.80  # the earliest of the tied best epochs
+
+
+def test_seeds_needed_from_the_observed_spread():
+    from nalkit.results import Difference, seeds_needed
+
+    assert seeds_needed(Difference("a", "b", 3, 0.01, 0.02, -0.04, 0.06)) == 18  # 2.110 * 0.02 / sqrt(18) < 0.01
+    assert seeds_needed(Difference("a", "b", 5, 0.05, 0.01, 0.04, 0.06)) == 3
+    assert seeds_needed(Difference("a", "b", 1, 0.05, float("nan"), float("nan"), float("nan"))) is None
+    assert seeds_needed(Difference("a", "b", 5, 0.0, 0.01, -0.01, 0.01)) is None
