@@ -74,13 +74,23 @@ class Method:
         """Per-sample losses, shape (B,). ``epoch`` is 1-indexed; ``index`` are dataset indices (B,)."""
         raise NotImplementedError
 
-    def attention_logits(self, attention_logits: Tensor | None, labels: Tensor, index: Tensor) -> Tensor | None:
+    def attention_logits(self, attention_logits: Tensor | None, labels: Tensor, index: Tensor,
+                         epoch: int) -> Tensor | None:
         """The attention logits ``s`` (B,) the loss uses for this batch (tau = sigmoid(s)): the model's
         attention branch, unless the method replaces it (NAL's attention controls)."""
         return attention_logits
 
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Learned parameters the method owns besides the model's (the optimiser trains them with the model's)."""
+        return []
+
+    def prepare(self, cfg: Config, run_dir: Any) -> dict[str, Any]:
+        """Called once when a run is built, with its config and run directory: a method that reads other records
+        (NAL's per-epoch tau schedule) does so here. Returns what the run's status.json should record about it."""
+        return {}
+
     def gradient_factor_logit(self, logits: Tensor, attention_logits: Tensor | None, labels: Tensor,
-                              index: Tensor) -> Tensor | None:
+                              index: Tensor, epoch: int) -> Tensor | None:
         """The logit of the per-sample factor that scales this batch's loss gradient (B,), or None where the
         method has none (the trainer records it: NAL's ``phi``, :func:`nalkit.losses.nal_phi_logit`)."""
         return None
@@ -269,6 +279,13 @@ class NALOptions:
     update_when: str = "batch"  # "batch" (every mini-batch of such epochs) or "epoch" (once, at its end)
     estimate_targets: bool = True  # ablation: False keeps q at the one-hot noisy label (tau alone); True: the paper
     attention: bool = True  # ablation: False fixes tau at 1 (cross-entropy on the estimated q); True: the paper
+    # where tau comes from (the attention controls of the mechanism chapter):
+    #   "sample"   the attention branch, one tau per sample (the paper);
+    #   "global"   one learned tau shared by every sample (a parameter trained with the model, logit 0 at start);
+    #   "class"    one learned tau per given (noisy) class;
+    #   "schedule" fixed, the same for every sample: in epoch e the mean tau that full NAL (this config with
+    #              attention_mode "sample") had in epoch e, read from that run's committed record
+    attention_mode: str = "sample"
 
     def check(self, prefix: str, cfg: Config, active: bool) -> None:
         _require(self.lam >= 0, f"{prefix}.lam={self.lam} must be >= 0 (the paper searches 0.01 ... 50)")
@@ -279,9 +296,18 @@ class NALOptions:
                  f"{prefix}.update_when={self.update_when!r} is not one of {', '.join(UPDATE_WHEN)}")
         if active and self.estimate_targets:
             _start(prefix, "es", self.es, cfg)
+        _require(self.attention_mode in ATTENTION_MODES,
+                 f"{prefix}.attention_mode={self.attention_mode!r} is not one of {', '.join(ATTENTION_MODES)}")
+        _require(self.attention or self.attention_mode == "sample",
+                 f"{prefix}.attention=false fixes tau at 1; {prefix}.attention_mode={self.attention_mode!r} needs "
+                 f"{prefix}.attention=true")
         _require(self.attention or self.estimate_targets,
                  f"{prefix}.attention=false with {prefix}.estimate_targets=false is plain cross-entropy; "
                  f"use method.name=ce")
+
+
+#: where NAL's tau comes from (``method.nal.attention_mode``; see :class:`NALOptions`)
+ATTENTION_MODES = ("sample", "global", "class", "schedule")
 
 
 @METHODS.register("nal")
@@ -292,18 +318,49 @@ class NAL(Method):
     name = "nal"
 
     def __init__(self, opts: NALOptions, labels: np.ndarray, num_classes: int, device: Any = "cpu") -> None:
+        self.opts = opts
         self.lam, self.beta = opts.lam, opts.beta
         self.attention, self.estimate = opts.attention, opts.estimate_targets
+        self.mode = opts.attention_mode if opts.attention else "sample"
         self.schedule = UpdateSchedule(start_epoch=opts.es, period=opts.update_period, when=opts.update_when)
         self.store = TargetStore(labels, num_classes, alpha=opts.alpha, clamp_min=1e-4, init="onehot", device=device)
+        # the controls' own tau: one logit (global) or one per class, trained with the model; logit 0 = tau 0.5
+        size = {"global": 1, "class": num_classes}.get(self.mode, 0)
+        self.tau_logit = torch.nn.Parameter(torch.zeros(size, device=device)) if size else None
+        self.tau_by_epoch: list[float] = []  # the "schedule" control's tau per epoch (index 0 = epoch 1)
 
     @property
     def uses_attention(self) -> bool:
         return self.attention
 
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [self.tau_logit] if self.tau_logit is not None else []
+
+    def prepare(self, cfg: Config, run_dir: Any) -> dict[str, Any]:
+        if self.mode != "schedule":
+            return {}
+        from .results.load import matched_tau_schedule
+
+        source, self.tau_by_epoch = matched_tau_schedule(cfg, run_dir)
+        return {"tau_schedule": {"source": source, "tau": self.tau_by_epoch}}
+
+    def attention_logits(self, attention_logits, labels, index, epoch):
+        if self.mode == "sample":
+            return attention_logits
+        if self.mode == "global":
+            return self.tau_logit.expand(len(labels))
+        if self.mode == "class":
+            return self.tau_logit[labels]
+        if not self.tau_by_epoch:
+            raise RuntimeError("attention_mode=schedule: no tau schedule was read (NAL.prepare was not called)")
+        tau = self.tau_by_epoch[min(epoch, len(self.tau_by_epoch)) - 1]
+        return torch.full((len(labels),), float(np.log(tau) - np.log1p(-tau)), device=labels.device)
+
     def batch_loss(self, logits, attention_logits, labels, index, epoch):
         if self.attention and attention_logits is None:
             raise ValueError("NAL needs a model with an attention branch (see nalkit.models.with_attention)")
+        if self.attention:
+            attention_logits = self.attention_logits(attention_logits, labels, index, epoch)
         if self.estimate:
             probs = F.softmax(logits.detach().float(), dim=1)
             # the targets are updated from this batch's forward pass *before* its loss (authors' order)
@@ -316,12 +373,24 @@ class NAL(Method):
             return ce_loss(logits, q, reduction="none")
         return nal_loss(logits, attention_logits, q, self.lam, self.beta, reduction="none")
 
-    def gradient_factor_logit(self, logits, attention_logits, labels, index):
+    def gradient_factor_logit(self, logits, attention_logits, labels, index, epoch):
         if not self.attention:
             return None
         with torch.no_grad():
-            s = self.attention_logits(attention_logits, labels, index)
+            s = self.attention_logits(attention_logits, labels, index, epoch)
             return nal_phi_logit(logits, s, self.store.get(index))
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        if self.tau_logit is not None:
+            state["tau_logit"] = self.tau_logit.detach().clone()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if self.tau_logit is not None:
+            with torch.no_grad():
+                self.tau_logit.copy_(state["tau_logit"])
 
     def end_epoch(self, epoch: int, dist: Dist | None = None) -> None:
         if self.estimate and self.schedule.at_epoch_end(epoch):

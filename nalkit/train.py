@@ -346,6 +346,7 @@ class Run:
     eval_loaders: dict[str, Any]  # main process only
     eval_labels: dict[str, np.ndarray]
     history: History = field(default_factory=History)
+    method_info: dict[str, Any] = field(default_factory=dict)  # what Method.prepare read (status.json records it)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: model, optimiser, method, loader, RNGs, history."""
@@ -398,10 +399,18 @@ def build(cfg: Config, run_dir: Path, noise_dir: Path | None, dist: Dist | None 
     if cfg.run.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     method = build_method(cfg.method, prep.noisy, bundle.num_classes, device)
+    method_info = method.prepare(cfg, run_dir)  # e.g. the tau schedule NAL's "schedule" control reads from a record
     step_model = distributed.wrap_model(model, dist, device, method.uses_attention)
     if cfg.run.compile:
         step_model = torch.compile(step_model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+    own = method.parameters()
+    if own and dist.world > 1:
+        raise ConfigError(f"method.{cfg.method.name} learns parameters of its own (attention_mode="
+                          f"{cfg.method.nal.attention_mode!r}), which are not synchronised across processes; "
+                          "run it in one process")
+    # the method's own parameters (NAL's attention controls) train with the model's, as one more group
+    groups = [{"params": list(model.parameters())}] + ([{"params": own}] if own else [])
+    optimizer = torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
                                 weight_decay=cfg.optim.weight_decay)
     loader = make_loader(bundle, prep.train, True, cfg, device, (dist.rank, dist.world))
     splits: dict[str, Any] = {"test": bundle.test}
@@ -416,7 +425,7 @@ def build(cfg: Config, run_dir: Path, noise_dir: Path | None, dist: Dist | None 
     if prep.val is not None and prep.val.clean_labels is not None:
         eval_labels["val_clean"] = np.asarray(prep.val.clean_labels)
     return Run(cfg, Path(run_dir), device, dist, prep, model, step_model, method, optimizer, loader,
-               eval_loaders, eval_labels)
+               eval_loaders, eval_labels, method_info=method_info)
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,10 +488,10 @@ def train_one_epoch(run: Run, epoch: int) -> EpochResult:
             sample_loss[idx] = per.detach().float()
             margin[idx] = margins(logits, y)
             if attention:
-                s = method.attention_logits(att, y, idx).detach().float().reshape(-1)
+                s = method.attention_logits(att, y, idx, epoch).detach().float().reshape(-1)
                 tau_logit[idx] = s
                 tau[idx] = torch.sigmoid(s)
-            factor = method.gradient_factor_logit(logits, att if attention else None, y, idx)
+            factor = method.gradient_factor_logit(logits, att if attention else None, y, idx, epoch)
             if factor is not None:
                 phi_logit[idx] = factor.float()
             loss_sum += per.detach().double().sum() if dd.world > 1 else loss.detach().double() * len(y)
@@ -672,6 +681,7 @@ def train(
                   epochs=cfg.optim.epochs, noise=run.data.noise_info, n_train=len(run.data.noisy), world_size=dd.world)
     if run.data.sampling:
         common["sampling"] = run.data.sampling
+    common.update(run.method_info)
     if record is not None:
         record.write_config(cfg.to_yaml())
         record.write_environment(run.device)

@@ -19,7 +19,7 @@ Every name is importable from ``nalkit.results`` itself, as the chapters do::
 from .comparison import NAL_CANDIDATES, TUNED, early_stopping, seeds_needed, select_methods
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
                       memorisation_gap, mislabeled_fraction, peak_and_last, snapshot_epochs, stage_table, with_variant)
-from .load import (CONFIG_COLUMNS, METHOD_SETTINGS, Runs, config_value, describe_method, load_arrays, load_run,
+from .load import (ATTENTION_CONTROLS, CONFIG_COLUMNS, METHOD_SETTINGS, Runs, config_value, describe_method, load_arrays, load_run,
                    load_runs, load_snapshots, nal_variant, noise_label, run_dirs)
 from .mechanism import snapshot_separation
 from .reporting import (BASELINE_NOTE, REPORTING_RULES, Reported, at_best_epoch, last_epoch, max_over_epochs,
@@ -28,7 +28,7 @@ from .stats import (Difference, Selection, mean_interval, paired_difference, ran
                     t_quantile_975)
 
 __all__ = [
-    "NAL_CANDIDATES", "TUNED", "early_stopping", "seeds_needed", "select_methods",
+    "ATTENTION_CONTROLS", "NAL_CANDIDATES", "TUNED", "early_stopping", "seeds_needed", "select_methods",
     "BASELINE_NOTE", "CONFIG_COLUMNS", "LONG_VARIANTS", "METHOD_SETTINGS", "REPORTING_RULES", "Difference",
     "Reported", "Runs", "Selection", "at_best_epoch", "at_epoch", "config_value", "curves", "describe_method",
     "detector_series", "histogram_overlap", "horizon_summary", "last_epoch", "load_arrays", "load_run", "load_runs", "load_snapshots",

@@ -42,6 +42,7 @@ CONFIG_COLUMNS = {
     "update_when": "method.nal.update_when",
     "estimate_targets": "method.nal.estimate_targets",
     "attention": "method.nal.attention",
+    "attention_mode": "method.nal.attention_mode",
     "gce_q": "method.gce.q",
     "sce_alpha": "method.sce.alpha",
     "sce_beta": "method.sce.beta",
@@ -186,6 +187,11 @@ def load_snapshots(run_dirs: Iterable[str | Path], key: str = "tau", epochs: Seq
         columns=["run", "epoch", "sample", "value", "is_noisy"])
 
 
+#: NAL's attention controls (``method.nal.attention_mode``) as the book names them
+ATTENTION_CONTROLS = {"global": "one learned τ for all samples", "class": "one learned τ per class",
+                      "schedule": "τ = full NAL's mean per epoch"}
+
+
 #: The NAL variants of the ablation chapter, by the config values that define them.
 def nal_variant(row: Any) -> str:
     """A short name of which part of NAL a run keeps: ``full``, ``no target estimation``, ``no attention``,
@@ -197,6 +203,9 @@ def nal_variant(row: Any) -> str:
         parts.append("no target estimation")
     if row.get("attention") is False or row.get("attention") == 0:
         parts.append("no attention (τ = 1)")
+    mode = row.get("attention_mode")
+    if mode in ATTENTION_CONTROLS:
+        parts.append(ATTENTION_CONTROLS[mode])
     if row.get("alpha") not in (None, 0.9) and not pd.isna(row.get("alpha")):
         parts.append(f"α = {row['alpha']:g}")
     when, period = row.get("update_when"), row.get("update_period")
@@ -224,3 +233,41 @@ def describe_method(row: Any) -> str:
     if method == "nal" and nal_variant(row) != "full NAL":
         settings.append(nal_variant(row))
     return method.upper() + (f" ({', '.join(settings)})" if settings else "")
+
+
+def matched_tau_schedule(cfg: Config, run_dir: str | Path) -> tuple[str, list[float]]:
+    """The mean tau per epoch of full NAL for a run of NAL's ``attention_mode: schedule`` control.
+
+    Full NAL is the same config with ``method.nal.attention_mode: sample`` (the attention branch); its record is
+    looked up beside ``run_dir`` by its run name and must be complete. The mean is over all training samples: the
+    record's ``tau_mean`` column, or for records made before it the mean of ``tau_clean`` and ``tau_mislabeled``
+    weighted by the actual noise rate. Returns (the full run's name, [tau of epoch 1, ..., tau of the last]).
+
+    Raises:
+        ConfigError: the full run is missing, incomplete, damaged, or has another number of epochs.
+    """
+    from ..config import ConfigError
+
+    twin = Config.from_dict(yaml.safe_load(cfg.to_yaml())).apply_overrides(["method.nal.attention_mode=sample"])
+    name = twin.run_name()
+    path = Path(run_dir).parent / name
+    hint = (f"attention_mode=schedule takes tau from full NAL, the same config with method.nal.attention_mode=sample "
+            f"({path}); ")
+    try:
+        status = read_status(path)
+        if status.get("state") != "complete":
+            raise ConfigError(hint + "that run is " + ("missing" if not status else f"{status.get('state')}") +
+                              ": run it first (e.g. the ablation or default grid)")
+        row, epochs = load_run(path)
+    except RecordError as err:
+        raise ConfigError(hint + f"its record is damaged: {err}") from None
+    if len(epochs) != cfg.optim.epochs:
+        raise ConfigError(hint + f"it has {len(epochs)} epochs, this run {cfg.optim.epochs}")
+    if "tau_mean" in epochs and epochs.tau_mean.notna().all():
+        tau = epochs.tau_mean.to_numpy(np.float64)
+    else:
+        rate = float(row["actual_noise_rate"])
+        tau = ((1 - rate) * epochs.tau_clean + rate * epochs.tau_mislabeled).to_numpy(np.float64)
+    if not np.all((tau > 0) & (tau < 1)):
+        raise ConfigError(hint + "its tau_mean is not in (0, 1) in every epoch")
+    return name, [float(t) for t in tau]
