@@ -73,6 +73,12 @@ class DataConfig:
     # (0.485/0.456/0.406, 0.229/0.224/0.225; the authors' ANIMAL-10N script).
     normalization: str = "dataset"
     drop_last: bool = False  # drop the last, partial training batch of every epoch (authors' ANIMAL-10N loader)
+    # K-fold cross-validation of the training set (confident learning needs out-of-sample probabilities): with
+    # cv_folds = K the training set (after train_subset) is cut into K folds (seeded by noise.seed), the run trains
+    # on all but fold cv_fold, evaluates that fold against its noisy labels (heldout_acc) and keeps its predicted
+    # probabilities from the evaluation epoch where that accuracy is highest (early stopping on the noisy labels)
+    cv_folds: int | None = None
+    cv_fold: int = 0
     num_workers: int = 4  # DataLoader workers for image-file datasets
 
 
@@ -377,6 +383,15 @@ class Config:
             if d.val_fraction > 0:
                 raise ConfigError("data.noisy_val_size and data.val_fraction both make a noisy validation "
                                   "split; set only one")
+        if d.cv_folds is not None:
+            if d.cv_folds < 2 or not 0 <= d.cv_fold < d.cv_folds:
+                raise ConfigError(f"data.cv_folds={d.cv_folds} and data.cv_fold={d.cv_fold}: need cv_folds >= 2 and "
+                                  f"0 <= cv_fold < cv_folds")
+            if d.val_fraction > 0 or d.batches_per_epoch is not None:
+                raise ConfigError("data.cv_folds cuts the whole training set into folds; it does not combine with "
+                                  "data.val_fraction or data.batches_per_epoch")
+        elif d.cv_fold != 0:
+            raise ConfigError(f"data.cv_fold={d.cv_fold} needs data.cv_folds (the number of folds)")
         if r.eval_every < 1:
             raise ConfigError(f"run.eval_every={r.eval_every} must be >= 1")
         bad = [e for e in r.snapshot_epochs if not 1 <= e <= o.epochs]

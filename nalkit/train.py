@@ -112,6 +112,8 @@ class Prepared:
     train_index: np.ndarray
     val: ds.ArraySplit | ds.FileSplit | None  # noisy validation split (labels = noisy)
     noise_info: dict[str, Any]
+    heldout: ds.ArraySplit | ds.FileSplit | None = None  # data.cv_folds: the held-out fold (labels = noisy)
+    heldout_index: np.ndarray | None = None  # its positions in the training set, as train_index
     sampling: dict[str, Any] = field(default_factory=dict)  # how the training split was drawn (status.json)
 
 
@@ -169,9 +171,17 @@ def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:
     sampling: dict[str, Any] = {}
     if d.batches_per_epoch is not None and d.balanced_sampling == "fixed_subset":
         all_idx, sampling = _fixed_balanced_subset(cfg, noisy, all_idx)
+    heldout = heldout_idx = None
+    if d.cv_folds is not None:
+        # one permutation per noise seed: the K folds of every fold's run partition the same training set
+        folds = np.array_split(np.random.default_rng([n.seed, 104729]).permutation(all_idx), d.cv_folds)
+        heldout_idx = np.sort(folds[d.cv_fold])
+        all_idx = np.setdiff1d(all_idx, heldout_idx)
+        heldout = _with_labels(bundle.train, heldout_idx, noisy, clean)
+        sampling = {"rule": f"fold {d.cv_fold} of {d.cv_folds} held out", "heldout": int(len(heldout_idx))}
     train = _with_labels(bundle.train, all_idx, noisy, clean)
     return Prepared(bundle, train, noisy[all_idx], None if clean is None else clean[all_idx], all_idx, val, info,
-                    sampling)
+                    sampling=sampling, heldout=heldout, heldout_index=heldout_idx)
 
 
 def _fixed_balanced_subset(cfg: Config, noisy: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -297,10 +307,12 @@ def _autocast(device: torch.device, amp: bool):
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, loader: Any, device: torch.device, amp: bool, k: int = 1) -> np.ndarray:
-    """Predictions of ``model`` over ``loader`` (in loader order), int64.
+def predict(model: torch.nn.Module, loader: Any, device: torch.device, amp: bool, k: int = 1,
+            proba: bool = False) -> np.ndarray:
+    """Predictions of ``model`` over ``loader`` (in loader order).
 
-    ``k == 1``: the argmax, shape (N,). ``k > 1``: the ``k`` highest-scoring classes, best first, (N, k).
+    ``k == 1``: the argmax, shape (N,), int64. ``k > 1``: the ``k`` highest-scoring classes, best first, (N, k).
+    ``proba``: the softmax probabilities instead, (N, C) float32.
     """
     model.eval()
     preds = []
@@ -308,10 +320,14 @@ def predict(model: torch.nn.Module, loader: Any, device: torch.device, amp: bool
         x = x.to(device, non_blocking=True)
         with _autocast(device, amp):
             logits, _ = model(x)
-        preds.append(logits.argmax(1) if k == 1 else logits.topk(min(k, logits.shape[1]), dim=1).indices)
+        if proba:
+            preds.append(torch.softmax(logits.float(), dim=1))
+        else:
+            preds.append(logits.argmax(1) if k == 1 else logits.topk(min(k, logits.shape[1]), dim=1).indices)
     if not preds:
         return np.zeros((0,) if k == 1 else (0, k), np.int64)
-    return torch.cat(preds).cpu().numpy().astype(np.int64)
+    out = torch.cat(preds).cpu().numpy()
+    return out.astype(np.float32) if proba else out.astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +343,7 @@ class History:
     snapshots: dict[str, np.ndarray] = field(default_factory=dict)  # per-sample arrays of snapshot epochs
     last: dict[str, np.ndarray] = field(default_factory=dict)  # per-sample arrays of the last epoch
     detectors: DetectorState | None = None  # the mislabel detectors' running sums (nalkit.detectors)
+    heldout: dict[str, Any] = field(default_factory=dict)  # data.cv_folds: best held-out acc, its epoch and probs
 
 
 @dataclass
@@ -358,7 +375,7 @@ class Run:
             "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(),
             "loader": self.loader.state_dict() if isinstance(self.loader, DeviceLoader) else None,
             "rng": rng, "rows": h.rows, "snapshots": h.snapshots, "last": h.last, "config_hash": self.cfg.digest(),
-            "detectors": h.detectors.state_dict() if h.detectors is not None else None,
+            "detectors": h.detectors.state_dict() if h.detectors is not None else None, "heldout": h.heldout,
         }
 
     def load_state_dict(self, state: dict[str, Any], source: str | Path = "checkpoint") -> None:
@@ -377,6 +394,7 @@ class Run:
         if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
         self.history = History(state["epoch"], state["elapsed"], state["rows"], state["snapshots"], state["last"])
+        self.history.heldout = state.get("heldout") or {}
         if state.get("detectors") is not None:
             self.history.detectors = DetectorState(len(self.data.noisy))
             self.history.detectors.load_state_dict(state["detectors"])
@@ -418,6 +436,8 @@ def build(cfg: Config, run_dir: Path, noise_dir: Path | None, dist: Dist | None 
         splits["val"] = prep.val
     if bundle.val is not None and not isinstance(prep.train, ds.ArraySplit):
         splits["clean_val"] = bundle.val
+    if prep.heldout is not None:
+        splits["heldout"] = prep.heldout
     splits.update(bundle.extra_test)
     eval_loaders = ({k: make_loader(bundle, v, False, cfg, device, name=k) for k, v in splits.items()}
                     if dist.main else {})
@@ -529,9 +549,14 @@ def evaluate(run: Run, epoch: int) -> tuple[dict[str, float], np.ndarray | None]
             best = predict(run.model, loader, run.device, cfg.run.amp, k=5) if due else None
             p = best[:, 0] if due else None
             accs[f"{name}_top5"] = float(np.mean((best == labels[:, None]).any(axis=1))) if due else float("nan")
+        elif name == "heldout":  # the held-out fold: its probabilities are kept at its best epoch
+            probs = predict(run.model, loader, run.device, cfg.run.amp, proba=True) if due else None
+            p = probs.argmax(1) if due else None
         else:
             p = predict(run.model, loader, run.device, cfg.run.amp) if due else None
         accs[key] = float(np.mean(p == labels)) if due else float("nan")
+        if name == "heldout" and due and accs[key] > run.history.heldout.get("acc", -1.0):
+            run.history.heldout = {"acc": accs[key], "epoch": epoch, "probs": probs}
         if name == "val" and "val_clean" in run.eval_labels:
             accs["val_acc_clean"] = float(np.mean(p == run.eval_labels["val_clean"])) if due else float("nan")
         if name == "test":
@@ -612,13 +637,25 @@ def _record_epoch(run: Run, epoch: int, result: EpochResult, started: float) -> 
     return row
 
 
+def _heldout_arrays(run: Run) -> dict[str, np.ndarray]:
+    """data.cv_folds: the held-out fold's positions, labels and its probabilities at the best held-out epoch."""
+    prep, best = run.data, run.history.heldout
+    if prep.heldout is None or not best:
+        return {}
+    clean = prep.heldout.clean_labels
+    return {"heldout_index": prep.heldout_index, "heldout_noisy": np.asarray(prep.heldout.labels),
+            "heldout_clean": np.asarray(clean) if clean is not None else np.full(len(prep.heldout_index), -1),
+            "heldout_probs": best["probs"], "heldout_epoch": np.asarray(best["epoch"])}
+
+
 def _finish(run: Run, record: RunRecord, common: dict[str, Any]) -> None:
     """Write the final arrays and the complete status; remove the checkpoints."""
     h, prep = run.history, run.data
     clean = prep.clean if prep.clean is not None else np.full(len(prep.noisy), -1, np.int64)
     record.write_arrays({"train_index": prep.train_index, "noisy_labels": prep.noisy, "clean_labels": clean,
                          "test_labels": run.eval_labels["test"], **{f"final_{k}": v for k, v in h.last.items()},
-                         **h.snapshots, **(h.detectors.final_arrays() if h.detectors is not None else {})})
+                         **h.snapshots, **(h.detectors.final_arrays() if h.detectors is not None else {}),
+                         **_heldout_arrays(run)})
     record.write_metrics(h.rows)
     tests = [r["test_acc"] for r in h.rows if not math.isnan(r.get("test_acc", float("nan")))]
     record.write_status(state="complete", epoch=run.cfg.optim.epochs, seconds=h.elapsed, finished=now_iso(),

@@ -6,6 +6,8 @@
   hyperparameter on the noisy validation set (:func:`select`);
 * ``nalkit.results.comparison`` -- every method tuned by the same rule, CE with early stopping, and how many
   seeds a difference needs;
+* ``nalkit.results.detection`` -- tau beside the mislabel detectors the field uses, confident learning
+  (cleanlab) on K-fold out-of-sample probabilities included;
 * ``nalkit.results.mechanism`` -- how well snapshots of tau and the loss separate mislabeled samples;
 * ``nalkit.results.horizon`` -- the long-training tier: curves over epochs with seed bands, per-epoch
   separation series, the snapshot epochs, and the 40-epoch verdicts re-read at the end of training;
@@ -17,6 +19,7 @@ Every name is importable from ``nalkit.results`` itself, as the chapters do::
 """
 
 from .comparison import NAL_CANDIDATES, TUNED, early_stopping, seeds_needed, select_methods
+from .detection import confident_learning, detector_table, out_of_sample
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
                       memorisation_gap, mislabeled_fraction, peak_and_last, snapshot_epochs, stage_table, with_variant)
 from .load import (ATTENTION_CONTROLS, CONFIG_COLUMNS, METHOD_SETTINGS, Runs, config_value, describe_method, load_arrays, load_run,
@@ -28,7 +31,7 @@ from .stats import (Difference, Selection, mean_interval, paired_difference, ran
                     t_quantile_975)
 
 __all__ = [
-    "ATTENTION_CONTROLS", "NAL_CANDIDATES", "TUNED", "early_stopping", "seeds_needed", "select_methods",
+    "ATTENTION_CONTROLS", "NAL_CANDIDATES", "confident_learning", "detector_table", "out_of_sample", "TUNED", "early_stopping", "seeds_needed", "select_methods",
     "BASELINE_NOTE", "CONFIG_COLUMNS", "LONG_VARIANTS", "METHOD_SETTINGS", "REPORTING_RULES", "Difference",
     "Reported", "Runs", "Selection", "at_best_epoch", "at_epoch", "config_value", "curves", "describe_method",
     "detector_series", "histogram_overlap", "horizon_summary", "last_epoch", "load_arrays", "load_run", "load_runs", "load_snapshots",

@@ -1,0 +1,101 @@
+"""Is tau a good mislabel detector? The detectors the field uses, scored on the same records.
+
+* :func:`detector_table` -- per run group and detector, the best (over epochs) and the last-epoch AUROC and average
+  precision of the per-epoch detector columns the trainer records (nalkit.detectors: 1 - tau, the loss, the
+  running mean loss, AUM, wrong events, forgetting events);
+* :func:`out_of_sample` -- the held-out probabilities of K-fold cross-validated runs (``data.cv_folds``),
+  assembled into one out-of-sample prediction per training sample;
+* :func:`confident_learning` -- cleanlab's confident learning on them (``cleanlab.filter.find_label_issues`` and
+  ``cleanlab.rank.get_label_quality_scores``; the optional extra ``nalkit[detect]``), scored like the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..detectors import DETECTORS
+from ..metrics import auroc, average_precision
+from .load import load_arrays
+
+
+def detector_table(epochs: pd.DataFrame, by: Sequence[str] = ("variant", "noise"),
+                   detectors: Sequence[str] = tuple(DETECTORS)) -> pd.DataFrame:
+    """Per ``by`` group and detector: ``best_auroc`` (each run's highest AUROC over the epochs, mean over runs),
+    ``best_epoch`` (median of the epochs where it is reached), ``last_auroc``, ``best_ap``, ``last_ap``, and ``n``.
+
+    A detector enters only where its column exists and is finite (1 - tau only for runs with attention).
+    """
+    rows = []
+    for key, g in epochs.groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for name in detectors:
+            a, p = f"{name}_auroc", f"{name}_ap"
+            if a not in g or g[a].isna().all():
+                continue
+            per = []
+            for _, r in g.dropna(subset=[a]).groupby("run"):
+                r = r.sort_values("epoch")
+                i = int(np.argmax(r[a].to_numpy()))
+                per.append((float(r[a].iloc[i]), int(r.epoch.iloc[i]), float(r[a].iloc[-1]), float(r[p].max()),
+                            float(r[p].iloc[-1])))
+            x = np.array(per)
+            rows.append({**dict(zip(by, key)), "detector": name, "best_auroc": x[:, 0].mean(),
+                         "best_epoch": float(np.median(x[:, 1])), "last_auroc": x[:, 2].mean(),
+                         "best_ap": x[:, 3].mean(), "last_ap": x[:, 4].mean(), "n": len(per)})
+    return pd.DataFrame(rows, columns=[*by, "detector", "best_auroc", "best_epoch", "last_auroc", "best_ap",
+                                       "last_ap", "n"])
+
+
+def out_of_sample(runs: pd.DataFrame) -> dict[tuple[str, int], dict[str, Any]]:
+    """The out-of-sample predicted probabilities of K-fold runs, per (noise setting, seed).
+
+    ``runs`` holds the fold runs (``data.cv_folds``; columns ``run_dir``, ``noise``, ``seed``). Returns
+    ``{(noise, seed): {"probs": (N, C), "noisy": (N,), "clean": (N,), "folds": K, "epochs": [best epoch per
+    fold]}}`` for each group whose folds cover every training sample exactly once; incomplete groups are left out.
+    """
+    out = {}
+    for (noise, seed), g in runs.groupby(["noise", "seed"], sort=True):
+        parts = [load_arrays(d) for d in g.run_dir]
+        parts = [a for a in parts if "heldout_probs" in a]
+        if not parts:
+            continue
+        index = np.concatenate([a["heldout_index"] for a in parts])
+        n = len(parts[0]["train_index"]) + len(parts[0]["heldout_index"])
+        if len(index) != n or len(np.unique(index)) != n:
+            continue  # a fold is missing (or a run of another split)
+        c = parts[0]["heldout_probs"].shape[1]
+        probs, noisy, clean = np.zeros((n, c)), np.zeros(n, np.int64), np.zeros(n, np.int64)
+        for a in parts:
+            i = a["heldout_index"]
+            probs[i], noisy[i], clean[i] = a["heldout_probs"], a["heldout_noisy"], a["heldout_clean"]
+        probs /= probs.sum(axis=1, keepdims=True)  # float16 storage leaves rows a few 1e-4 off 1
+        out[(noise, int(seed))] = {"probs": probs, "noisy": noisy, "clean": clean, "folds": len(parts),
+                                   "epochs": sorted(int(a["heldout_epoch"]) for a in parts)}
+    return out
+
+
+def confident_learning(probs: np.ndarray, noisy: np.ndarray, mislabeled: np.ndarray) -> dict[str, float]:
+    """cleanlab's confident learning on out-of-sample ``probs`` (N, C) for the given labels ``noisy``, scored
+    against the known ``mislabeled`` mask.
+
+    Returns ``auroc`` and ``ap`` of ``1 - get_label_quality_scores`` (self-confidence; higher = more suspect), and
+    for ``find_label_issues`` (its default, prune by noise rate) the share ``flagged`` and its ``precision`` and
+    ``recall``.
+    """
+    try:
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
+    except ImportError as err:  # pragma: no cover - the optional extra
+        raise ImportError("confident learning needs cleanlab: pip install 'nalkit[detect]' (or pip install "
+                          "cleanlab)") from err
+    mislabeled = np.asarray(mislabeled, bool)
+    score = 1.0 - get_label_quality_scores(noisy, probs)
+    flagged = find_label_issues(labels=noisy, pred_probs=probs)
+    hits = int((flagged & mislabeled).sum())
+    return {"auroc": auroc(score, mislabeled), "ap": average_precision(score, mislabeled),
+            "flagged": float(flagged.mean()), "precision": hits / max(int(flagged.sum()), 1),
+            "recall": hits / max(int(mislabeled.sum()), 1)}

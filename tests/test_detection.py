@@ -1,0 +1,74 @@
+"""Mislabel detectors: K-fold out-of-sample probabilities (data.cv_folds), confident learning through cleanlab,
+and the best/last table of the per-epoch detector series."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nalkit.config import ConfigError
+from nalkit.results import confident_learning, detector_table, load_runs, out_of_sample
+from nalkit.train import train
+
+from test_train import tiny
+
+pytestmark = pytest.mark.usefixtures("fashion_mnist")
+
+
+@pytest.mark.timeout(300)
+def test_k_fold_runs_give_every_training_sample_one_out_of_sample_prediction(tmp_path):
+    runs_dir = tmp_path / "runs"
+    for k in range(3):
+        train(tiny("ce", **{"data.cv_folds": 3, "data.cv_fold": k, "run.eval_every": 2}), results_dir=runs_dir)
+    runs = load_runs(runs_dir).runs
+    oos = out_of_sample(runs)
+    assert list(oos) == [("sym 40 %", 1)]
+    got = oos[("sym 40 %", 1)]
+    assert got["probs"].shape == (300, 10) and got["folds"] == 3
+    np.testing.assert_allclose(got["probs"].sum(1), 1.0, atol=1e-6)
+    assert all(e in (2, 4) for e in got["epochs"])  # the best of the evaluated epochs
+    # the noisy labels are those the full training set got: the folds cut the same noisy set
+    full = train(tiny("ce"), results_dir=tmp_path / "full")
+    from nalkit.results import load_arrays
+
+    np.testing.assert_array_equal(load_arrays(full)["noisy_labels"], got["noisy"])
+    pytest.importorskip("cleanlab")
+    cl = confident_learning(got["probs"], got["noisy"], got["noisy"] != got["clean"])
+    assert 0 <= cl["auroc"] <= 1 and 0 <= cl["precision"] <= 1 and 0 < cl["flagged"] < 1
+    # a missing fold: no assembled prediction, rather than a partial one
+    shutil.rmtree(runs.run_dir[runs.run_dir.str.contains(runs.run.iloc[0])].iloc[0])
+    assert out_of_sample(load_runs(runs_dir).runs) == {}
+
+
+def test_confident_learning_finds_planted_label_errors():
+    pytest.importorskip("cleanlab")
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 5, 1000)
+    noisy = clean.copy()
+    noisy[:200] = (clean[:200] + 1) % 5
+    probs = np.full((1000, 5), 0.05)
+    probs[np.arange(1000), clean] = 0.8  # a good model predicts the true class
+    cl = confident_learning(probs, noisy, noisy != clean)
+    assert cl["auroc"] == 1.0 and cl["recall"] > 0.9 and cl["precision"] > 0.9
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"data.cv_folds": 1}, "need cv_folds >= 2"),
+    ({"data.cv_folds": 5, "data.cv_fold": 5}, "0 <= cv_fold < cv_folds"),
+    ({"data.cv_fold": 2}, "needs data.cv_folds"),
+    ({"data.cv_folds": 5, "data.val_fraction": 0.1}, "does not combine with data.val_fraction"),
+])
+def test_bad_fold_settings_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny("ce", **overrides).validate()
+
+
+def test_detector_table_reads_best_and_last():
+    epochs = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "variant": "NAL", "noise": "sym 40 %", "epoch": [1, 2, 3] * 2,
+                           "tau_auroc": [0.5, 0.8, 0.6, 0.5, 0.7, 0.7], "tau_ap": [0.3, 0.6, 0.4, 0.3, 0.5, 0.5],
+                           "loss_auroc": 0.9, "loss_ap": 0.8, "aum_auroc": np.nan, "aum_ap": np.nan})
+    t = detector_table(epochs).set_index("detector")
+    assert set(t.index) == {"tau", "loss"}  # AUM has no values here
+    assert t.loc["tau", "best_auroc"] == pytest.approx(0.75) and t.loc["tau", "last_auroc"] == pytest.approx(0.65)
+    assert t.loc["tau", "best_epoch"] == 2 and t.loc["tau", "n"] == 2 and t.loc["tau", "best_ap"] == pytest.approx(0.55)
