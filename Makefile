@@ -26,11 +26,13 @@ GHP_IMPORT     ?= $(VENV)/bin/ghp-import
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# the library's requirements are ranges (pyproject.toml); the versions this environment uses are pinned in
+# constraints.txt, so that the book and CI are reproducible
+$(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-	$(PY) -m pip install -q -e ".[book,dev,cluster]"
+	$(PY) -m pip install -q -c constraints.txt torch torchvision
+	$(PY) -m pip install -q -c constraints.txt -e ".[book,dev,cluster,vision,detect]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

@@ -540,3 +540,114 @@ def horizon_40_vs_last(epochs: pd.DataFrame, settings: Sequence[str], early: int
                 cells[f"epoch {e}"] = d.sentence(pairs="seeds") if d.n else "–"
             rows.append({"setting": s, "NAL minus": other, **cells})
     return pd.DataFrame(rows)
+
+
+# -- how the attention helps (book/attention.md) -------------------------------------------------------------------
+#: full NAL, tau = 1 and the three attention controls, as nalkit.results.nal_variant names them
+CONTROL_VARIANTS = ["full NAL", "no attention (τ = 1)", "one learned τ for all samples", "one learned τ per class",
+                    "τ = full NAL's mean per epoch"]
+
+
+def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The controls beside full NAL and tau = 1 per setting (test accuracy, memorisation, the paired difference to
+    full NAL), and one sentence per setting saying which variant stays within the seed spread of full NAL."""
+    from nalkit.results import paired_difference
+
+    rows, lines = [], []
+    for s in settings:
+        d = runs[runs.setting == s] if len(runs) else runs
+        present = [v for v in CONTROL_VARIANTS if len(d) and (d.variant == v).any()]
+        if "full NAL" not in present:
+            continue
+        recovered, short = [], []
+        for v in present:
+            x = d[d.variant == v]
+            diff = paired_difference(d, "last_test_acc", v, "full NAL", column="variant") if v != "full NAL" else None
+            rows.append({"setting": s, "variant": v, "test acc": f"{pm(x.last_test_acc)} ({len(x)})",
+                         "memorised": pm(x.last_memorized),
+                         "− full NAL": diff.sentence(pairs="seeds") if diff is not None else "–"})
+            if diff is not None and diff.n >= 2:
+                (recovered if diff.low <= 0 <= diff.high or diff.low > 0 else short).append(
+                    f"{v} ({100 * diff.mean:+.1f})")
+        if recovered or short:
+            lines.append(f"**{s}:** within the seed spread of full NAL or above it: "
+                         f"{join_and(recovered) if recovered else 'none'}; below it: {join_and(short) if short else 'none'}.")
+    table = pd.DataFrame(rows).set_index(["setting", "variant"]) if rows else pd.DataFrame()
+    return table, lines
+
+
+def phi_lines(epochs: pd.DataFrame, settings: Sequence[str], half: float = 0.5) -> list[str]:
+    """Per setting and schedule: the epochs in which the mislabeled samples' mean phi is below ``half`` (their
+    gradient at most half of cross-entropy's), its lowest value and epoch, the clean samples' phi then, and phi at
+    the last epoch."""
+    lines = []
+    for s in settings:
+        for variant, g in epochs[epochs.noise == s].groupby("variant", sort=False):
+            m = g.groupby("epoch")[["phi_clean", "phi_mislabeled"]].mean().dropna()
+            if not len(m):
+                continue
+            low = m.index[m.phi_mislabeled < half]
+            worst = m.phi_mislabeled.idxmin()
+            span = (f"in {len(low)} of {len(m)} epochs (first {low.min()}, last {low.max()})" if len(low)
+                    else "in no epoch")
+            lines.append(
+                f"**{s}, {variant}:** the mislabeled samples' mean φ is below {half:g} {span}; it is lowest in epoch "
+                f"{worst} ({m.phi_mislabeled[worst]:.2f}, clean samples {m.phi_clean[worst]:.2f}); at epoch "
+                f"{m.index[-1]} it is {m.phi_mislabeled.iloc[-1]:.4f} (clean {m.phi_clean.iloc[-1]:.4f}).")
+    return lines
+
+
+DETECTOR_COLORS = dict(zip(["tau", "loss", "meanloss", "aum", "wrong", "forget"], plotting.OKABE_ITO))
+
+
+def detector_figure(epochs: pd.DataFrame, settings: Sequence[str]):
+    """One panel per setting: every detector's AUROC against the epoch (mean over runs), chance dotted."""
+    import matplotlib.pyplot as plt
+
+    from nalkit.detectors import DETECTORS
+    from nalkit.results import detector_series
+
+    series = detector_series(epochs, tuple(DETECTORS), by=("noise",))
+    fig, axes = plt.subplots(1, len(settings), figsize=(plotting.FIG_WIDTH, 2.9), sharey=True, squeeze=False)
+    for ax, s in zip(axes[0], settings):
+        for name, g in series[series.noise == s].groupby("detector", sort=False):
+            ax.plot(g.epoch, g["mean"], color=DETECTOR_COLORS.get(name, "grey"), lw=1.3, label=DETECTORS[name])
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set(title=s, xlabel="epoch", ylim=(0.3, 1.0))
+    axes[0, 0].set_ylabel("AUROC")
+    plotting.legend_outside(fig, axes, ncol=3)
+    return fig
+
+
+def detector_summary(table: pd.DataFrame, cl: dict, settings: Sequence[str],
+                     variant: str = "NAL") -> tuple[pd.DataFrame, list[str]]:
+    """The detector table of ``variant``'s runs (from :func:`nalkit.results.detector_table`) with confident
+    learning's row (``cl``: {(setting, seed): nalkit.results.confident_learning output}), and per setting where
+    1 - tau ranks among the detectors at their best and at the last epoch."""
+    from nalkit.detectors import DETECTORS
+
+    rows, lines = [], []
+    for s in settings:
+        d = table[(table.noise == s) & (table.variant == variant)] if len(table) else table
+        for r in d.itertuples():
+            rows.append({"setting": s, "detector": DETECTORS[r.detector],
+                         "best AUROC (epoch)": f"{r.best_auroc:.2f} ({r.best_epoch:.0f})",
+                         "last AUROC": f"{r.last_auroc:.2f}", "best AP": f"{r.best_ap:.2f}",
+                         "last AP": f"{r.last_ap:.2f}"})
+        mine = [v for (setting, _), v in cl.items() if setting == s]
+        if mine:
+            auc, ap = np.mean([v["auroc"] for v in mine]), np.mean([v["ap"] for v in mine])
+            rows.append({"setting": s, "detector": f"confident learning (CE, 5-fold, n = {len(mine)})",
+                         "best AUROC (epoch)": f"{auc:.2f}", "last AUROC": f"{auc:.2f}", "best AP": f"{ap:.2f}",
+                         "last AP": f"{ap:.2f}"})
+        if len(d) and (d.detector == "tau").any():
+            best = d.set_index("detector").best_auroc.sort_values(ascending=False)
+            last = d.set_index("detector").last_auroc.sort_values(ascending=False)
+            lines.append(
+                f"**{s}:** at their best epochs 1 − τ ranks {list(best.index).index('tau') + 1} of {len(best)} "
+                f"(AUROC {best['tau']:.2f}; best: {DETECTORS[best.index[0]]}, {best.iloc[0]:.2f}); at the last epoch "
+                f"it ranks {list(last.index).index('tau') + 1} (AUROC {last['tau']:.2f}; best: "
+                f"{DETECTORS[last.index[0]]}, {last.iloc[0]:.2f})"
+                + (f"; confident learning reaches {np.mean([v['auroc'] for v in mine]):.2f}." if mine else "."))
+    shown = pd.DataFrame(rows).set_index(["setting", "detector"]) if rows else pd.DataFrame()
+    return shown, lines

@@ -9,6 +9,18 @@ import time
 from pathlib import Path
 
 
+def require_torchvision(what: str):
+    """``import torchvision`` for ``what`` (file datasets, ResNet-50, the Fashion-MNIST download), or an ImportError
+    that says how to get it: torchvision is the optional extra ``nalkit[vision]``, so that nalkit installs beside
+    any torch without pinning a torchvision to it."""
+    try:
+        import torchvision
+    except ImportError as err:
+        raise ImportError(f"{what} needs torchvision, which nalkit does not install by itself: pip install "
+                          f"'nalkit[vision]' (or the torchvision release that matches your torch)") from err
+    return torchvision
+
+
 def now_iso() -> str:
     """The local time as ISO 8601 with its UTC offset, e.g. ``2026-11-25T13:49:11+0000`` (every record's stamp)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")

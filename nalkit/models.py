@@ -261,8 +261,9 @@ def resnet50(in_channels: int = 3, pretrained: bool = False) -> nn.Module:
     ``pretrained=True`` loads torchvision's ImageNet weights (IMAGENET1K_V1) from the torch hub cache or
     the internet; the authors train Clothing1M from scratch, so the default is ``False``.
     """
-    import torchvision
+    from ._io import require_torchvision
 
+    torchvision = require_torchvision("resnet50")
     if pretrained and in_channels != 3:
         raise ValueError(
             f"pretrained ResNet-50 weights expect 3 input channels, got in_channels={in_channels}"

@@ -442,16 +442,20 @@ def cpu_model() -> str:
 def environment(device: Any) -> dict[str, Any]:
     """Describe where a run ran: hardware, library versions, commit (airbench-style); ``device`` a torch.device."""
     import torch
-    import torchvision
 
     from . import __version__
+
+    try:
+        import torchvision
+    except ImportError:  # optional (nalkit[vision])
+        torchvision = None
 
     env: dict[str, Any] = {
         "nalkit": __version__,
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": torchvision.__version__ if torchvision is not None else None,
         "numpy": np.__version__,
         "platform": platform.platform(),
         "host": platform.node(),

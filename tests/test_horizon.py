@@ -140,3 +140,32 @@ def test_the_chapter_sentences_follow_the_records():
     text = nalbook.horizon_stage_verdict(stages)
     assert "Of 1 (schedule, setting) cells, 1 start alike" in text and "1 separate" in text
     assert "final stage appears nowhere" in text
+
+
+def test_control_table_says_which_variant_stays_within_the_seed_spread():
+    import nalbook
+
+    rows = []
+    for seed in range(3):
+        for variant, acc in (("full NAL", 0.84), ("no attention (τ = 1)", 0.80), ("one learned τ for all samples", 0.84)):
+            rows.append({"setting": "sym 40 %", "variant": variant, "seed": seed, "last_memorized": 0.1,
+                         "last_test_acc": acc + 0.001 * seed * (variant == "full NAL")})
+    table, lines = nalbook.control_table(pd.DataFrame(rows), ["sym 40 %"])
+    assert len(table) == 3 and table.loc[("sym 40 %", "full NAL"), "− full NAL"] == "–"
+    assert "or above it: one learned τ for all samples (-0.1); below it: no attention (τ = 1) (-4.1)" in lines[0]
+
+
+def test_phi_lines_and_detector_summary_follow_the_series():
+    import nalbook
+
+    epochs = pd.DataFrame({"noise": "sym 40 %", "variant": "NAL", "run": "a", "epoch": [1, 2, 3, 4],
+                           "phi_clean": [0.7, 0.8, 0.99, 1.0], "phi_mislabeled": [0.1, 0.3, 0.6, 0.999]})
+    line = nalbook.phi_lines(epochs, ["sym 40 %"])[0]
+    assert "below 0.5 in 2 of 4 epochs (first 1, last 2)" in line and "lowest in epoch 1 (0.10, clean samples 0.70)" in line
+    table = pd.DataFrame({"noise": "sym 40 %", "variant": "NAL", "detector": ["tau", "loss", "aum"],
+                          "best_auroc": [0.7, 0.95, 0.99], "best_epoch": [30, 9, 40], "last_auroc": [0.6, 0.66, 0.98],
+                          "best_ap": 0.5, "last_ap": 0.4, "n": 3})
+    cl = {("sym 40 %", 0): {"auroc": 0.9, "ap": 0.8}, ("sym 40 %", 1): {"auroc": 0.8, "ap": 0.7}}
+    shown, lines = nalbook.detector_summary(table, cl, ["sym 40 %"])
+    assert len(shown) == 4 and "confident learning (CE, 5-fold, n = 2)" in shown.index.get_level_values(1)
+    assert "1 − τ ranks 3 of 3 (AUROC 0.70; best: AUM, 0.99)" in lines[0] and "confident learning reaches 0.85" in lines[0]

@@ -121,8 +121,9 @@ def _load_fashion_mnist(root: Path, download: bool) -> DatasetBundle:
     searched = [(d, _why(d, _fashion_mnist_missing(d))) for d in _fashion_mnist_dirs(root)]
     if directory is None and download:
         try:
-            import torchvision
+            from .._io import require_torchvision
 
+            torchvision = require_torchvision("downloading Fashion-MNIST")
             torchvision.datasets.FashionMNIST(str(root), train=True, download=True)
             torchvision.datasets.FashionMNIST(str(root), train=False, download=True)
         except Exception as e:  # noqa: BLE001 -- no network, mirror down, ...: report it with the search list

@@ -77,7 +77,9 @@ def file_transforms(bundle: DatasetBundle, train: bool, split: str = "test",
     Raises:
         ValueError: the bundle is held in memory (those are augmented on the device by the trainer).
     """
-    from torchvision import transforms as T
+    from .._io import require_torchvision
+
+    T = require_torchvision("the file-backed datasets' transforms").transforms
 
     if bundle.name not in FILE_GEOMETRY:
         raise ValueError(f"file_transforms is for file-backed datasets {sorted(FILE_GEOMETRY)}, got "
