@@ -77,8 +77,8 @@ class DataConfig:
     # cv_folds = K the training set (after train_subset) is cut into K folds (seeded by noise.seed), the run trains
     # on all but fold cv_fold, evaluates that fold against its noisy labels (heldout_acc) and keeps its predicted
     # probabilities from the evaluation epoch where that accuracy is highest (early stopping on the noisy labels)
-    cv_folds: int | None = None
-    cv_fold: int = 0
+    cv_folds: int | None = None  # K of K-fold cross-validation (None: train on the whole training set)
+    cv_fold: int = 0  # the held-out fold, 0 .. cv_folds - 1
     num_workers: int = 4  # DataLoader workers for image-file datasets
 
 
