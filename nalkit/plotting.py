@@ -86,8 +86,8 @@ def legend_outside(fig: Any, axes: Any, ncol: int | None = None, title: str | No
 TAU_CLEAN, TAU_MISLABELED = "#0072B2", "#D55E00"
 _LOGIT_TICKS = (1e-4, 1e-3, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99, 0.997, 0.999, 0.9997, 0.9999, 0.99999,
                 0.999999, 0.9999999)
-#: tau is drawn within [TAU_EPS, 1 - TAU_EPS]: float32's resolution next to 1 (2^-24 = 6e-8), the resolution of the
-#: records made before tau was kept as its logit (there tau = 1.0 exactly stands for tau >= 1 - 6e-8)
+# Tau is drawn within TAU_EPS of 0 and 1, float32's resolution next to 1 (2^-24 = 6e-8), the resolution of the
+# records made before tau was kept as its logit (there tau = 1.0 exactly stands for tau >= 1 - 6e-8).
 TAU_EPS = 2.0**-24
 
 
@@ -100,7 +100,7 @@ def logit(p: np.ndarray, eps: float = TAU_EPS) -> np.ndarray:
 def tau_limits(*taus: np.ndarray, pad: float = 0.4) -> tuple[float, float]:
     """The tau range the data occupy, on the logit scale: the 0.1 % and 99.9 % quantiles of all ``taus``, padded
     by ``pad`` logit units (so a histogram spends its bins where the samples are), within
-    (:data:`TAU_EPS`, 1 - :data:`TAU_EPS`)."""
+    (``TAU_EPS``, 1 - ``TAU_EPS``)."""
     x = np.concatenate([logit(np.asarray(t)) for t in taus if len(t)]) if taus else np.zeros(0)
     if not len(x):
         return 1e-3, 1 - TAU_EPS

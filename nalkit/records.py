@@ -115,9 +115,9 @@ class RunRecord:
 # arrays.npz, compact (format 2)
 # --------------------------------------------------------------------------------------------
 ARRAYS_FORMAT = 2
-#: values in (0, 1) that crowd against 1 (tau is 1 - 1e-6 for many samples late in training): stored as the
-#: float16 of their logit, which keeps 1 - tau (and tau near 0) to within 0.4 % while |logit| < 16 (down to
-#: 1 - tau = 1e-7) and 0.8 % below that; float16 of tau itself rounds every tau above 0.9995 to 1
+# Values in (0, 1) that crowd against 1 (tau is 1 - 1e-6 for many samples late in training) are stored as the
+# float16 of their logit, which keeps 1 - tau (and tau near 0) to within 0.4 % while the logit is below 16 in
+# magnitude (down to 1 - tau = 1e-7) and 0.8 % beyond; float16 of tau itself rounds every tau above 0.9995 to 1.
 UNIT_INTERVAL = ("tau", "phi")
 OFFSET = "__offset"  # suffix of the float64 value that a float16 array is stored relative to
 DELTA = "__minus__"  # <name>__minus__<reference>: an integer array stored as its difference to another
@@ -393,8 +393,8 @@ def verify_record(run_dir: str | Path, names: tuple[str, ...] | None = None) -> 
     return manifest
 
 
-#: significant digits of a float in metrics.csv: an accuracy over 10,000 images has at most 5, an AUROC's
-#: third decimal is the last the book prints; 17 digits (Python's repr) tripled the file for nothing
+# Significant digits of a float in metrics.csv. An accuracy over 10,000 images has at most 5, an AUROC's third
+# decimal is the last the book prints; 17 digits (Python's repr) tripled the file for nothing.
 METRIC_DIGITS = 7
 
 

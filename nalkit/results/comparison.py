@@ -26,7 +26,7 @@ def select_methods(runs: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2),
     """Each tuned method's choice among its candidates in ``runs``: the highest mean ``metric`` over the settings
     and ``seeds`` (:func:`nalkit.results.select`), one value for all settings, the same rule for every method.
 
-    NAL is restricted to :data:`NAL_CANDIDATES` and to its full variant (the lambda grid's runs), so that it has the
+    NAL is restricted to ``NAL_CANDIDATES`` and to its full variant (the lambda grid's runs), so that it has the
     same budget of 4 candidates; a method with fewer than 2 candidates in ``runs`` is left out.
     """
     out: dict[str, Selection] = {}

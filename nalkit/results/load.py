@@ -218,7 +218,7 @@ def nal_variant(row: Any) -> str:
     return ", ".join(parts) or "full NAL"
 
 
-#: each method's main hyperparameters: (column of load_runs, symbol in the book)
+#: each method's main hyperparameters, as (column of load_runs, symbol in the book) pairs
 METHOD_SETTINGS = {"nal": (("lam", "λ"),), "gce": (("gce_q", "q"),), "sce": (("sce_alpha", "α"), ("sce_beta", "β")),
                    "elr": (("elr_lam", "λ"), ("elr_beta", "β")), "selc": (("selc_start", "turning point"),)}
 

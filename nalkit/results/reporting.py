@@ -88,7 +88,7 @@ BASELINE_NOTE = ("baseline run on NAL's schedule, model and data pipeline (the r
 
 
 def report(epochs: pd.DataFrame, dataset: str, method: str | None = None) -> list[Reported]:
-    """The numbers the paper's protocol reports for one run of ``dataset`` (:data:`REPORTING_RULES`).
+    """The numbers the paper's protocol reports for one run of ``dataset`` (``REPORTING_RULES``).
 
     Args:
         epochs: that run's per-epoch rows (``load_run(run_dir)[1]``, or ``load_runs(...).epochs`` filtered on
