@@ -231,6 +231,10 @@ def decode_arrays(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     stored once as the last snapshot is restored.
     """
     out: dict[str, np.ndarray] = {}
+    unknown = [k for k in stored if "__" in k and not (k.endswith((OFFSET, ARANGE)) or DELTA in k)]
+    if unknown:  # a key of an encoding this reader does not know: refuse rather than misread it
+        raise RecordError(f"arrays.npz holds {', '.join(sorted(unknown)[:3])}: an encoding this nalkit does not know "
+                          f"(written by another version?)")
     for key, value in stored.items():
         if key in ("format", "final_epoch") or key.endswith(OFFSET) or DELTA in key:
             continue

@@ -82,6 +82,8 @@ def test_encoding_is_idempotent_and_spares_unusual_values():
     back = decode_arrays(stored)
     assert np.isnan(back["loss_e5"][0]) and np.isposinf(back["loss_e5"][1]) and back["loss_e5"][2] == 1e6
     assert back["final_pred"][0] == -1
+    with pytest.raises(RecordError, match="an encoding this nalkit does not know"):
+        decode_arrays({**stored, "loss_e5__scale": np.asarray(2.0)})
     saturated = {"final_tau": np.array([1.0, 0.0, 0.5], np.float32), "noisy_labels": np.zeros(3, np.int64)}
     np.testing.assert_array_equal(decode_arrays(encode_arrays(saturated))["final_tau"], [1.0, 0.0, 0.5])
 
