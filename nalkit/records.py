@@ -405,7 +405,9 @@ METRIC_DIGITS = 7
 def _short(value: Any) -> Any:
     """A float written with :data:`METRIC_DIGITS` significant digits (the CSV's text), anything else as it is."""
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):.{METRIC_DIGITS}g}"
+        text = f"{float(value):.{METRIC_DIGITS}g}"
+        # "0" or "1" would read back as an integer column: a float keeps its point
+        return text if any(c in text for c in ".enai") else text + ".0"
     return value
 
 
