@@ -128,9 +128,28 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def die_with_parent() -> bool:
+    """Ask Linux to send this process SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``); False elsewhere.
+
+    A local worker whose runner was killed would otherwise live on, an orphan, take the experiments already queued
+    for it and write their records with the code it imported when it started. SIGTERM ends it (and its notebook's
+    kernel, which exits with its parent); the experiment resumes from its checkpoint when the grid is run again.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, signal.SIGTERM, 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+
+
 def _init_worker(slots: Any, env_by_slot: list[dict[str, str]]) -> None:
     # each worker takes one slot for its lifetime: its GPU (or thread count) stays fixed
     os.environ.update(env_by_slot[slots.get()])
+    die_with_parent()
 
 
 def _run_local(specs: list[ExperimentSpec], workers: int) -> Iterator[ExperimentResult]:

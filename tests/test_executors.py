@@ -217,3 +217,44 @@ def test_a_scheduler_stop_is_recorded_instead_of_a_failure(tmp_path):
     res = execute_experiment(spec, stopped=lambda: None)
     assert res.state == State.FAILED and not (g.experiments[0].run_dir / "stopped.json").exists()
     assert experiment_state(spec.run_dir)[0] == State.FAILED
+
+
+@pytest.mark.timeout(240)
+def test_local_workers_stop_when_their_runner_is_killed(tmp_path):
+    """A runner killed with SIGTERM leaves no worker behind to train on (and write records with stale code): the
+    worker holding an experiment's lock dies with it, and the grid run again resumes the experiment."""
+    import subprocess
+    import sys
+
+    overrides = {**yaml.safe_load(SMOKE.read_text())["overrides"], "optim.epochs": 40, "optim.restart_period": 10}
+    grid = write_grid(tmp_path / "g.yaml", tmp_path / "results", overrides=overrides, notebook=None)
+    runner = subprocess.Popen([sys.executable, "-m", "nalkit.cli", "run", str(grid), "--executor", "local",
+                               "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = tmp_path / "results" / "runs"
+    holders = []
+    for _ in range(600):  # until both workers hold a lock and a first epoch is recorded
+        holders = [read_lock(d) for d in runs.iterdir()] if runs.is_dir() else []
+        if len([h for h in holders if h]) == 2 and list(runs.glob("*/ckpt-*.pt")):
+            break
+        time.sleep(0.2)
+    pids = [h["pid"] for h in holders if h]
+    assert len(pids) == 2 and runner.pid not in pids
+    runner.send_signal(signal.SIGTERM)
+    runner.wait(timeout=30)
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids), "a worker outlived its runner"
+    statuses = [read_status(d).get("state") for d in runs.iterdir()]
+    assert "complete" not in statuses  # stopped mid-run, resumable
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by init) is not alive
+        return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
