@@ -596,8 +596,10 @@ def phi_lines(epochs: pd.DataFrame, settings: Sequence[str], half: float = 0.5) 
     the last epoch."""
     lines = []
     for s in settings:
-        for variant, g in epochs[epochs.noise == s].groupby("variant", sort=False):
-            m = g.groupby("epoch")[["phi_clean", "phi_mislabeled"]].mean().dropna()
+        here = epochs[epochs.noise == s]
+        for variant in sorted(here.variant.unique(), key=lambda v: (list(VARIANT_COLORS).index(v)
+                                                                    if v in VARIANT_COLORS else 99, v)):
+            m = here[here.variant == variant].groupby("epoch")[["phi_clean", "phi_mislabeled"]].mean().dropna()
             if not len(m):
                 continue
             low = m.index[m.phi_mislabeled < half]
