@@ -10,7 +10,7 @@ Layout of ``<results>/<run name>/`` as :func:`nalkit.train.train` writes it thro
     metrics.csv        one row per epoch (columns: see nalkit.train), floats to 7 significant digits
     arrays.npz         written once, at the end: train_index, noisy_labels, clean_labels (-1 = unknown),
                        test_labels, the per-sample arrays of the last epoch (final_*) and of every snapshot
-                       epoch E (*_eE): pred, loss, tau, q_argmax, margin, phi; the mislabel detectors'
+                       epoch E (*_eE): pred, loss, tau, q_argmax, phi; the mislabel detectors'
                        accumulators at the end (final_aum, final_mean_loss, final_wrong, final_forgets).
                        Stored compactly (:func:`encode_arrays`, format 2): labels and predictions in the
                        smallest integer type that holds them, real values as float16, tau and phi (which

@@ -622,16 +622,15 @@ def _record_epoch(run: Run, epoch: int, result: EpochResult, started: float) -> 
     row["seconds"] = result.seconds
     row["eval_seconds"] = time.perf_counter() - t1
     h.rows.append(row)
-    h.last = {"pred": result.pred, "loss": result.loss, "tau_logit": result.tau_logit, "margin": result.margin,
-              "phi_logit": result.phi_logit}
+    # the margins enter only the detectors' running sums (final_aum): stored per sample they would add a fifth
+    h.last = {"pred": result.pred, "loss": result.loss, "tau_logit": result.tau_logit, "phi_logit": result.phi_logit}
     if test_pred is not None:
         h.last["test_pred"] = test_pred
     corrected = run.method.corrected_labels()
     if corrected is not None:
         h.last["q_argmax"] = corrected
     if epoch in run.cfg.run.snapshot_epochs:
-        # the margins enter the detectors' running sums (final_aum); a snapshot of them would add a quarter
-        h.snapshots.update({f"{k}_e{epoch}": v for k, v in h.last.items() if k not in ("test_pred", "margin")})
+        h.snapshots.update({f"{k}_e{epoch}": v for k, v in h.last.items() if k != "test_pred"})
     h.epoch = epoch
     h.elapsed += time.perf_counter() - started
     return row
