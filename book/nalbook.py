@@ -60,6 +60,8 @@ CLASS_NAMES = {
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
     "fashion_mnist": list(FASHION_MNIST_CLASSES),
 }
+#: Fashion-MNIST's class names short enough for a matrix's ticks ("Ankle boot" as "Boot", "T-shirt/top" as "T-shirt")
+SHORT_CLASS_NAMES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
 #: The three noise settings of the appendix's figures, in the order every chapter shows them.
 SETTINGS = ["sym 40 %", "sym 80 %", "asym 40 %"]
 

@@ -156,8 +156,9 @@ def mean_band(ax: Any, frame: Any, x: str, y: str, colour: str, label: str, scal
 
 
 def confusion_matrix(ax: Any, m: np.ndarray, title: str, class_names: Sequence[str] | None = None,
-                     xlabel: str = "label", annotate: bool = True) -> None:
-    """A row-normalised confusion matrix (rows: clean class) with its cells annotated in percent."""
+                     xlabel: str = "label", annotate: bool = True, fontsize: float | None = None) -> None:
+    """A row-normalised confusion matrix (rows: clean class) with its cells annotated in percent (``fontsize``:
+    of the cell numbers; smaller where several matrices share a row, so that two-digit cells stay apart)."""
     ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
     c = m.shape[0]
     ax.set_xticks(range(c))
@@ -173,7 +174,7 @@ def confusion_matrix(ax: Any, m: np.ndarray, title: str, class_names: Sequence[s
         for i in range(c):
             for j in range(c):
                 if m[i, j] >= 0.005:
-                    ax.text(j, i, f"{100 * m[i, j]:.0f}", ha="center", va="center", fontsize=FONT_SIZE - 1,
+                    ax.text(j, i, f"{100 * m[i, j]:.0f}", ha="center", va="center", fontsize=fontsize or FONT_SIZE - 1,
                             color="white" if m[i, j] > 0.5 else "black")
 
 
