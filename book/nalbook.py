@@ -399,8 +399,8 @@ def tau_stages(sweep: pd.DataFrame, setting: str, lams: Sequence[float]) -> tupl
         lines.append(
             f"**{setting}, λ = {lam:g}:** AUROC of 1 − τ " + " → ".join(
                 f"{r[('auroc', 'mean')]:.2f} ± {r[('auroc', 'std')]:.2f} (epoch {e})" for e, r in sep.iterrows())
-            + f"; median τ at epoch {sep.index[-1]}: clean {sep[('median_clean', 'mean')].iloc[-1]:.4f}, mislabeled "
-            f"{sep[('median_mislabeled', 'mean')].iloc[-1]:.4f}.")
+            + f"; median τ at epoch {sep.index[-1]} (each seed's median, averaged over seeds): clean "
+            f"{sep[('median_clean', 'mean')].iloc[-1]:.4f}, mislabeled {sep[('median_mislabeled', 'mean')].iloc[-1]:.4f}.")
     return cells, lines, stages
 
 

@@ -1,7 +1,8 @@
 """Every built page, opened in headless Chromium as a reader would (Selenium + Debian's chromium-driver).
 
 A page fails on: an image that did not load or has no size, text that still shows a MyST role or ``{glue``, a
-Python warning or traceback in an output area, a table wider than the text column, or a JavaScript error.
+Python warning or traceback in an output area, a table wider than the text column, a code block or printed output
+that runs past the column's edge, or a JavaScript error.
 Skipped, with the reason, where Chromium or its driver is not installed (`make test` installs both on Debian).
 """
 
@@ -25,7 +26,10 @@ const wide = Array.from(article.querySelectorAll("table")).filter(t => t.offsetP
   return {caption: (t.caption ? t.caption.innerText : t.innerText).slice(0, 60), right: r.right, left: r.left};
 }).filter(t => t.right > column.right + 2 || t.left < column.left - 2);
 const outputs = Array.from(document.querySelectorAll(".cell_output, .output")).map(o => o.innerText);
-return {images, wide, outputs, text: article.innerText, column: column.width};
+const clipped = Array.from(article.querySelectorAll("pre")).filter(p => p.offsetParent !== null
+  && (p.scrollWidth > p.clientWidth + 2 || p.getBoundingClientRect().right > column.right + 2))
+  .map(p => p.innerText.slice(0, 60));
+return {images, wide, outputs, clipped, text: article.innerText, column: column.width};
 """
 
 
@@ -72,6 +76,7 @@ def test_every_page_reads_cleanly_in_a_browser(built_book, browser):
         problems += [f"{rel}: image not loaded {i['src']}" for i in found["images"] if not i["ok"]]
         problems += [f"{rel}: table wider than the {found['column']:.0f}px column: {t['caption']!r}"
                      for t in found["wide"]]
+        problems += [f"{rel}: code or output runs past the column's edge: {c!r}" for c in found["clipped"]]
         for m in ROLE.finditer(found["text"]):
             problems.append(f"{rel}: unrendered markup {found['text'][max(0, m.start() - 30):m.end() + 30]!r}")
         for out in found["outputs"]:
