@@ -431,6 +431,15 @@ VARIANT_COLORS = {"CE": "#D55E00", "NAL": "#0072B2", "NAL, authors' schedule": "
                   "SCE": "#E69F00"}
 
 
+def flipped(runs: pd.DataFrame, column: str = "noise") -> dict[str, str]:
+    """Each nominal setting of ``runs`` with the share of labels its noise actually changed (mean over the runs):
+    ``{"asym 40 %": "asym 40 % (21 % flipped)"}``, for row labels and table headers."""
+    if not len(runs):
+        return {}
+    rate = runs.groupby(column).actual_noise_rate.mean()
+    return {s: f"{s} ({100 * r:.0f} % flipped)" for s, r in rate.items()}
+
+
 def _row(summary: pd.DataFrame, setting: str, variant: str):
     hit = summary[(summary.noise == setting) & (summary.variant == variant)]
     return hit.iloc[0] if len(hit) else None

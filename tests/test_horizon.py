@@ -169,3 +169,11 @@ def test_phi_lines_and_detector_summary_follow_the_series():
     shown, lines = nalbook.detector_summary(table, cl, ["sym 40 %"])
     assert len(shown) == 4 and "confident learning (CE, 5-fold, n = 2)" in shown.index.get_level_values(1)
     assert "1 − τ ranks 3 of 3 (AUROC 0.70; best: AUM, 0.99)" in lines[0] and "confident learning reaches 0.85" in lines[0]
+
+
+def test_flipped_names_each_setting_with_its_actual_rate():
+    import nalbook
+
+    runs = pd.DataFrame({"noise": ["asym 40 %", "asym 40 %", "sym 40 %"], "actual_noise_rate": [0.20, 0.22, 0.36]})
+    assert nalbook.flipped(runs) == {"asym 40 %": "asym 40 % (21 % flipped)", "sym 40 %": "sym 40 % (36 % flipped)"}
+    assert nalbook.flipped(runs.iloc[:0]) == {}
