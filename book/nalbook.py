@@ -503,11 +503,13 @@ def horizon_stage_lines(stages: pd.DataFrame, settings: Sequence[str], low: floa
                 continue
             m = d.groupby("epoch")[["auroc", "set_aside", "clean_set_aside", "median_clean", "median_mislabeled"]].mean()
             best = m.auroc.idxmax()
+            peak = (" (its best snapshot)" if best == m.index[0] else
+                    f", {m.auroc[best]:.2f} at epoch {best} (its best snapshot)")
             parts.append(
                 f"{'the book’s' if variant == 'NAL' else 'the authors’'} schedule: AUROC {m.auroc.iloc[0]:.2f} at epoch "
-                f"{m.index[0]}, {m.auroc[best]:.2f} at epoch {best} (its best snapshot), {m.auroc.iloc[-1]:.2f} at "
-                f"epoch {m.index[-1]}; there {pct(m.set_aside.iloc[-1])} of the mislabeled and "
-                f"{pct(m.clean_set_aside.iloc[-1])} of the clean samples have τ < {low:g}")
+                f"{m.index[0]}{peak}, {m.auroc.iloc[-1]:.2f} at epoch {m.index[-1]}; there "
+                f"{pct(m.set_aside.iloc[-1])} of the mislabeled and {pct(m.clean_set_aside.iloc[-1])} of the clean "
+                f"samples have τ < {low:g}")
         if parts:
             lines.append(f"**{s}:** " + "; ".join(parts) + ".")
     return lines

@@ -177,3 +177,12 @@ def test_flipped_names_each_setting_with_its_actual_rate():
     runs = pd.DataFrame({"noise": ["asym 40 %", "asym 40 %", "sym 40 %"], "actual_noise_rate": [0.20, 0.22, 0.36]})
     assert nalbook.flipped(runs) == {"asym 40 %": "asym 40 % (21 % flipped)", "sym 40 %": "sym 40 % (36 % flipped)"}
     assert nalbook.flipped(runs.iloc[:0]) == {}
+
+
+def test_stage_lines_name_the_best_snapshot_once():
+    import nalbook
+
+    stages = pd.DataFrame({"variant": "NAL", "noise": "asym 40 %", "epoch": [5, 20, 200], "auroc": [0.74, 0.7, 0.61],
+                           "set_aside": 0.0, "clean_set_aside": 0.0, "median_clean": 1.0, "median_mislabeled": 1.0})
+    line = nalbook.horizon_stage_lines(stages, ["asym 40 %"])[0]
+    assert "AUROC 0.74 at epoch 5 (its best snapshot), 0.61 at epoch 200" in line
