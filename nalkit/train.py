@@ -526,9 +526,8 @@ def train_one_epoch(run: Run, epoch: int) -> EpochResult:
             + (f"The last good checkpoint (epoch {epoch - 1}) is kept in {run.run_dir}; " if epoch > 1 else "")
             + "lower optim.lr or check the data."
         )
-    return EpochResult(pred.cpu().numpy(), tau.cpu().numpy(), tau_logit.cpu().numpy(), sample_loss.cpu().numpy(), margin.cpu().numpy(),
-                       phi_logit.cpu().numpy(), float(loss_sum) / max(float(count), 1.0), lr,
-                       time.perf_counter() - t0)
+    arrays = [t.cpu().numpy() for t in (pred, tau, tau_logit, sample_loss, margin, phi_logit)]
+    return EpochResult(*arrays, float(loss_sum) / max(float(count), 1.0), lr, time.perf_counter() - t0)
 
 
 def evaluate(run: Run, epoch: int) -> tuple[dict[str, float], np.ndarray | None]:
