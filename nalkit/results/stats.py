@@ -89,12 +89,7 @@ def paired_difference(runs: pd.DataFrame, value: str, a: Any, b: Any, column: st
     right = runs[runs[column] == b].set_index(pair)[value]
     if left.index.has_duplicates or right.index.has_duplicates:
         raise ValueError(f"several runs share {pair} within {column}={a!r} or {b!r}; pass a frame of one setting")
-    d = (left - right).dropna()
-    n = len(d)
-    mean = float(d.mean()) if n else float("nan")
-    std = float(d.std(ddof=1)) if n > 1 else float("nan")
-    half = t_quantile_975(n - 1) * std / np.sqrt(n) if n > 1 else float("nan")
-    return Difference(str(a), str(b), n, mean, std, mean - half, mean + half)
+    return mean_interval((left - right).dropna(), str(a), str(b))
 
 
 def rank_table(runs: pd.DataFrame, value: str = "last_test_acc", by: str = "noise",
