@@ -434,10 +434,11 @@ VARIANT_COLORS = {"CE": "#D55E00", "NAL": "#0072B2", "NAL, authors' schedule": "
 def flipped(runs: pd.DataFrame, column: str = "noise") -> dict[str, str]:
     """Each nominal setting of ``runs`` with the share of labels its noise actually changed (mean over the runs):
     ``{"asym 40 %": "asym 40 % (21 % flipped)"}``, for row labels and table headers."""
+    from nalkit.results import mislabeled_fraction
+
     if not len(runs):
         return {}
-    rate = runs.groupby(column).actual_noise_rate.mean()
-    return {s: f"{s} ({100 * r:.0f} % flipped)" for s, r in rate.items()}
+    return {s: f"{s} ({100 * r:.0f} % flipped)" for s, r in mislabeled_fraction(runs, column).items()}
 
 
 def _row(summary: pd.DataFrame, setting: str, variant: str):
