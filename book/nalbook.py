@@ -516,20 +516,24 @@ def horizon_stage_lines(stages: pd.DataFrame, settings: Sequence[str], low: floa
     return lines
 
 
-def horizon_stage_verdict(stages: pd.DataFrame, first: float = 0.6, apart: float = 0.75, aside: float = 0.5) -> str:
-    """Which of the appendix's three stages appear: alike at first (AUROC ≤ ``first``), separating (best AUROC
-    ≥ ``apart``), and the mislabeled samples left at a small tau at the end (≥ ``aside`` of them below 0.5)."""
+def horizon_stage_verdict(stages: pd.DataFrame, low: float = 0.5) -> str:
+    """Which of the appendix's three stages appear, by the rule of the claims table
+    (:func:`nalkit.results.stages_present`), and how many cells leave most mislabeled samples at tau < ``low``."""
+    from nalkit.results import stages_present
+    from nalkit.results.claims import STAGE_ALIKE, STAGE_APART, STAGE_FINAL
+
     if not len(stages):
         return "The long tier has no τ snapshots yet."
-    m = stages.groupby(["variant", "noise", "epoch"])[["auroc", "set_aside"]].mean().reset_index()
-    cells = list(m.groupby(["variant", "noise"]))
-    alike = sum(g.sort_values("epoch").auroc.iloc[0] <= first for _, g in cells)
-    separate = sum(g.auroc.max() >= apart for _, g in cells)
-    third = sum(g.sort_values("epoch").set_aside.iloc[-1] >= aside for _, g in cells)
+    cells = [stages_present(g) for _, g in stages.groupby(["variant", "noise"])]
+    alike, separate, final = (sum(c[i] for c in cells) for i in range(3))
+    m = stages.groupby(["variant", "noise", "epoch"]).set_aside.mean().reset_index()
+    aside = sum(g.sort_values("epoch").set_aside.iloc[-1] >= 0.5 for _, g in m.groupby(["variant", "noise"]))
     return (f"**Three stages?** Of {len(cells)} (schedule, setting) cells, {alike} start alike (AUROC of 1 − τ ≤ "
-            f"{first:g} at the first snapshot), {separate} separate at some snapshot (AUROC ≥ {apart:g}), and "
-            f"{third} end with at least {100 * aside:.0f} % of the mislabeled samples at τ < 0.5 — the appendix's "
-            f"final stage" + (" appears nowhere in these records." if third == 0 else "."))
+            f"{STAGE_ALIKE:g} at the first snapshot), {separate} separate at some snapshot (AUROC ≥ {STAGE_APART:g}), "
+            f"and {final} reach the appendix's final stage (clean τ near 1 with little overlap: AUROC ≥ "
+            f"{STAGE_FINAL:g} and the clean median τ ≥ 0.9 at the last snapshot)"
+            + (": the final stage appears nowhere in these records" if final == 0 else "")
+            + f". {aside} of them end with at least half of the mislabeled samples at τ < {low:g}.")
 
 
 def horizon_schedule_lines(summary: pd.DataFrame, late: pd.DataFrame, settings: Sequence[str]) -> list[str]:
@@ -681,3 +685,89 @@ def detector_summary(table: pd.DataFrame, cl: dict, settings: Sequence[str],
                 + (f"; confident learning reaches {np.mean([v['auroc'] for v in mine]):.2f}." if mine else "."))
     shown = pd.DataFrame(rows).set_index(["setting", "detector"]) if rows else pd.DataFrame()
     return shown, lines
+
+
+# -- the intro: the claims table and the five-sentence summary -----------------------------------------------------
+CLAIM_GRIDS = ("default", "long", "tuning")
+
+
+def claim_grids() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """The (runs, epochs) frames of the grids the claims table reads, renamed to the frames' ``noise`` column."""
+    return {g: grid_runs(g) for g in CLAIM_GRIDS}
+
+
+def claims_md(claims, name: str = "tab-claims") -> str:
+    """The claims table as a numbered MyST table (the chapters link to it by its name and a row's key)."""
+    from nalkit.results import claims_frame
+
+    frame = claims_frame(claims)
+    frame["claim"] = [f"{c}<br>*{w}*" for c, w in zip(frame.claim, frame.paper)]
+    frame["deciding numbers"] = frame["deciding numbers"].str.replace("; ", "<br>", regex=False)
+    frame["verdict"] = [f"**{v}**" for v in frame.verdict]
+    frame = frame.drop(columns="paper").rename(columns={"claim": "claim (where the paper makes it)"})
+    return table_md(frame, "The paper's claims that this book tests, and what the committed records say. Verdicts "
+                    "are computed when the book is built (nalkit.results.claims_table): *reproduced* only when every "
+                    "setting's interval or criterion supports the claim, *partly* when some do, *not reproduced* when "
+                    "none does, *not tested here* without records (the reason given).", name, index=False,
+                    align="left")
+
+
+def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stages: pd.DataFrame) -> list[str]:
+    """At most five plain sentences, each with its deciding number, from the same records as the claims table."""
+    from nalkit.results import horizon_summary, paired_difference, with_variant
+    from nalkit.results.claims import baselines_tuned
+
+    out: list[str] = []
+    default = grids.get("default", (pd.DataFrame(), pd.DataFrame()))[0]
+    long_runs, long_epochs = grids.get("long", (pd.DataFrame(), pd.DataFrame()))
+    first = "sym 40 %"
+    if len(default) and {"nal", "ce"} <= set(default.method):
+        names = flipped(default)
+        diffs = {s: paired_difference(default[default.noise == s], "last_test_acc", "nal", "ce")
+                 for s in SETTINGS if s in set(default.noise)}
+        ahead = [s for s, d in diffs.items() if d.n >= 2 and d.low > 0]
+        if first in diffs:
+            out.append(f"NAL ends {100 * diffs[first].mean:.1f} points of test accuracy above cross-entropy at "
+                       f"{names.get(first, first)}, and above it beyond the seed spread in {len(ahead)} of "
+                       f"{len(diffs)} noise settings.")
+        others = sorted(set(default.method) - {"nal", "ce"})
+        if others:
+            resolved = []
+            for s in diffs:
+                d = default[default.noise == s]
+                best = d[d.method.isin(others)].groupby("method").last_test_acc.mean().idxmax()
+                x = paired_difference(d, "last_test_acc", "nal", best)
+                resolved.append(x.n >= 2 and not x.within_noise)
+            n = int(default.groupby(["noise", "method"]).size().min())
+            tuned = baselines_tuned(default, grids.get("tuning", (pd.DataFrame(), None))[0])
+            out.append(f"Against the best of the other robust methods ({'each tuned like NAL' if tuned else 'not tuned'}"
+                       f") the difference is resolved in {sum(resolved)} of {len(resolved)} settings with {n} seeds, so "
+                       "these records "
+                       + ("rank NAL only where it is resolved." if any(resolved) else "cannot rank NAL among them."))
+    if len(long_runs) and len(long_epochs):
+        summary = horizon_summary(with_variant(long_runs), with_variant(long_epochs))
+        ce, nal = _row(summary, first, "CE"), _row(summary, first, "NAL")
+        if ce is not None and nal is not None:
+            out.append(f"Over {int(summary.last_epoch.max())} epochs at {first}, cross-entropy memorises "
+                       f"{100 * ce.memorized_last:.0f} % of the mislabeled samples and ends "
+                       f"{100 * ce.test_drop.mean:.1f} points below its best test accuracy, while NAL memorises "
+                       f"{100 * nal.memorized_last:.1f} % and ends {100 * nal.test_drop.mean:.1f} points below its best.")
+    if len(default) and "nal" in set(default.method):
+        d = default[(default.method == "nal") & (default.noise == first)]
+        if len(d) and d.last_corrected_acc.notna().any():
+            out.append(f"NAL's corrected labels (argmax q) are right for {100 * d.last_corrected_acc.mean():.1f} % "
+                       f"of the training samples at {first}, against {100 * (1 - d.actual_noise_rate.mean()):.1f} % "
+                       "for the noisy labels.")
+    if len(stages):
+        from nalkit.results import stages_present
+
+        last = stages[stages.epoch == stages.groupby("run").epoch.transform("max")]
+        cells = last.groupby(["variant", "noise"])[["set_aside", "median_mislabeled"]].mean()
+        final = sum(stages_present(g)[2] for _, g in stages.groupby(["variant", "noise"]))
+        text = (f"τ reaches the appendix's final stage in {final} of {len(cells)} (schedule, setting) cells" if final
+                else "But τ never reaches the appendix's final stage")
+        aside = ("no mislabeled sample sits below τ = 0.5 in any cell" if cells.set_aside.max() == 0 else
+                 f"at most {100 * cells.set_aside.max():.0f} % of the mislabeled samples sit below τ = 0.5 in a cell")
+        out.append(text + f": at the last snapshot {aside}, and the mislabeled samples' median τ is at least "
+                   f"{cells.median_mislabeled.min():.3f} ([](horizon.md), [](attention.md)).")
+    return out[:5]

@@ -136,10 +136,12 @@ def test_the_chapter_sentences_follow_the_records():
     one = horizon_summary(*fake_epochs(seeds=(0,)))
     assert "beyond the seed spread in no setting" in nalbook.horizon_fit_verdict(one, ["sym 40 %"])
     stages = pd.DataFrame({"variant": "NAL", "noise": "sym 40 %", "epoch": [5, 20, 40], "auroc": [0.52, 0.8, 0.6],
-                           "set_aside": [0.0, 0.1, 0.0]})
+                           "median_clean": 0.99, "set_aside": [0.0, 0.1, 0.0]})
     text = nalbook.horizon_stage_verdict(stages)
     assert "Of 1 (schedule, setting) cells, 1 start alike" in text and "1 separate" in text
-    assert "final stage appears nowhere" in text
+    assert "final stage appears nowhere" in text and "0 of them end with at least half" in text
+    text = nalbook.horizon_stage_verdict(stages.assign(auroc=[0.52, 0.8, 0.95], set_aside=[0.0, 0.1, 0.6]))
+    assert "and 1 reach the appendix's final stage" in text and "1 of them end" in text
 
 
 def test_control_table_says_which_variant_stays_within_the_seed_spread():

@@ -4,6 +4,8 @@
   :func:`load_snapshots`) and name what a run is (:func:`nal_variant`, :func:`describe_method`);
 * ``nalkit.results.stats`` -- summaries, paired differences with t-intervals, ranks, and the selection of a
   hyperparameter on the noisy validation set (:func:`select`);
+* ``nalkit.results.claims`` -- the claims table: each claim of the paper the book tests, its deciding numbers and a
+  verdict computed from the records;
 * ``nalkit.results.comparison`` -- every method tuned by the same rule, CE with early stopping, and how many
   seeds a difference needs;
 * ``nalkit.results.detection`` -- tau beside the mislabel detectors the field uses, confident learning
@@ -18,6 +20,7 @@ Every name is importable from ``nalkit.results`` itself, as the chapters do::
     from nalkit.results import load_runs, paired_difference
 """
 
+from .claims import VERDICTS, Claim, claims_frame, claims_table, count_verdict, directional_verdict, stages_present
 from .comparison import NAL_CANDIDATES, TUNED, early_stopping, seeds_needed, select_methods
 from .detection import confident_learning, detector_table, out_of_sample
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
@@ -31,6 +34,7 @@ from .stats import (Difference, Selection, mean_interval, paired_difference, ran
                     t_quantile_975)
 
 __all__ = [
+    "VERDICTS", "Claim", "claims_frame", "claims_table", "count_verdict", "directional_verdict", "stages_present",
     "ATTENTION_CONTROLS", "NAL_CANDIDATES", "confident_learning", "detector_table", "out_of_sample", "TUNED", "early_stopping", "seeds_needed", "select_methods",
     "BASELINE_NOTE", "CONFIG_COLUMNS", "LONG_VARIANTS", "METHOD_SETTINGS", "REPORTING_RULES", "Difference",
     "Reported", "Runs", "Selection", "at_best_epoch", "at_epoch", "config_value", "curves", "describe_method",

@@ -33,6 +33,8 @@ def select_methods(runs: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2),
     frame = runs[runs.seed.isin(seeds)]
     for method, column in TUNED.items():
         d = frame[frame.method == method]
+        if not len(d) or column not in d:
+            continue
         if method == "nal":
             d = d[d.lam.isin(NAL_CANDIDATES)]
             for col, full in (("estimate_targets", True), ("attention", True), ("alpha", 0.9)):

@@ -1,0 +1,160 @@
+"""The claims table's verdict rules (nalkit.results.claims), on synthetic records with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nalkit.results import Difference, claims_table, count_verdict, directional_verdict, stages_present
+from nalkit.results.claims import NOT_HERE, NOT_REPRODUCED, NOT_TESTED, PARTLY, REPRODUCED, VERDICTS
+
+SETTINGS = ("sym 40 %", "sym 80 %", "asym 40 %")
+
+
+def diff(low, high, n=5):
+    return Difference("a", "b", n, (low + high) / 2, 0.01, low, high)
+
+
+def default_runs(gap=(0.10, 0.10, 0.10), spread=0.01, seeds=5, baseline_gap=None, values=None):
+    """NAL ahead of CE by ``gap`` per setting (plus a seed-dependent wobble of ``spread``), and one baseline GCE."""
+    rows = []
+    for s, g in zip(SETTINGS, gap):
+        for seed in range(seeds):
+            wobble = spread * (seed - (seeds - 1) / 2)
+            base = 0.7
+            rows.append({"method": "ce", "noise": s, "seed": seed, "last_test_acc": base, "gce_q": np.nan,
+                         "actual_noise_rate": 0.36, "last_corrected_acc": np.nan, "sec_per_epoch": 1.0})
+            rows.append({"method": "nal", "noise": s, "seed": seed, "last_test_acc": base + g + wobble,
+                         "gce_q": np.nan, "actual_noise_rate": 0.36, "last_corrected_acc": 0.64 + g + wobble,
+                         "sec_per_epoch": 1.05})
+            bg = g if baseline_gap is None else baseline_gap
+            rows.append({"method": "gce", "noise": s, "seed": seed, "last_test_acc": base + g - bg - wobble,
+                         "gce_q": (values or {}).get("gce", 0.7), "actual_noise_rate": 0.36,
+                         "last_corrected_acc": np.nan, "sec_per_epoch": 1.0})
+    return pd.DataFrame(rows)
+
+
+def by_key(claims):
+    return {c.key: c for c in claims}
+
+
+@pytest.mark.timeout(60)
+def test_an_interval_that_covers_zero_never_reproduces():
+    assert directional_verdict([diff(0.01, 0.05)] * 3) == REPRODUCED
+    assert directional_verdict([diff(0.01, 0.05), diff(-0.01, 0.05), diff(0.02, 0.03)]) == PARTLY
+    assert directional_verdict([diff(-0.01, 0.05)] * 3) == NOT_REPRODUCED      # within noise everywhere
+    assert directional_verdict([diff(-0.05, -0.01)] * 3) == NOT_REPRODUCED     # the other way
+    # a single seed has no interval: nothing to judge
+    assert directional_verdict([Difference("a", "b", 1, 0.1, np.nan, np.nan, np.nan)]) == NOT_TESTED
+    assert directional_verdict([]) == NOT_TESTED
+    assert count_verdict(3, 3) == REPRODUCED and count_verdict(1, 3) == PARTLY
+    assert count_verdict(0, 3) == NOT_REPRODUCED and count_verdict(0, 0) == NOT_TESTED
+
+
+@pytest.mark.timeout(60)
+def test_a_claim_without_records_is_not_tested_here():
+    claims = claims_table({}, stages=pd.DataFrame())
+    assert [c.verdict for c in claims] == [NOT_TESTED] * len(claims)
+    assert all(c.numbers for c in claims)                   # each says why
+    assert {c.key for c in claims} >= {key for key, *_ in NOT_HERE}
+    assert all(c.verdict in VERDICTS for c in claims)
+
+
+@pytest.mark.timeout(60)
+def test_beats_ce_follows_the_paired_intervals():
+    runs = default_runs(gap=(0.10, 0.10, 0.10))
+    c1 = by_key(claims_table({"default": (runs, pd.DataFrame())}, stages=pd.DataFrame()))["C1"]
+    assert c1.verdict == REPRODUCED and "+10.0" in c1.numbers
+    # asym: NAL ahead by 0.2 points with a seed spread of 2 points: the interval covers 0
+    runs = default_runs(gap=(0.10, 0.10, 0.002), spread=0.02)
+    claims = by_key(claims_table({"default": (runs, pd.DataFrame())}, stages=pd.DataFrame()))
+    assert claims["C1"].verdict == PARTLY
+    runs = default_runs(gap=(-0.05, -0.05, -0.05))
+    assert by_key(claims_table({"default": (runs, pd.DataFrame())}, stages=pd.DataFrame()))["C1"].verdict == NOT_REPRODUCED
+
+
+@pytest.mark.timeout(60)
+def test_beating_untuned_baselines_is_at_most_partly():
+    runs = default_runs(baseline_gap=0.05)          # NAL resolved above GCE everywhere
+    c2 = by_key(claims_table({"default": (runs, pd.DataFrame())}, stages=pd.DataFrame()))["C2"]
+    assert c2.verdict == PARTLY and "not tuned" in c2.numbers
+    # the tuning grid chooses q = 0.5 and the default grid runs GCE at 0.5: tuned, so the win counts
+    tuning = []
+    for q, score in ((0.3, 0.6), (0.5, 0.7), (0.7, 0.65), (0.9, 0.5)):
+        for s in SETTINGS:
+            for seed in range(3):
+                tuning.append({"method": "gce", "noise": s, "seed": seed, "gce_q": q,
+                               "last_val_acc_noisy": score + 0.001 * seed})
+    runs = default_runs(baseline_gap=0.05, values={"gce": 0.5})
+    c2 = by_key(claims_table({"default": (runs, pd.DataFrame()), "tuning": (pd.DataFrame(tuning), pd.DataFrame())},
+                             stages=pd.DataFrame()))["C2"]
+    assert c2.verdict == REPRODUCED and "every method tuned" in c2.numbers
+    # NAL resolved below the best baseline everywhere
+    runs = default_runs(baseline_gap=-0.05, values={"gce": 0.5})
+    c2 = by_key(claims_table({"default": (runs, pd.DataFrame()), "tuning": (pd.DataFrame(tuning), pd.DataFrame())},
+                             stages=pd.DataFrame()))["C2"]
+    assert c2.verdict == NOT_REPRODUCED
+
+
+@pytest.mark.timeout(60)
+def test_corrected_labels_and_cost():
+    runs = default_runs(gap=(0.10, 0.10, 0.0), spread=0.02)
+    claims = by_key(claims_table({"default": (runs, pd.DataFrame())}, stages=pd.DataFrame()))
+    # corrected - noisy = gap + wobble: resolved at the two sym settings, not at asym
+    assert claims["C6"].verdict == PARTLY
+    assert claims["C8"].verdict == REPRODUCED and "1.05" in claims["C8"].numbers
+
+
+def long_frames(nal_fit=0.64, ce_drop=0.1, seeds=(0, 1, 2)):
+    runs, rows = [], []
+    for s in SETTINGS:
+        for seed in seeds:
+            for method in ("ce", "nal"):
+                run = f"{s}-{method}-{seed}"
+                runs.append({"run": run, "method": method, "noise": s, "seed": seed, "actual_noise_rate": 0.36,
+                             "attention": True, "update_period": 1})
+                for e in range(1, 21):
+                    ce = method == "ce"
+                    test = (0.8 - (ce_drop + 0.01 * seed) * (e > 5) if ce else 0.8) if e % 5 == 0 else np.nan
+                    rows.append({"run": run, "method": method, "noise": s, "seed": seed, "epoch": e,
+                                 "attention": True, "update_period": 1,
+                                 "train_acc_noisy": min(1.0, 0.05 * e) if ce else nal_fit,
+                                 "memorized": min(1.0, 0.05 * e) if ce else 0.05, "test_acc": test,
+                                 "tau_auroc": np.nan if ce else 0.6, "loss_auroc": 0.9,
+                                 "corrected_acc": np.nan, "corrected_acc_mislabeled": np.nan,
+                                 "phi_clean": np.nan if ce else 0.95,
+                                 "phi_mislabeled": np.nan if ce else 0.95 - (0.05 + 0.001 * seed if e < 10
+                                                                             else 0.001 * (seed - 1))})
+    return pd.DataFrame(runs), pd.DataFrame(rows)
+
+
+@pytest.mark.timeout(60)
+def test_long_training_claims():
+    runs, epochs = long_frames()
+    claims = by_key(claims_table({"long": (runs, epochs)}, stages=pd.DataFrame()))
+    assert claims["C3"].verdict == REPRODUCED       # CE memorises 100 %, NAL fits 64 % = the clean fraction
+    assert claims["C4"].verdict == REPRODUCED       # CE falls 10-12 points, resolved; NAL flat
+    # phi of the mislabeled samples below the clean ones only before epoch 10: partly
+    assert claims["C7"].verdict == PARTLY and "epochs 1–9" in claims["C7"].numbers
+    runs, epochs = long_frames(nal_fit=0.9, ce_drop=0.0)
+    claims = by_key(claims_table({"long": (runs, epochs)}, stages=pd.DataFrame()))
+    assert claims["C3"].verdict == NOT_REPRODUCED and claims["C4"].verdict == NOT_REPRODUCED
+
+
+def stages(aurocs, median_clean=0.99, variant="NAL", seeds=(0, 1, 2)):
+    return pd.DataFrame([{"run": f"r{seed}", "variant": variant, "noise": "sym 40 %", "seed": seed, "epoch": e,
+                          "auroc": a, "median_clean": median_clean, "median_mislabeled": 0.9, "set_aside": 0.0,
+                          "clean_set_aside": 0.0, "overlap": 0.5}
+                         for seed in seeds for e, a in zip((5, 20, 40), aurocs)])
+
+
+@pytest.mark.timeout(60)
+def test_three_stages():
+    assert stages_present(stages((0.5, 0.8, 0.95))) == (True, True, True)
+    assert stages_present(stages((0.5, 0.8, 0.7))) == (True, True, False)
+    assert stages_present(stages((0.5, 0.8, 0.95), median_clean=0.8)) == (True, True, False)
+    assert stages_present(stages((0.7, 0.7, 0.7))) == (False, False, False)
+    verdict = lambda s: by_key(claims_table({}, stages=s))["C5"].verdict  # noqa: E731
+    assert verdict(stages((0.5, 0.8, 0.95))) == REPRODUCED
+    assert verdict(pd.concat([stages((0.5, 0.8, 0.7)), stages((0.5, 0.55, 0.55), variant="NAL, τ = 1")])) == PARTLY
+    assert verdict(stages((0.7, 0.7, 0.7))) == NOT_REPRODUCED
+    assert verdict(stages((0.5, 0.8, 0.95)).assign(noise="sym 80 %")) == NOT_TESTED   # the paper's setting only
