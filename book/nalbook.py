@@ -771,3 +771,156 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
         out.append(text + f": at the last snapshot {aside}, and the mislabeled samples' median τ is at least "
                    f"{cells.median_mislabeled.min():.3f} ([](horizon.md), [](attention.md)).")
     return out[:5]
+
+
+# -- the results chapter: tuning, ranking, what tuning changed -----------------------------------------------------
+PARAMETER_NAMES = {"nal": "λ", "gce": "q", "sce": "α (β 1)", "elr": "λ (β 0.7)", "selc": "turning point"}
+
+
+def method_name(method: str) -> str:
+    """The name tables and sentences give a method (``ce + early stop`` -> ``CE + early stop``)."""
+    from nalkit.results import EARLY_STOPPED
+
+    return "CE + early stop" if method == EARLY_STOPPED else method.upper()
+
+
+def tuning_table(chosen: dict, candidates: pd.DataFrame) -> str:
+    """Each method's candidates with their mean noisy-validation accuracy, the choice and its margin."""
+    from nalkit.results import AUTHORS_VALUES
+
+    if not chosen:
+        return "The tuning grids have no records yet (`nalkit run configs/grids/tuning.yaml`)."
+    rows = []
+    for method in ("gce", "sce", "elr", "selc", "nal"):
+        if method not in chosen:
+            continue
+        sel = chosen[method]
+        col = f"{sel.table.columns[0].rsplit('_', 1)[0]}_mean"
+        cells = [(f"**{v:g}: {100 * r[col]:.1f}**" if v == sel.chosen else f"{v:g}: {100 * r[col]:.1f}")
+                 for v, r in sel.table.iterrows()]
+        authors = AUTHORS_VALUES.get(method, 2.0 if method == "nal" else None)
+        rows.append({"method": method_name(method), "parameter": PARAMETER_NAMES[method],
+                     "candidates: noisy-val acc (%)": " · ".join(cells),
+                     "chosen": f"{sel.chosen:g}", "authors' value": f"{authors:g}" if authors is not None else "–",
+                     "chosen − runner-up (points)": sel.margin.sentence(pairs="(setting, seed) pairs")
+                     if sel.margin is not None else "–",
+                     "runs": int(sel.table.n.sum())})
+    frame = pd.DataFrame(rows).set_index("method")
+    return table_md(frame, "The equal tuning budget: each method's candidates with their mean last-epoch accuracy on the "
+                    "noisy validation set over the three settings and seeds 0–2 (the chosen one in bold), NAL's λ from "
+                    "the λ grid. \"authors' value\": the baselines' CIFAR-10 recipes, NAL's λ chosen earlier from 8 "
+                    "values in [](mechanism.md).", "tab-tuning")
+
+
+def tuning_sentence(chosen: dict, runs: pd.DataFrame, tuning: pd.DataFrame, tuned: bool) -> str:
+    """Whether the tuning grid is complete and whether the default grid runs the chosen values."""
+    expected = len(grid_names("tuning"))
+    text = (f"The tuning grid holds {len(tuning)} of its {expected} runs"
+            + (" (complete)." if expected and len(tuning) >= expected else
+               ": the choices above are from the candidates run so far and may change.") if expected else
+            "The tuning grid has not run.")
+    if tuned:
+        return text + " The default grid below runs every method at its chosen value."
+    return text + (" The default grid's records below predate this selection: they run the baselines at their authors' "
+                   "CIFAR-10 values, so in them only NAL is tuned (see the verdict of claim C2 in {numref}`tab-claims`).")
+
+
+def ranking_lines(order: pd.DataFrame, settings: Sequence[str], names: dict[str, str]) -> str:
+    """Per setting: the methods best first, NAL against each other method with what is resolved."""
+    lines = []
+    for s in settings:
+        d = order[order.noise == s] if len(order) else order
+        if not len(d) or "nal" not in set(d.method):
+            continue
+        ranked = ", ".join(f"{method_name(m)} {100 * v:.1f}" for m, v in zip(d.method, d["mean"]))
+        others = d[d.method != "nal"]
+        rival = others.iloc[0]
+        rank = int(d[d.method == "nal"]["rank"].iloc[0])
+        role = "the runner-up" if rank == 1 else "the best"
+        text = (f"**{names.get(s, s)}** (last epoch, best first): {ranked}. NAL − {method_name(rival.method)} ({role}): "
+                f"{rival['diff'].sentence()}.")
+        above = [method_name(m) for m, x in zip(others.method, others["diff"]) if x.n >= 2 and x.low > 0]
+        below = [method_name(m) for m, x in zip(others.method, others["diff"]) if x.n >= 2 and x.high < 0]
+        open_ = others[~others.resolved]
+        text += (f" NAL is resolved above {join_and(above) or 'no method'}"
+                 + (f" and below {join_and(below)}" if below else "") + ".")
+        if len(open_):
+            need = [f"{method_name(m)} ({'–' if pd.isna(n) else '≥ 1,000' if n >= 1000 else int(n)})"
+                    for m, n in zip(open_.method, open_.seeds_needed)]
+            text += (" Unresolved, with the seeds the observed mean and spread would need for a 95 % interval that "
+                     f"excludes 0: {join_and(need)}.")
+        lines.append(text)
+    return bullets(lines) if lines else ""
+
+
+def ranking_verdict(order: pd.DataFrame, settings: Sequence[str]) -> str:
+    """One sentence: in how many settings NAL is resolved above all, below some, or not separable from its rival."""
+    if not len(order) or "nal" not in set(order.method):
+        return ""
+    first, behind, open_ = [], [], []
+    for s in settings:
+        d = order[(order.noise == s) & (order.method != "nal")]
+        if not len(d):
+            continue
+        if all(x.n >= 2 and x.low > 0 for x in d["diff"]):
+            first.append(s)
+        elif any(x.n >= 2 and x.high < 0 for x in d["diff"]):
+            behind.append(s)
+        else:
+            open_.append(s)
+    n = int(order.n.min())
+    parts = [f"NAL is resolved above every other method at {join_and(first) or 'no setting'}"]
+    if behind:
+        parts.append(f"resolved below at least one at {join_and(behind)}")
+    if open_:
+        parts.append(f"not separable from the best of the others at {join_and(open_)} with {n} seeds")
+    return "**Ranking:** " + "; ".join(parts) + "."
+
+
+def untuned_runs(tuning: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
+    """The untuned comparison from the tuning grids: CE, each baseline at its authors' value, NAL at λ = 2."""
+    from nalkit.results import AUTHORS_VALUES, TUNED
+
+    parts = [tuning[tuning.method == "ce"]] if len(tuning) else []
+    for method, value in AUTHORS_VALUES.items():
+        if len(tuning) and TUNED[method] in tuning:
+            d = tuning[tuning.method == method]
+            parts.append(d[np.isclose(d[TUNED[method]].astype(float), value)])
+    if len(sweep):
+        nal = sweep[(sweep.method == "nal") & (sweep.lam == 2.0)]
+        if "variant" in nal:
+            nal = nal[nal.variant == "full NAL"]
+        parts.append(nal)
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def untuned_verdict(untuned: pd.DataFrame, tuned_runs: pd.DataFrame, chosen: dict, settings: Sequence[str],
+                    tuned: bool = True) -> str:
+    """What tuning changed: each baseline's chosen value against its authors' one (test accuracy, paired over the
+    seeds both ran) and NAL's rank before and after."""
+    from nalkit.results import AUTHORS_VALUES, TUNED
+
+    if not len(untuned):
+        return ""
+    lines = []
+    for method, value in AUTHORS_VALUES.items():
+        if method not in chosen:
+            continue
+        pick = chosen[method].chosen
+        if np.isclose(pick, value):
+            lines.append(f"{method_name(method)} keeps its authors' value ({value:g}).")
+            continue
+        lines.append(f"{method_name(method)} chooses {PARAMETER_NAMES[method].split(' ')[0]} = {pick:g} instead of "
+                     f"{value:g}.")
+    ranks = []
+    for s in settings:
+        before = untuned[untuned.setting == s].groupby("method").last_test_acc.mean().sort_values(ascending=False)
+        after = tuned_runs[tuned_runs.setting == s].groupby("method").last_test_acc.mean().sort_values(ascending=False)
+        if tuned and "nal" in before and "nal" in after and len(before) > 1:
+            ranks.append(f"{list(before.index).index('nal') + 1} of {len(before)} → "
+                         f"{list(after.index).index('nal') + 1} of {len(after)} at {s}")
+    text = " ".join(lines)
+    if ranks:
+        text += f" NAL's rank by mean last-epoch test accuracy, untuned → default grid: {join_and(ranks)}."
+    return text

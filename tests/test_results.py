@@ -154,3 +154,38 @@ def test_seeds_needed_from_the_observed_spread():
     assert seeds_needed(Difference("a", "b", 5, 0.05, 0.01, 0.04, 0.06)) == 3
     assert seeds_needed(Difference("a", "b", 1, 0.05, float("nan"), float("nan"), float("nan"))) is None
     assert seeds_needed(Difference("a", "b", 5, 0.0, 0.01, -0.01, 0.01)) is None
+
+
+def test_ce_with_early_stopping_is_one_more_method_paired_on_the_seed():
+    from nalkit.results import EARLY_STOPPED, paired_difference, with_early_stopping
+
+    runs = pd.DataFrame({"run": ["c0", "c1", "n0", "n1"], "method": ["ce", "ce", "nal", "nal"], "noise": "sym 40 %",
+                         "seed": [0, 1, 0, 1], "last_test_acc": [0.6, 0.62, 0.8, 0.81]})
+    epochs = pd.DataFrame({"run": ["c0"] * 3 + ["c1"] * 3, "method": "ce", "noise": "sym 40 %",
+                           "seed": [0] * 3 + [1] * 3, "epoch": [5, 10, 15] * 2,
+                           "val_acc_noisy": [0.5, 0.6, 0.4, 0.55, 0.5, 0.45],
+                           "test_acc": [0.75, 0.79, 0.6, 0.78, 0.7, 0.62]})
+    out = with_early_stopping(runs, epochs)
+    es = out[out.method == EARLY_STOPPED].set_index("seed")
+    assert list(es.last_test_acc) == [0.79, 0.78] and list(es.stop_epoch) == [10, 5]
+    assert len(out) == 6 and (out[out.method == "ce"].last_test_acc == [0.6, 0.62]).all()  # CE itself unchanged
+    d = paired_difference(out, "last_test_acc", "nal", EARLY_STOPPED)
+    assert d.n == 2 and abs(d.mean - (0.8 - 0.79 + 0.81 - 0.78) / 2) < 1e-12
+    assert with_early_stopping(runs, epochs.drop(columns="val_acc_noisy").assign(val_acc_noisy=np.nan)).equals(runs)
+
+
+def test_ranking_resolves_what_the_seeds_can_and_says_how_many_the_rest_need():
+    from nalkit.results import ranking
+
+    rows = []
+    for seed in range(5):
+        wobble = 0.01 * (seed - 2)
+        rows += [{"method": "nal", "noise": "sym 40 %", "seed": seed, "last_test_acc": 0.80 + wobble},
+                 {"method": "ce", "noise": "sym 40 %", "seed": seed, "last_test_acc": 0.60},
+                 # SCE 0.5 points below NAL with a spread of 2 points: unresolved at 5 seeds
+                 {"method": "sce", "noise": "sym 40 %", "seed": seed, "last_test_acc": 0.795 - wobble}]
+    r = ranking(pd.DataFrame(rows)).set_index("method")
+    assert list(r["rank"].sort_values().index) == ["nal", "sce", "ce"]
+    assert r.loc["ce", "resolved"] and pd.isna(r.loc["ce", "seeds_needed"])
+    assert not r.loc["sce", "resolved"] and r.loc["sce", "seeds_needed"] > 5
+    assert pd.isna(r.loc["nal", "diff"]) and r.loc["sce", "n"] == 5

@@ -21,7 +21,8 @@ Every name is importable from ``nalkit.results`` itself, as the chapters do::
 """
 
 from .claims import VERDICTS, Claim, claims_frame, claims_table, count_verdict, directional_verdict, stages_present
-from .comparison import NAL_CANDIDATES, TUNED, early_stopping, seeds_needed, select_methods
+from .comparison import (AUTHORS_VALUES, EARLY_STOPPED, NAL_CANDIDATES, TUNED, early_stopping, ranking, seeds_needed,
+                         select_methods, with_early_stopping)
 from .detection import confident_learning, detector_table, out_of_sample
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
                       memorisation_gap, mislabeled_fraction, peak_and_last, snapshot_epochs, stage_table, with_variant)
@@ -36,6 +37,7 @@ from .stats import (Difference, Selection, mean_interval, paired_difference, ran
 __all__ = [
     "VERDICTS", "Claim", "claims_frame", "claims_table", "count_verdict", "directional_verdict", "stages_present",
     "ATTENTION_CONTROLS", "NAL_CANDIDATES", "confident_learning", "detector_table", "out_of_sample", "TUNED", "early_stopping", "seeds_needed", "select_methods",
+    "AUTHORS_VALUES", "EARLY_STOPPED", "ranking", "with_early_stopping",
     "BASELINE_NOTE", "CONFIG_COLUMNS", "LONG_VARIANTS", "METHOD_SETTINGS", "REPORTING_RULES", "Difference",
     "Reported", "Runs", "Selection", "at_best_epoch", "at_epoch", "config_value", "curves", "describe_method",
     "detector_series", "histogram_overlap", "horizon_summary", "last_epoch", "load_arrays", "load_run", "load_runs", "load_snapshots",

@@ -4,7 +4,11 @@ and how many seeds a difference needs.
 * :data:`TUNED` -- each method's main hyperparameter, as a column of :func:`nalkit.results.load_runs`;
 * :func:`select_methods` -- :func:`nalkit.results.select` for every method, the same rule and validation set;
 * :func:`early_stopping` -- per run, test accuracy at the evaluation epoch with the best noisy-validation accuracy;
-* :func:`seeds_needed` -- from an observed paired difference, the number of seeds whose interval would exclude 0.
+* :func:`seeds_needed` -- from an observed paired difference, the number of seeds whose interval would exclude 0;
+* :func:`with_early_stopping` -- CE with early stopping as one more method of a ``runs`` frame;
+* :func:`ranking` -- per setting, every method's mean and its paired difference to a reference method, with which
+  differences are resolved and how many seeds an unresolved one would need;
+* :data:`AUTHORS_VALUES` -- the baselines' CIFAR-10 values (the untuned runs).
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from .stats import Difference, Selection, select, t_quantile_975
 
 #: the hyperparameter each method tunes (configs/grids/tuning.yaml; NAL's lambda in configs/grids/lambda.yaml)
 TUNED = {"nal": "lam", "gce": "gce_q", "sce": "sce_alpha", "elr": "elr_lam", "selc": "selc_start"}
+#: each baseline's value from its authors' CIFAR-10 recipe (configs/fmnist/cpu.yaml): the untuned runs
+AUTHORS_VALUES = {"gce": 0.7, "sce": 0.1, "elr": 3.0, "selc": 20.0}
+#: the name :func:`with_early_stopping` gives CE with early stopping on the noisy validation set
+EARLY_STOPPED = "ce + early stop"
 #: NAL's share of the lambda grid under the same budget of 4 candidates as every baseline
 NAL_CANDIDATES = (0.5, 2.0, 5.0, 10.0)
 
@@ -76,3 +84,45 @@ def seeds_needed(diff: Difference, limit: int = 1000) -> int | None:
         if abs(diff.mean) > t_quantile_975(n - 1) * diff.std / np.sqrt(n):
             return n
     return limit
+
+
+def with_early_stopping(runs: pd.DataFrame, epochs: pd.DataFrame, method: str = "ce",
+                        name: str = EARLY_STOPPED) -> pd.DataFrame:
+    """``runs`` with one more row per ``method`` run that evaluated the noisy validation set: the same run stopped
+    at its best noisy-validation epoch (:func:`early_stopping`), as method ``name``, its ``last_test_acc`` the
+    test accuracy there and ``stop_epoch`` the epoch. Its other columns are the run's own (at the last epoch).
+    Pair it with the others on the seed like any method: it is the same run, read at another epoch."""
+    base = runs[runs.method == method]
+    if not len(base):
+        return runs
+    es = early_stopping(epochs[epochs.run.isin(base.run)]).set_index("run")
+    if not len(es):
+        return runs
+    extra = base[base.run.isin(es.index)].copy()
+    extra["last_test_acc"] = es.loc[extra.run, "value"].to_numpy()
+    extra["stop_epoch"] = es.loc[extra.run, "epoch"].to_numpy()
+    extra["method"] = name
+    return pd.concat([runs, extra], ignore_index=True)
+
+
+def ranking(runs: pd.DataFrame, value: str = "last_test_acc", reference: str = "nal",
+            by: str = "noise") -> pd.DataFrame:
+    """Per ``by`` group, every method's mean, std and count of ``value``, best first, with the paired difference
+    ``reference - method`` over seeds (``diff``, a :class:`Difference`), whether its interval excludes 0
+    (``resolved``) and, where it does not, how many seeds the observed mean and spread would need
+    (``seeds_needed``, :func:`seeds_needed`)."""
+    from .stats import paired_difference
+
+    rows = []
+    for group, d in runs.groupby(by, sort=False):
+        g = d.groupby("method")[value]
+        stats = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "n": g.count()}).sort_values(
+            "mean", ascending=False)
+        for rank, (method, r) in enumerate(stats.iterrows(), start=1):
+            diff = (paired_difference(d, value, reference, method)
+                    if method != reference and reference in stats.index else None)
+            resolved = bool(diff is not None and diff.n >= 2 and not diff.within_noise)
+            rows.append({by: group, "rank": rank, "method": method, "mean": r["mean"], "std": r["std"],
+                         "n": int(r["n"]), "diff": diff, "resolved": resolved,
+                         "seeds_needed": None if diff is None or resolved else seeds_needed(diff)})
+    return pd.DataFrame(rows, columns=[by, "rank", "method", "mean", "std", "n", "diff", "resolved", "seeds_needed"])
