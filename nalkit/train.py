@@ -207,16 +207,36 @@ def _fixed_balanced_subset(cfg: Config, noisy: np.ndarray, candidates: np.ndarra
 def _noisy_validation(cfg: Config, full: ds.Split, subset: np.ndarray, num_classes: int,
                       noise_dir: Path | None) -> ds.Split:
     """``data.noisy_val_size`` images from outside the training subset, noisy by the same process."""
-    rest = np.setdiff1d(np.arange(len(full)), subset)
-    size = cfg.data.noisy_val_size
-    if size > len(rest):
-        raise ConfigError(f"data.noisy_val_size={size} exceeds the {len(rest)} training images outside "
-                          f"data.train_subset={cfg.data.train_subset}")
     clean_all = np.asarray(full.labels, np.int64)
-    pick = rest[ds.stratified_subset_indices(clean_all[rest], size, cfg.data.subset_seed)]
+    pick = noisy_validation_indices(clean_all, subset, cfg.data.noisy_val_size, cfg.data.subset_seed,
+                                    cfg.data.train_subset)
     clean = clean_all[pick]
     noisy = np.asarray(_corrupt(cfg, clean, num_classes, noise_dir).labels, np.int64)
     return dataclasses.replace(ds.take(full, pick), labels=noisy, clean_labels=clean)
+
+
+def noisy_validation_indices(labels: np.ndarray, subset: np.ndarray, size: int, seed: int,
+                             train_subset: int | None = None) -> np.ndarray:
+    """The ``data.noisy_val_size`` images of the training split outside ``subset``: a class-stratified draw
+    (``data.subset_seed``) from the rest, as positions in the full training split."""
+    rest = np.setdiff1d(np.arange(len(labels)), subset)
+    if size > len(rest):
+        raise ConfigError(f"data.noisy_val_size={size} exceeds the {len(rest)} training images outside "
+                          f"data.train_subset={train_subset}")
+    return rest[ds.stratified_subset_indices(np.asarray(labels)[rest], size, seed)]
+
+
+def training_images_read(cfg: Config, labels: np.ndarray) -> np.ndarray:
+    """Positions in the full training split of every image a run of ``cfg`` reads (its training subset and its
+    noisy validation set), given the split's ``labels``; sorted. Every image when there is no subset."""
+    d = cfg.data
+    if d.train_subset is None:
+        return np.arange(len(labels))
+    subset = ds.stratified_subset_indices(np.asarray(labels), d.train_subset, d.subset_seed)
+    if d.noisy_val_size is None:
+        return subset
+    val = noisy_validation_indices(labels, subset, d.noisy_val_size, d.subset_seed, d.train_subset)
+    return np.union1d(subset, val)
 
 
 def worker_context() -> mp.context.BaseContext:

@@ -17,7 +17,9 @@ At most 4 archives (``1-logs``, ``2-long``, ``3-bench``, ``4-fair``), each at mo
 checked against the sha256 of every file it holds; ``stages.json`` (in ``1-logs``, rewritten at every stage)
 records each stage's budget, wall time and exit status.
 
-    python3 tools/gpu_evidence.py --out "$OUT"                          # on the lent GPU (the device tool)
+    python3 tools/gpu_data.py --out gpu-data                            # here, first: the data it carries (8 MB)
+    mkdir -p data && cp -r gpu-data/fashion-mnist data/ && \
+    python3 tools/gpu_evidence.py --out "$OUT"                          # on the lent GPU (device tool, carry gpu-data)
     python3 tools/gpu_evidence.py --out /tmp/ev --rehearse              # the CPU rehearsal (tests/test_gpu_evidence.py)
 """
 
