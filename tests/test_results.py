@@ -1,5 +1,8 @@
 """The analysis the chapters use (nalkit.results): summaries, paired differences, ranks, selection, snapshots."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -189,3 +192,31 @@ def test_ranking_resolves_what_the_seeds_can_and_says_how_many_the_rest_need():
     assert r.loc["ce", "resolved"] and pd.isna(r.loc["ce", "seeds_needed"])
     assert not r.loc["sce", "resolved"] and r.loc["sce", "seeds_needed"] > 5
     assert pd.isna(r.loc["nal", "diff"]) and r.loc["sce", "n"] == 5
+
+
+@pytest.mark.timeout(300)
+def test_the_default_grid_runs_the_values_the_tuning_grids_choose():
+    """configs/grids/default.yaml runs every method at the value select_methods chooses from the committed tuning
+    records, with the noisy validation set and 5 seeds (checked once the tuning grid is complete)."""
+    from nalkit.grid import expand_grid
+    from nalkit.results import CONFIG_COLUMNS, NAL_CANDIDATES, TUNED, config_value, load_runs, select_methods
+
+    root = Path(__file__).resolve().parents[1]
+    manifest = root / "results" / "grids" / "tuning.json"
+    if not manifest.is_file():
+        pytest.skip("the tuning grid has not run")
+    names = [e["name"] for e in json.loads(manifest.read_text())["experiments"]]
+    runs = load_runs(root / "results" / "runs", complete_only=True).runs
+    tuning = runs[runs.run.isin(names)]
+    if len(tuning) < len(names):
+        pytest.skip(f"the tuning grid holds {len(tuning)} of its {len(names)} runs")
+    lam = json.loads((root / "results" / "grids" / "lambda.json").read_text())["experiments"]
+    sweep = runs[runs.run.isin([e["name"] for e in lam]) & runs.lam.isin(NAL_CANDIDATES)]
+    chosen = select_methods(pd.concat([tuning, sweep]))
+    assert set(chosen) == set(TUNED)
+    experiments = expand_grid(root / "configs" / "grids" / "default.yaml")
+    for method, column in TUNED.items():
+        used = {config_value(e.cfg, CONFIG_COLUMNS[column]) for e in experiments if e.cfg.method.name == method}
+        assert used == {chosen[method].chosen}, (method, used, chosen[method].chosen)
+    assert {e.cfg.data.noisy_val_size for e in experiments} == {5000}
+    assert {e.cfg.run.seed for e in experiments} == {0, 1, 2, 3, 4}
