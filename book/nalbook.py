@@ -218,7 +218,7 @@ def findings() -> dict[str, str]:
 
     out: dict[str, str] = {}
     default, _ = grid_runs("default")
-    sweep, _ = grid_runs("lambda")
+    sweep, sweep_epochs = grid_runs("lambda")
     abl, _ = grid_runs("ablations")
     settings = settings_of(default)
     if len(default):
@@ -286,7 +286,6 @@ def findings() -> dict[str, str]:
             mem = both.groupby(["setting", "variant"]).last_memorized.mean()
             s0 = costs[attention][0]
             full_at = both[(both.setting == s0) & (both.variant == "full NAL")]
-            tau_mis = float(np.nanmean(full_at.last_tau_mislabeled)) if "last_tau_mislabeled" in full_at else np.nan
             out["why"] = (f"Fixing τ at 1 costs accuracy at {join_and(costs[attention])}: there the attention branch "
                           "contributes to NAL's robustness"
                           + (f"; removing target estimation costs accuracy at {join_and(costs[targets])}."
@@ -295,11 +294,12 @@ def findings() -> dict[str, str]:
                           f"mislabeled samples at {s0} instead of {100 * mem[(s0, 'full NAL')]:.1f} %, while full NAL's τ "
                           f"{_separation_word(float(full_at.last_tau_auroc.mean()))} (AUROC "
                           f"{full_at.last_tau_auroc.mean():.2f}).")
-            if np.isfinite(tau_mis) and tau_mis < 1:
-                out["why"] += (f" By Theorem 1, for a one-hot target the gradient is scaled by $\\tau p_y / (\\tau p_y + 1 - \\tau)$; "
-                               f"at the mean τ of the mislabeled samples at {s0} ({tau_mis:.4f}) it is at most one half for any "
-                               f"sample whose $p_y$ is below $(1 - \\tau)/\\tau$ = {(1 - tau_mis) / tau_mis:.1g}: τ need not sort the "
-                               "samples to scale the gradients of those the network does not fit.")
+            lam_sel = lam_abl[0] if len(lam_abl) == 1 else select_lambda(sweep).chosen
+            long_runs, _ = grid_runs("long")
+            when = when_attention_acts(sweep[sweep.lam == lam_sel], sweep_epochs[sweep_epochs.lam == lam_sel],
+                                       long_runs[long_runs.lam == lam_sel] if len(long_runs) else long_runs,
+                                       costs[attention])
+            out["why"] += (" " + when) if when else ""
         else:
             out["why"] = ("Neither removing the attention branch nor removing target estimation changes the accuracy "
                           "beyond the seed-to-seed spread here.")
@@ -311,6 +311,186 @@ def mechanism_verdict(sweep: pd.DataFrame, abl: pd.DataFrame, default: pd.DataFr
     f = findings()
     lines = [f[k] for k in ("selection", "tau", "ablation", "why", "ranking") if k in f]
     return bullets(lines) if lines else "Not enough records yet to answer."
+
+
+def when_attention_acts(sweep: pd.DataFrame, epochs: pd.DataFrame, long_runs: pd.DataFrame,
+                        settings: Sequence[str], near: float = 0.99, early: float = 0.9) -> str:
+    """When the attention branch rescales gradients, from the records of one λ: the λ sweep's runs and per-epoch
+    rows at that λ (``sweep``, ``epochs``) and the long tier's runs at it (``long_runs``, which record the
+    gradient factor φ per sample), at the ``settings`` where fixing τ at 1 costs accuracy.
+
+    One Markdown sentence: at the sweep's last epoch, the mislabeled samples' mean τ and the share of samples
+    whose φ exceeds ``near`` (the long tier at the same epoch: its first epochs are the same runs); then the
+    epochs in which both groups' mean τ stays below ``early`` and the middle 90 % of every sample's τ at the
+    snapshots before the last. Empty when the sweep has no per-epoch τ there.
+    """
+    settings = [s for s in settings if len(sweep) and (sweep.setting == s).any()]
+    if not settings or not len(epochs) or "tau_mislabeled" not in epochs:
+        return ""
+    last = int(epochs.epoch.max())
+    end_tau = sweep.groupby("setting").last_tau_mislabeled.mean()
+    text = (f"**When τ acts.** At the last epoch ({last}) the attention branch barely rescales any gradient: the "
+            "mislabeled samples' mean τ is " + join_and([f"{end_tau[s]:.4f} at {s}" for s in settings]))
+    full = long_runs[long_runs.variant == "full NAL"] if len(long_runs) else long_runs
+    phi = load_snapshots(full[full.setting.isin(settings)].run_dir, "phi", epochs=[last]) if len(full) else None
+    if phi is not None and len(phi):
+        text += (f", and in the long tier (the same recipe and seeds trained for {int(full.epochs.max())} epochs, "
+                 f"which records each sample's gradient factor φ of Theorem 1) φ exceeds {near:g} for "
+                 f"{100 * (phi.value > near).mean():.1f} % of the training samples at epoch {last} (a gradient within "
+                 f"{100 * (1 - near):.0f} % of cross-entropy's)")
+    text += ". Whatever fixing τ at 1 costs must be bought earlier: "
+    parts = []
+    for s in settings:
+        m = epochs[epochs.setting == s].groupby("epoch")[["tau_clean", "tau_mislabeled"]].mean()
+        reached = m.index[(m.max(axis=1) >= early)]
+        below = m.loc[: reached.min() - 1] if len(reached) else m
+        if not len(below):
+            continue
+        part = (f"at {s} the mean τ of clean and of mislabeled samples stays between {below.min().min():.2f} and "
+                f"{below.max().max():.2f} up to epoch {int(below.index.max())}")
+        snaps = load_snapshots(sweep[sweep.setting == s].run_dir, "tau")
+        snaps = snaps[(snaps.epoch >= 0) & (snaps.epoch < last)]
+        if len(snaps):
+            lo, hi = np.quantile(snaps.value, [0.05, 0.95])
+            part += (f", and at epoch{'s' if snaps.epoch.nunique() > 1 else ''} "
+                     f"{join_and([str(e) for e in sorted(snaps.epoch.unique())])} the middle 90 % of all samples' τ "
+                     f"lies between {lo:.2f} and {hi:.2f}")
+        parts.append(part)
+    if not parts:
+        return ""
+    return (text + "; ".join(parts) + ": a down-weighting of every sample, clean or not, which [](attention.md) "
+            "measures through φ over training.")
+
+
+def underfit_sentence(runs: pd.DataFrame, x: str = "lam", share: float = 0.8) -> str:
+    """Which values of ``x`` (one setting's sweep) underfit: those whose mean last-epoch training accuracy on the
+    correctly labelled samples (``last_clean_acc``) is below ``share`` times the best value's. A network that
+    fits neither the clean nor the mislabeled samples memorises little without being robust, so the sentence
+    says that their low memorisation is underfitting. Empty when no value underfits."""
+    if not len(runs) or "last_clean_acc" not in runs:
+        return ""
+    fit = runs.groupby(x).last_clean_acc.mean().dropna()
+    if not len(fit):
+        return ""
+    best = fit.idxmax()
+    low = fit[fit < share * fit[best]]
+    if not len(low):
+        return ""
+    name = {"lam": "λ"}.get(x, x)
+    span = (f"{100 * low.min():.0f}–{100 * low.max():.0f} %" if len(low) > 1 else f"{100 * low.iloc[0]:.0f} %")
+    return (f" At {name} = {join_and([f'{v:g}' for v in low.index])} the network fits only {span} of its correctly "
+            f"labelled training samples ({name} = {best:g}: {100 * fit[best]:.1f} %; under {share:g} times that counts "
+            "as underfitting): there a low memorised share is underfitting, not robustness.")
+
+
+# -- the cost page (book/cost.ipynb) -------------------------------------------------------------------------------
+def target_met(ratio, target) -> str:
+    """``yes`` / ``no`` for a benchmark ratio against a target such as ``<= 1.03``; empty when either is missing."""
+    if pd.isna(ratio) or pd.isna(target) or not str(target).strip():
+        return ""
+    op, bound = str(target).split()
+    ok = float(ratio) <= float(bound) if op == "<=" else float(ratio) >= float(bound)
+    return "yes" if ok else "no"
+
+
+def read_benchmarks(folder: Path | None = None) -> list[tuple[str, pd.DataFrame]]:
+    """``(file name, table)`` of every benchmark CSV in ``folder`` (default ``BENCHMARKS``), sorted by name; a file
+    that cannot be read comes back as a one-column table saying why."""
+    folder = BENCHMARKS if folder is None else Path(folder)
+    out = []
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        try:
+            out.append((path.name, pd.read_csv(path, dtype={"target": str, "note": str})))
+        except Exception as err:  # noqa: BLE001 -- a malformed file is reported on the page, not fatal
+            out.append((path.name, pd.DataFrame({"could not read": [f"{type(err).__name__}: {err}"]})))
+    return out
+
+
+def nal_cost(overhead: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The cost page's answer: the paired NAL / CE ratios of the ``nal_overhead`` benchmark as a table, and a
+    sentence that sets them beside the ratio of median seconds per epoch of NAL's and CE's runs in ``runs`` (the
+    default grid's records, as the results chapter computes it), saying which measurement is which."""
+    rows = overhead[overhead.ratio.notna()] if len(overhead) and "ratio" in overhead else overhead.iloc[:0]
+    table = pd.DataFrame({
+        "quantity": list(rows.quantity),
+        "NAL / CE": [f"{r:.2f}" for r in rows.ratio],
+        "target": list(rows.target.fillna("")),
+        "met": [target_met(r, t) for r, t in zip(rows.ratio, rows.target)],
+        "spread": [str(n) if isinstance(n, str) else "" for n in rows.note],
+    })
+    step = rows[rows.quantity.str.contains("every batch", regex=False)]
+    memory = rows[rows.quantity.str.startswith("memory")]
+    parts = []
+    if len(step):
+        parts.append(f"a NAL training step takes {step.ratio.iloc[0]:.2f}× CE's")
+    if len(memory):
+        parts.append(f"it holds {memory.ratio.iloc[0]:.2f}× CE's memory")
+    met = [m for m in table.met if m]
+    lead = ("NAL costs what cross-entropy costs" if met and all(m == "yes" for m in met)
+            else "NAL against cross-entropy")
+    text = (f"**{lead}:** " + " and ".join(parts) + " (paired, side by side in one process; table below)." if parts
+            else "The paired NAL / CE benchmark (`nal_overhead`) has no results yet.")
+    cost = runs.groupby("method").sec_per_epoch.median() if len(runs) and "sec_per_epoch" in runs else pd.Series()
+    if {"nal", "ce"} <= set(cost.index) and len(step):
+        ce = runs[runs.method == "ce"].sec_per_epoch
+        text += (f" The results chapter's cost table gives a different ratio, {cost['nal'] / cost['ce']:.2f}× CE: it "
+                 f"divides the median seconds per epoch of NAL's {int((runs.method == 'nal').sum())} runs by those of "
+                 f"CE's {len(ce)}, runs timed one by one at different times on a shared machine, where CE's own runs "
+                 f"range from {ce.min():.2f} to {ce.max():.2f} s per epoch ({100 * (ce.max() / ce.min() - 1):.0f} % "
+                 "apart). The micro-benchmark instead alternates CE and NAL steps in one process, so both see the "
+                 f"same load, and takes the median of the paired ratios: {step.ratio.iloc[0]:.2f}. The paired ratio is "
+                 "NAL's cost; the per-run ratio adds how busy the machine was when each run trained.")
+    return table, text
+
+
+def unmeasured_sentence(tables: Sequence[tuple[str, pd.DataFrame]]) -> str:
+    """One sentence for every benchmark row without a value, grouped by file and by the note that says why:
+    quantities named ``<configuration>: <what>`` are listed once per ``what``, with the configurations counted."""
+    groups = []
+    for name, t in tables:
+        if not {"value", "quantity"} <= set(t):
+            continue
+        missing = t[t.value.isna()]
+        why = (missing.note.fillna("no reason recorded") if "note" in t
+               else pd.Series("no reason recorded", index=missing.index)).str.split(";").str[0].str.strip()
+        for note, g in missing.groupby(why):
+            split = [q.split(": ", 1) for q in g.quantity]
+            if all(len(p) == 2 for p in split) and len({p[0] for p in split}) > 1:
+                whats = list(dict.fromkeys(p[1] for p in split))
+                configs = list(dict.fromkeys(p[0].split(" (")[0] for p in split))
+                what = (f"{join_and(whats)} of each of {len(configs)} configurations ({', '.join(configs)})")
+            else:
+                what = join_and([f"“{q}”" for q in g.quantity])
+            groups.append((len(g), f"in `{name.removesuffix('.csv')}`, {what} (note: “{note}”)"))
+    if not groups:
+        return ""
+    return (f"**Not measured** ({sum(n for n, _ in groups)} rows of the files above, left out of their tables): "
+            + "; ".join(text for _, text in groups) + ". `make bench` on a machine with a GPU fills them in.")
+
+
+def benchmark_table(name: str, t: pd.DataFrame, number: int) -> str:
+    """One benchmark file's measured rows as a numbered table, with the notes below it keyed by row; "" when the
+    file has no measured row (:func:`unmeasured_sentence` names those)."""
+    if not {"quantity", "value", "ratio", "target"} <= set(t):
+        return f"`{name}` is not in the benchmark format; its columns are {', '.join(map(str, t.columns))}."
+    t = t[t.value.notna()].reset_index(drop=True)
+    if not len(t):
+        return ""
+    shown = pd.DataFrame({
+        "#": range(1, len(t) + 1),
+        "quantity": t["quantity"],
+        "value": [f"{float(f'{v:.3g}'):,g}" for v in t["value"]],
+        "unit": t["unit"].fillna(""),
+        "ratio": [("" if pd.isna(r) else f"{r:.2f}") for r in t["ratio"]],
+        "target": t["target"].fillna(""),
+        "met": [target_met(r, g) for r, g in zip(t["ratio"], t["target"])],
+    })
+    runs = t[["device_name", "threads", "torch", "date", "command"]].drop_duplicates().fillna("")
+    where = "; ".join(f"{r.device_name or 'no device'}, {r.threads} thread(s), torch {r.torch}, {str(r.date)[:10]}, "
+                      f"`{r.command}`" for r in runs.itertuples())
+    notes = [f"{i}. {n}" for i, n in zip(shown["#"], t["note"].fillna("")) if str(n).strip()]
+    return (table_md(shown, f"Benchmark `{name.removesuffix('.csv')}`: {where}.", f"tab-bench-{number}", index=False)
+            + ("\nNotes (by row):\n\n" + "\n".join(notes) + "\n" if notes else ""))
 
 
 # -- the experiments index (book/experiments.md) ------------------------------------------------------------------

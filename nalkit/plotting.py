@@ -2,8 +2,9 @@
 
 One colour per method, fixed across every figure (:func:`method_colors`: the Okabe-Ito palette, safe for the
 common colour-vision deficiencies, assigned in the order of the method registry), text sizes readable at the
-book's width (:func:`use_style`), legends outside the data, and the attention weight tau on a logit axis so
-that a mass of samples at tau ~ 1 shows as such (:func:`tau_histogram`).
+book's width (:func:`use_style`), legends outside the data, tick labels that never collide
+(:func:`thin_tick_labels`, checked by :func:`overlapping_labels`), and the attention weight tau on a logit axis
+so that a mass of samples at tau ~ 1 shows as such (:func:`tau_histogram`).
 
 matplotlib is imported here and only here; the training code never imports this module.
 """
@@ -81,6 +82,101 @@ def legend_outside(fig: Any, axes: Any, ncol: int | None = None, title: str | No
 
 
 # --------------------------------------------------------------------------------------------
+# labels that must not collide
+# --------------------------------------------------------------------------------------------
+def _all_axes(fig: Any) -> list[Any]:
+    """Every axes of ``fig``, insets (child axes) included."""
+    out: list[Any] = []
+
+    def walk(ax: Any) -> None:
+        if all(ax is not a for a in out):
+            out.append(ax)
+            for child in getattr(ax, "child_axes", ()):
+                walk(child)
+
+    for ax in fig.axes:
+        walk(ax)
+    return out
+
+
+def _drawn_tick_labels(ax: Any, axes: str = "xy") -> list[tuple[str, float, Any]]:
+    """``(axis name, tick location, label)`` of the tick labels matplotlib draws on ``ax`` (visible, not empty,
+    their tick inside the view): valid after ``fig.canvas.draw()``."""
+    out = []
+    for name in axes:
+        axis = getattr(ax, f"{name}axis")
+        lo, hi = sorted(axis.get_view_interval())
+        tol = 1e-9 * max(1.0, abs(hi - lo))
+        for locs, get in ((axis.get_majorticklocs(), axis.get_major_ticks),
+                          (axis.get_minorticklocs(), axis.get_minor_ticks)):
+            for tick, loc in zip(get(len(locs)), locs):
+                if not lo - tol <= loc <= hi + tol:
+                    continue
+                for label in (tick.label1, tick.label2):
+                    if label.get_visible() and label.get_text().strip():
+                        out.append((name, float(loc), label))
+    return out
+
+
+def _overlap(a: Any, b: Any, pad: float = 0.0) -> bool:
+    """Whether two display-space boxes, each grown by ``pad`` pixels on every side, share an area."""
+    return (min(a.x1, b.x1) - max(a.x0, b.x0) > -2 * pad) and (min(a.y1, b.y1) - max(a.y0, b.y0) > -2 * pad)
+
+
+def overlapping_labels(fig: Any, pad: float = 0.0) -> list[str]:
+    """The tick labels of ``fig`` that collide, as drawn: one line per pair whose text boxes overlap.
+
+    Draws the figure (``fig.canvas.draw()``, so the layout is final) and compares the window extents of every
+    drawn tick label (x and y, major and minor, of every axes and inset) with every other one, across axes too;
+    ``pad`` (pixels) counts boxes closer than ``2 * pad`` as colliding. Rotated labels are compared by their
+    upright bounding boxes. An empty list means no two labels touch.
+    """
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    drawn = [(i, name, label, label.get_window_extent(renderer))
+             for i, ax in enumerate(_all_axes(fig)) for name, _, label in _drawn_tick_labels(ax)]
+    found = []
+    for k, (i, n, a, box_a) in enumerate(drawn):
+        for j, m, b, box_b in drawn[k + 1:]:
+            if _overlap(box_a, box_b, pad):
+                found.append(f"{n}-tick label {a.get_text()!r} (axes {i}) overlaps {m}-tick label {b.get_text()!r} "
+                             f"(axes {j})")
+    return found
+
+
+def thin_tick_labels(fig: Any, pad: float = 4.0, rounds: int = 4, prefer: Any = None) -> None:
+    """Drop x tick labels of ``fig`` that would overlap at its drawn size: the rightmost label stays (the
+    overflow bin of a tau axis), then, right to left, first the labels ``prefer(text)`` is true for (round
+    values), then the others, each only if it has room (``pad`` pixels from every label kept).
+
+    Axes that share their x axis share their ticks, so a grid is thinned once per shared axis."""
+    for _ in range(rounds):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        changed, done = False, []
+        for ax in _all_axes(fig):
+            if any(ax.xaxis.major is t for t in done):
+                continue
+            labels = sorted((loc, label.get_text(), label.get_window_extent(renderer))
+                            for name, loc, label in _drawn_tick_labels(ax, "x"))
+            if len(labels) < 2:
+                continue
+            done.append(ax.xaxis.major)
+            kept = [labels[-1]]
+            rest = labels[-2::-1]
+            first = [i for i in rest if prefer is not None and prefer(i[1])]
+            for item in first + [i for i in rest if all(i is not f for f in first)]:
+                if not any(_overlap(item[2], k[2], pad) for k in kept):
+                    kept.append(item)
+            if len(kept) < len(labels):
+                kept.sort(key=lambda k: k[0])
+                ax.set_xticks([k[0] for k in kept], [k[1] for k in kept])
+                changed = True
+        if not changed:
+            return
+
+
+# --------------------------------------------------------------------------------------------
 # tau
 # --------------------------------------------------------------------------------------------
 TAU_CLEAN, TAU_MISLABELED = "#0072B2", "#D55E00"
@@ -89,6 +185,15 @@ _LOGIT_TICKS = (1e-4, 1e-3, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99, 0.997, 0.
 # Tau is drawn within TAU_EPS of 0 and 1, float32's resolution next to 1 (2^-24 = 6e-8), the resolution of the
 # records made before tau was kept as its logit (there tau = 1.0 exactly stands for tau >= 1 - 6e-8).
 TAU_EPS = 2.0**-24
+#: The highest tau a histogram of :func:`tau_grid` resolves. Above it NAL's gradient factor phi is within 1e-6
+#: of cross-entropy's for any sample with p_y > 0.1 (nothing left to see), so those samples are counted in one
+#: labelled overflow bin instead.
+TAU_CAP = 1 - 1e-6
+# an overflow bin is drawn once at least this share of a panel's samples lies above the axis; fewer are counted
+# in the last bin, where they cannot be seen anyway
+_OVERFLOW_MIN = 0.001
+# a panel whose central 98 % of samples fall within fewer bins than this also gets an inset over their range
+_INSET_BINS = 4
 
 
 def logit(p: np.ndarray, eps: float = TAU_EPS) -> np.ndarray:
@@ -97,49 +202,132 @@ def logit(p: np.ndarray, eps: float = TAU_EPS) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def tau_limits(*taus: np.ndarray, pad: float = 0.4) -> tuple[float, float]:
+def _expit(v: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-v)))
+
+
+def tau_limits(*taus: np.ndarray, pad: float = 0.4, cap: float | None = None) -> tuple[float, float]:
     """The tau range the data occupy, on the logit scale: the 0.1 % and 99.9 % quantiles of all ``taus``, padded
-    by ``pad`` logit units (so a histogram spends its bins where the samples are), within
-    (``TAU_EPS``, 1 - ``TAU_EPS``)."""
-    x = np.concatenate([logit(np.asarray(t)) for t in taus if len(t)]) if taus else np.zeros(0)
+    by ``pad`` logit units (so a histogram spends its bins where the samples are), within (``TAU_EPS``, ``cap``);
+    ``cap`` defaults to 1 - ``TAU_EPS``, :func:`tau_grid` uses :data:`TAU_CAP`.
+
+    Give it every tau of a family of figures at once, and pass the result to each figure, for one shared axis.
+    """
+    top = 1 - TAU_EPS if cap is None else min(cap, 1 - TAU_EPS)
+    x = np.concatenate([logit(np.asarray(t)) for t in taus if len(t)]) if any(len(t) for t in taus) else np.zeros(0)
     if not len(x):
-        return 1e-3, 1 - TAU_EPS
+        return 1e-3, top
     lo, hi = np.quantile(x, [0.001, 0.999])
     lo, hi = lo - pad, max(hi + pad, lo + 2 * pad)
-    expit = lambda v: float(1.0 / (1.0 + np.exp(-v)))  # noqa: E731
-    return max(expit(lo), TAU_EPS), min(expit(hi), 1 - TAU_EPS)
+    lo = min(lo, float(logit(np.array(top))) - 2 * pad)  # every sample above the cap: still a range below it
+    return max(_expit(lo), TAU_EPS), min(_expit(hi), top)
+
+
+def overflow_share(tau: np.ndarray, limits: tuple[float, float]) -> float:
+    """The share of ``tau`` above the axis ``limits`` (compared on the logit scale, as drawn)."""
+    x = logit(np.asarray(tau))
+    return float(np.mean(x > float(logit(np.array(limits[1]))) + 1e-9)) if len(x) else 0.0
+
+
+def _tau_text(t: float) -> str:
+    return np.format_float_positional(t, trim="-")
+
+
+def _round_tau(text: str) -> bool:
+    """Tick labels a tau axis keeps first: 0.5 and the decades 0.9, 0.99, 0.999, ..."""
+    return text == "0.5" or (text.startswith("0.") and set(text[2:]) == {"9"})
 
 
 def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40,
-                  limits: tuple[float, float] | None = None) -> None:
+                  limits: tuple[float, float] | None = None, overflow: bool | None = None, inset: bool = True,
+                  thin: bool = True) -> float:
     """Step histograms of tau for clean and mislabeled samples on a logit axis (fraction of each group).
 
     On a linear axis every tau above 0.99 falls into one bin; on the logit axis 0.9, 0.99, 0.999 and
     0.9999 are equally far apart, so "tau ~ 1 for everybody" and "clean samples move towards 1" look
-    different. ``limits`` (default: :func:`tau_limits` of the data) bound the axis; values outside them are
-    drawn in the outermost bins.
+    different. ``limits`` (default: :func:`tau_limits` of the data, capped at :data:`TAU_CAP`) bound the axis.
+
+    Samples above the axis go to an **overflow bin** right of it, behind a dotted line, with the tick label
+    ``> limit`` and the share of all samples there written above it (``overflow``: True, False, or by default
+    when at least 0.1 % of the samples are there; without it they count in the last bin, as samples below the
+    axis count in the first). When the central 98 % of the samples fall within fewer than four bins, an inset
+    shows them on a linear tau axis over their own range, its ticks at the range's ends (``inset``). ``thin``
+    drops tick labels that would overlap at the figure's size (:func:`thin_tick_labels`; :func:`tau_grid`
+    thins once for all its panels). Returns the highest bar drawn (a fraction of its group).
     """
-    limits = limits or tau_limits(tau)
-    lo, hi = logit(np.array(limits))
+    limits = limits or tau_limits(tau, cap=TAU_CAP)
+    lo, hi = (float(v) for v in logit(np.array(limits)))
+    width = (hi - lo) / bins
     edges = np.linspace(lo, hi, bins + 1)
     tau, is_noisy = np.asarray(tau), np.asarray(is_noisy, dtype=bool)
+    share = overflow_share(tau, limits)
+    if overflow is None:
+        overflow = share >= _OVERFLOW_MIN
+    slot = (hi + width, hi + 3 * width)  # the overflow bin: two bins wide, one bin right of the axis
+    top = over_top = 0.0
     for mask, label, colour in ((~is_noisy, "clean", TAU_CLEAN), (is_noisy, "mislabeled", TAU_MISLABELED)):
-        x = np.clip(logit(tau[mask]), lo, hi)
+        x = logit(tau[mask])
         if not len(x):
             continue
-        weights = np.full(len(x), 1.0 / len(x))
-        ax.hist(x, bins=edges, weights=weights, histtype="step", lw=1.6, color=colour,
-                label=f"{label} ({len(x):,})")
-    ticks: list[float] = []
-    for t in (t for t in _LOGIT_TICKS if limits[0] <= t <= limits[1]):
-        # at most ~7 labels across the axis: they must not collide at the book's width
-        if not ticks or logit(np.array(t)) - logit(np.array(ticks[-1])) >= (hi - lo) / 7:
-            ticks.append(t)
-    ax.set_xticks(logit(np.array(ticks)))
-    ax.set_xticklabels([np.format_float_positional(t, trim="-") for t in ticks], rotation=45)
-    ax.set_xlim(lo, hi)
+        above = x > hi + 1e-9
+        counts, _ = np.histogram(np.clip(x[~above] if overflow else x, lo, hi), bins=edges)
+        heights = counts / len(x)
+        ax.stairs(heights, edges, lw=1.6, color=colour, label=f"{label} ({len(x):,})")
+        top = max(top, float(heights.max()))
+        if overflow:
+            ax.stairs([above.mean()], slot, lw=1.6, color=colour)
+            over_top = max(over_top, float(above.mean()))
+    ticks = [t for t in _LOGIT_TICKS if limits[0] <= t <= limits[1] + 1e-12]
+    locs, names = [float(v) for v in logit(np.array(ticks))], [_tau_text(t) for t in ticks]
+    if overflow:
+        ax.axvline(hi, color="grey", ls=":", lw=1)
+        ax.axvspan(*slot, color="0.93", lw=0, zorder=0)
+        if share > 0:
+            ax.annotate(f"{100 * share:.1f} %" if share >= 0.001 else "< 0.1 %", xy=(float(np.mean(slot)), over_top),
+                        xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=FONT_SIZE - 2)
+        locs.append(float(np.mean(slot)))
+        names.append(f"> {_tau_text(limits[1])}")
+    ax.set_xticks(locs, names)
+    ax.set_xlim(lo, slot[1] + 0.5 * width if overflow else hi)
     ax.set_xlabel("τ (logit scale)")
     ax.set_ylabel("fraction of group")
+    if inset:
+        _tau_inset(ax, tau, is_noisy, width)
+    if thin:
+        thin_tick_labels(ax.figure, prefer=_round_tau)
+    return max(top, over_top)
+
+
+def _tau_inset(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, width: float) -> Any:
+    """An inset with ``tau`` on a linear axis over its own range, when its central 98 % span < _INSET_BINS bins
+    of the main axis (``width`` logit units each); None otherwise."""
+    x = logit(tau)
+    q1, q99 = np.quantile(x, [0.01, 0.99]) if len(x) else (0.0, np.inf)
+    if q99 - q1 >= _INSET_BINS * width:
+        return None
+    a, b = (float(v) for v in np.quantile(tau, [0.005, 0.995]))
+    if b <= a:
+        a, b = a - 1e-6, b + 1e-6
+    left, right = ax.get_xlim()
+    centre = (float(np.median(x)) - left) / (right - left)
+    inset = ax.inset_axes([0.5, 0.38, 0.45, 0.5] if centre < 0.5 else [0.08, 0.38, 0.45, 0.5])
+    edges = np.linspace(a, b, 21)
+    for mask, colour in ((~is_noisy, TAU_CLEAN), (is_noisy, TAU_MISLABELED)):
+        if mask.any():
+            counts, _ = np.histogram(np.clip(tau[mask], a, b), bins=edges)
+            inset.stairs(counts / mask.sum(), edges, lw=1.2, color=colour)
+    digits = max(2, int(np.ceil(-np.log10(b - a))) + 1)
+    span = b - a
+    inset.set_xlim(a - 0.3 * span, b + 0.3 * span)  # room for the end labels inside the inset
+    inset.set_xticks([a, b], [f"{a:.{digits}f}", f"{b:.{digits}f}"])
+    inset.set_yticks([])
+    inset.tick_params(labelsize=FONT_SIZE - 3, length=2, pad=1)
+    inset.set_title("linear τ", fontsize=FONT_SIZE - 3, pad=2)
+    inset.grid(False)
+    for spine in inset.spines.values():
+        spine.set_visible(True)
+        spine.set_linewidth(0.6)
+    return inset
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,20 +438,31 @@ def sweep_grid(runs: Any, x: str, metrics: Sequence[tuple[str, str]], columns: S
 
 
 def tau_grid(cells: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], rows: Sequence[str],
-             columns: Sequence[str], height: float = 2.2) -> Any:
-    """A grid of :func:`tau_histogram` panels: ``cells[(row, column)] = (tau, is_noisy)``; missing cells blank."""
+             columns: Sequence[str], height: float = 2.2, limits: tuple[float, float] | None = None,
+             overflow: bool | None = None) -> Any:
+    """A grid of :func:`tau_histogram` panels: ``cells[(row, column)] = (tau, is_noisy)``; missing cells blank.
+
+    Every panel has the same tau axis: ``limits`` (default: :func:`tau_limits` of all cells, capped at
+    :data:`TAU_CAP`; pass one value to several grids to compare them) and, when any panel has at least 0.1 % of
+    its samples above it (or ``overflow`` is True), an overflow bin in every panel. Insets (panels whose samples
+    fall within a few bins) are drawn when the panels are at least 1.5 inches tall.
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(rows), len(columns), figsize=(FIG_WIDTH, height * len(rows) + 0.9), squeeze=False,
                              sharex=True, sharey=True)
-    limits = tau_limits(*(tau for tau, _ in cells.values()))
+    limits = limits or tau_limits(*(tau for tau, _ in cells.values()), cap=TAU_CAP)
+    if overflow is None:
+        overflow = any(overflow_share(tau, limits) >= _OVERFLOW_MIN for tau, _ in cells.values())
+    top = 0.0
     for r, row in enumerate(rows):
         for c, col in enumerate(columns):
             ax = axes[r, c]
             if (row, col) not in cells:
                 ax.axis("off")
                 continue
-            tau_histogram(ax, *cells[(row, col)], limits=limits)
+            top = max(top, tau_histogram(ax, *cells[(row, col)], limits=limits, overflow=overflow,
+                                         inset=height >= 1.5, thin=False))
             if r == 0:
                 ax.set_title(col)
             if c == 0:  # with many rows the row's name alone: the caption says the y axis is a fraction
@@ -272,8 +471,11 @@ def tau_grid(cells: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], rows: 
                 ax.set_ylabel("")
             if r < len(rows) - 1:
                 ax.set_xlabel("")
+    if top > 0:  # room above the highest bar for the overflow bin's share
+        axes[0, 0].set_ylim(0, 1.15 * top)
     handles = [plt.Line2D([], [], color=TAU_CLEAN, lw=1.6), plt.Line2D([], [], color=TAU_MISLABELED, lw=1.6)]
     fig.legend(handles, ["clean samples", "mislabeled samples"], loc="outside lower center", ncol=2)
+    thin_tick_labels(fig, prefer=_round_tau)
     return fig
 
 

@@ -107,3 +107,79 @@ def test_three_stages_sentence_names_the_settings_whose_separation_grew():
     assert "at sym 40 % at λ = 0.5 (0.52 → 0.75);" in text and "sym 80 % at λ = 2 (" not in text
     assert "between 0.949 and 0.9999 in every panel" in text
     assert "at no setting;" in nalbook.three_stages_sentence({("asym 40 %", 2.0): (0.73, 0.69, 0.9999)})
+
+
+@pytest.mark.timeout(60)
+def test_underfit_sentence_names_the_lambdas_that_fit_few_clean_samples():
+    runs = pd.DataFrame({"lam": [0.01, 0.01, 0.1, 2.0, 2.0, 50.0],
+                         "last_clean_acc": [0.38, 0.40, 0.85, 0.95, 0.97, 0.3]})
+    text = nalbook.underfit_sentence(runs)
+    assert text.startswith(" At λ = 0.01 and 50 the network fits only 30–39 % of its correctly labelled")
+    assert "(λ = 2: 96.0 %; under 0.8 times that counts as underfitting)" in text and "0.1" not in text
+    assert nalbook.underfit_sentence(runs[runs.lam.isin([0.1, 2.0])]) == ""  # nobody underfits
+    assert nalbook.underfit_sentence(pd.DataFrame({"lam": [1.0]})) == ""  # no clean-sample accuracy recorded
+
+
+def _bench(rows):
+    cols = ["benchmark", "quantity", "value", "unit", "ratio", "target", "device", "device_name", "threads", "torch",
+            "date", "command", "note"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows], columns=cols)
+
+
+@pytest.mark.timeout(60)
+def test_nal_cost_answers_first_and_tells_the_two_timings_apart():
+    nan = float("nan")
+    overhead = _bench([
+        ("nal_overhead", "step time, CE", 72.0, "ms", nan, nan, "cpu", "x", 1, "2", "d", "c", "5 steps"),
+        ("nal_overhead", "step time, NAL (targets updated every batch) / CE", 74.0, "ms", 0.9995, "<= 1.03", "cpu",
+         "x", 1, "2", "d", "c", "median of 45 paired repeats"),
+        ("nal_overhead", "memory (counted), NAL / CE", 25.6, "MiB", 1.0049, "<= 1.02", "cpu", "x", 1, "2", "d", "c",
+         nan)])
+    runs = pd.DataFrame({"method": ["ce"] * 3 + ["nal"] * 3, "sec_per_epoch": [1.2, 1.25, 1.3, 1.30, 1.33, 1.4]})
+    table, text = nalbook.nal_cost(overhead, runs)
+    assert list(table["NAL / CE"]) == ["1.00", "1.00"] and list(table.met) == ["yes", "yes"]
+    assert text.startswith("**NAL costs what cross-entropy costs:** a NAL training step takes 1.00× CE's and it "
+                           "holds 1.00× CE's memory")
+    assert f"a different ratio, {1.33 / 1.25:.2f}× CE" in text and "from 1.20 to 1.30 s per epoch" in text
+    assert "the median of the paired ratios: 1.00" in text
+    slow = overhead.assign(ratio=overhead.ratio.where(overhead.ratio.isna(), 1.2))
+    assert nalbook.nal_cost(slow, runs)[1].startswith("**NAL against cross-entropy:**")  # a target missed: no claim
+    assert "no results yet" in nalbook.nal_cost(overhead.iloc[:0], runs)[1]
+
+
+@pytest.mark.timeout(60)
+def test_unmeasured_rows_become_one_sentence_and_leave_the_tables():
+    nan = float("nan")
+    recipes = _bench([("recipes", f"{r} (resnet, batch 64): {q}", nan, "s", nan, nan, "cuda", "", 1, "2", "d", "c",
+                       "not yet measured (no GPU)")
+                      for r in ("cifar10-sym40", "clothing1m") for q in ("step time", "peak memory")])
+    gpu = _bench([("gpu_epoch", "FLOPs per image", 2.3, "GFLOP", nan, nan, "cpu", "x", 1, "2", "d", "c", "counted"),
+                  ("gpu_epoch", "epoch time, batch 64, NAL", nan, "s", nan, "<= 2", "cuda", "", 1, "2", "d", "c",
+                   "not yet measured (no GPU); ratio = epoch / FLOP floor")])
+    text = nalbook.unmeasured_sentence([("gpu_epoch.csv", gpu), ("recipes.csv", recipes)])
+    assert text.startswith("**Not measured** (5 rows of the files above")
+    assert "in `gpu_epoch`, “epoch time, batch 64, NAL” (note: “not yet measured (no GPU)”)" in text
+    assert ("in `recipes`, step time and peak memory of each of 2 configurations (cifar10-sym40, clothing1m) "
+            "(note: “not yet measured (no GPU)”)") in text
+    assert nalbook.benchmark_table("recipes.csv", recipes, 0) == ""  # nothing measured: no table
+    shown = nalbook.benchmark_table("gpu_epoch.csv", gpu, 1)
+    assert "FLOPs per image" in shown and "epoch time" not in shown and "not measured" not in shown
+    assert nalbook.unmeasured_sentence([("gpu_epoch.csv", gpu.iloc[:1])]) == ""
+
+
+@pytest.mark.timeout(300)
+def test_when_attention_acts_follows_the_committed_records():
+    sweep, epochs = nalbook.grid_runs("lambda")
+    long_runs, _ = nalbook.grid_runs("long")
+    if not len(sweep) or not (sweep.lam == 2).any():
+        pytest.skip("the committed lambda grid is needed")
+    at, ep = sweep[sweep.lam == 2], epochs[epochs.lam == 2]
+    text = nalbook.when_attention_acts(at, ep, long_runs[long_runs.lam == 2] if len(long_runs) else long_runs,
+                                       ["sym 40 %"])
+    last = int(ep.epoch.max())
+    assert f"At the last epoch ({last})" in text and "[](attention.md)" in text
+    assert f"{at[at.setting == 'sym 40 %'].last_tau_mislabeled.mean():.4f} at sym 40 %" in text
+    m = ep[ep.setting == "sym 40 %"].groupby("epoch")[["tau_clean", "tau_mislabeled"]].mean()
+    first = int(m.index[m.max(axis=1) >= 0.9].min())
+    assert f"up to epoch {first - 1}" in text  # the mean tau of both groups stays below 0.9 until then
+    assert nalbook.when_attention_acts(at, ep.iloc[:0], long_runs, ["sym 40 %"]) == ""
