@@ -1,6 +1,8 @@
 """The book's formatting helpers (book/nalbook.py): numbers rounded as the tables print them, numbered tables."""
 
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -183,3 +185,20 @@ def test_when_attention_acts_follows_the_committed_records():
     first = int(m.index[m.max(axis=1) >= 0.9].min())
     assert f"up to epoch {first - 1}" in text  # the mean tau of both groups stays below 0.9 until then
     assert nalbook.when_attention_acts(at, ep.iloc[:0], long_runs, ["sym 40 %"]) == ""
+
+
+@pytest.mark.timeout(60)
+def test_every_page_that_reads_the_records_is_rebuilt_when_they_change():
+    """A chapter that reads run records must be in the book extension's RECORD_PAGES, or an incremental build
+    (`make book` after new runs) keeps its old numbers."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("nalkit_book", root / "book" / "_ext" / "nalkit_book.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    readers = re.compile(r"grid_runs|all_runs|load_runs|claim_grids|results/runs|read_benchmarks")
+    pages = [p for p in [*root.glob("book/*.md"), *root.glob("book/*.ipynb")] if readers.search(p.read_text())]
+    assert len(pages) >= 6
+    missing = [p.stem for p in pages if f"book/{p.stem}" not in ext.RECORD_PAGES]
+    assert not missing, f"pages that read the records but are not rebuilt when they change: {missing}"
