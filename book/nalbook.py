@@ -1091,7 +1091,7 @@ def untuned_verdict(untuned: pd.DataFrame, tuned_runs: pd.DataFrame, chosen: dic
         if np.isclose(pick, value):
             lines.append(f"{method_name(method)} keeps its authors' value ({value:g}).")
             continue
-        lines.append(f"{method_name(method)} chooses {PARAMETER_NAMES[method].split(' ')[0]} = {pick:g} instead of "
+        lines.append(f"{method_name(method)} chooses {PARAMETER_NAMES[method].split(' (')[0]} = {pick:g} instead of "
                      f"{value:g}.")
     ranks = []
     for s in settings:
