@@ -120,6 +120,7 @@ ARRAYS_FORMAT = 2
 # magnitude (down to 1 - tau = 1e-7) and 0.8 % beyond; float16 of tau itself rounds every tau above 0.9995 to 1.
 UNIT_INTERVAL = ("tau", "phi")
 OFFSET = "__offset"  # suffix of the float64 value that a float16 array is stored relative to
+SPAN = "__span"  # suffix of [min, max] (float64) of a real array stored as float16 distances to the nearer end
 DELTA = "__minus__"  # <name>__minus__<reference>: an integer array stored as its difference to another
 ARANGE = "__arange"  # train_index__arange = N: the training indices are 0 .. N-1
 #: the labels each kind of prediction is stored relative to
@@ -162,8 +163,9 @@ def encode_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     * ``tau``/``phi`` arrays (values in (0, 1)) -> their logit (an array given as ``<name>_logit`` already
       is one), stored as float16 of ``logit - median(logit)`` with the median beside it as
       ``<name>_logit__offset``;
-    * other real arrays (losses, margins) -> float16 of ``x - min(x)`` with ``min(x)`` beside it as
-      ``<name>__offset``;
+    * other real arrays (losses, margins) -> float16 of the distance to the nearer end of their range (``x -
+      min`` in the lower half, ``-(max - x)`` in the upper), with ``[min, max]`` beside it as ``<name>__span``
+      (records written before this keep ``x - min`` with ``<name>__offset``, and read the same way as ever);
     * float32 instead where the spread exceeds float16's range;
     * ``final_<name>`` equal to the snapshot of the last epoch is stored once (``final_epoch`` says which);
     * predictions and argmax targets as their difference to the given labels (``<name>__minus__noisy_labels``;
@@ -187,22 +189,36 @@ def encode_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             # float16 moved such a run's loss AUROC by 0.007. Losses are stored relative to their minimum (small
             # losses keep their resolution), logits relative to their median (both tails keep theirs).
             finite = value[np.isfinite(value)]
-            low = (float(np.median(finite)) if unit else float(finite.min())) if finite.size else 0.0
-            shifted = value.astype(np.float64) - low
-            big = finite.size and float(shifted[np.isfinite(shifted)].max()) > float(np.finfo(np.float16).max)
+            if unit:
+                low = float(np.median(finite)) if finite.size else 0.0
+                shifted = value.astype(np.float64) - low
+            else:
+                # Other reals (losses, margins) as float16 of their distance to the nearer end of their range,
+                # negative when it is the top: losses that crowd against a bound (GCE's 1/q for the samples it
+                # gives up on) keep their order as the small ones do; relative to the minimum alone, float16
+                # merged GCE's losses near 1.111 and moved a loss AUROC by 0.013.
+                low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+                x = value.astype(np.float64)
+                with np.errstate(invalid="ignore"):
+                    shifted = np.where(x - low <= high - x, x - low, -(high - x))
+            big = finite.size and float(np.abs(shifted[np.isfinite(shifted)]).max()) > float(np.finfo(np.float16).max)
             out[key] = value.astype(np.float32) if big else shifted.astype(np.float16)
             if not big:
-                out[f"{key}{OFFSET}"] = np.asarray(low, np.float64)
+                if unit:
+                    out[f"{key}{OFFSET}"] = np.asarray(low, np.float64)
+                else:
+                    out[f"{key}{SPAN}"] = np.asarray([low, high], np.float64)
         else:
             out[key] = value
     epochs = [int(k.rpartition("_e")[2]) for k in out if k.rpartition("_e")[2].isdigit()]
     if epochs:
         last = max(epochs)
-        for key in [k for k in out if k.startswith("final_") and not k.endswith(OFFSET)]:
+        for key in [k for k in out if k.startswith("final_") and not k.endswith((OFFSET, SPAN))]:
             snap = f"{key.removeprefix('final_')}_e{last}"
-            if _same(out, key, snap) and _same(out, key + OFFSET, snap + OFFSET):
+            if _same(out, key, snap) and _same(out, key + OFFSET, snap + OFFSET) and _same(out, key + SPAN, snap + SPAN):
                 del out[key]
                 out.pop(key + OFFSET, None)
+                out.pop(key + SPAN, None)
         out["final_epoch"] = np.asarray(last, np.int16)
     # predictions mostly equal the given labels: stored as the difference to them, they compress to little
     for key in list(out):
@@ -231,12 +247,12 @@ def decode_arrays(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     stored once as the last snapshot is restored.
     """
     out: dict[str, np.ndarray] = {}
-    unknown = [k for k in stored if "__" in k and not (k.endswith((OFFSET, ARANGE)) or DELTA in k)]
+    unknown = [k for k in stored if "__" in k and not (k.endswith((OFFSET, SPAN, ARANGE)) or DELTA in k)]
     if unknown:  # a key of an encoding this reader does not know: refuse rather than misread it
         raise RecordError(f"arrays.npz holds {', '.join(sorted(unknown)[:3])}: an encoding this nalkit does not know "
                           f"(written by another version?)")
     for key, value in stored.items():
-        if key in ("format", "final_epoch") or key.endswith(OFFSET) or DELTA in key:
+        if key in ("format", "final_epoch") or key.endswith((OFFSET, SPAN)) or DELTA in key:
             continue
         if key.endswith(ARANGE):
             out[key.removesuffix(ARANGE)] = np.arange(int(value), dtype=np.int64)
@@ -244,6 +260,10 @@ def decode_arrays(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         value = np.asarray(value)
         if value.dtype.kind in "iu":
             value = value.astype(np.int64)
+        elif value.dtype == np.float16 and f"{key}{SPAN}" in stored:
+            low, high = (float(v) for v in np.asarray(stored[f"{key}{SPAN}"]))
+            z = value.astype(np.float64)
+            value = np.where(np.signbit(z), high + z, low + z).astype(np.float32)
         elif value.dtype == np.float16:
             low = stored.get(f"{key}{OFFSET}")
             value = value.astype(np.float32) if low is None else \

@@ -73,9 +73,28 @@ def test_encoding_keeps_integers_exact_and_reals_to_float16_resolution():
     assert abs(auroc(back["loss_e5"], noisy) - auroc(a["loss_e5"], noisy)) < 1e-3
 
 
+@pytest.mark.timeout(60)
+def test_losses_crowding_against_a_bound_keep_their_order():
+    """GCE's loss (1 - p^q)/q crowds against 1/q for the samples it gives up on: stored as float16 of x - min it
+    merged them and moved a loss AUROC by 0.013; stored as the distance to the nearer end they keep their order."""
+    from nalkit.metrics import auroc
+
+    rng = np.random.default_rng(0)
+    noisy = rng.random(3000) < 0.36
+    u, half = rng.random(3000), rng.random(3000) < 0.5
+    # p_y of the given label: tiny for the mislabeled samples and for half of the clean ones (both in the crowd)
+    p = np.where(noisy, 1e-3 * u ** 2, np.where(half, 3e-3 * u ** 2, 1 - u ** 3))
+    loss = ((1 - p ** 0.9) / 0.9).astype(np.float32)
+    back = decode_arrays(encode_arrays({"loss_e40": loss}))["loss_e40"]
+    assert abs(auroc(back, noisy) - auroc(loss, noisy)) < 1e-5  # x - min in float16: 2.8e-4
+    top = loss > np.median(loss)
+    assert np.max(np.abs(back[top] - loss[top]) / np.maximum(loss.max() - loss[top], 1e-30)) < 1e-3  # relative to the bound
+
+
 def test_encoding_is_idempotent_and_spares_unusual_values():
     a = synthetic()
-    a["loss_e5"][:3] = [np.nan, np.inf, 1e6]  # nan/inf survive; a spread beyond float16 stays float32
+    # nan/inf survive; values farther than float16's range from both ends of the range stay float32
+    a["loss_e5"][:4] = [np.nan, np.inf, 1e6, 5e5]
     a["final_pred"] = a["final_pred"].copy()
     a["final_pred"][0] = -1  # an unseen sample (data.drop_last)
     stored = encode_arrays(a)
@@ -84,6 +103,10 @@ def test_encoding_is_idempotent_and_spares_unusual_values():
     assert encode_arrays(stored) == stored
     back = decode_arrays(stored)
     assert np.isnan(back["loss_e5"][0]) and np.isposinf(back["loss_e5"][1]) and back["loss_e5"][2] == 1e6
+    # a single far value is the top of the range, stored exactly as its distance 0 from it
+    b = synthetic()
+    b["loss_e5"][:1] = [1e6]
+    assert encode_arrays(b)["loss_e5"].dtype == np.float16 and decode_arrays(encode_arrays(b))["loss_e5"][0] == 1e6
     assert back["final_pred"][0] == -1
     with pytest.raises(RecordError, match="an encoding this nalkit does not know"):
         decode_arrays({**stored, "loss_e5__scale": np.asarray(2.0)})

@@ -52,6 +52,7 @@ class Claim:
     verdict: str
 
     def row(self) -> dict[str, str]:
+        """The claim as one table row, keyed by the table's column names."""
         return {"": self.key, "claim": self.claim, "paper": self.where, "evidence": self.evidence,
                 "deciding numbers": self.numbers, "verdict": self.verdict}
 
