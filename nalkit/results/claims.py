@@ -13,7 +13,7 @@ missing or empty). The verdict rules are plain functions, pinned by the tests on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,38 +163,39 @@ def _row(summary: pd.DataFrame, setting: str, variant: str) -> pd.Series | None:
     return m.iloc[0] if len(m) else None
 
 
-def _memorises(summary: pd.DataFrame) -> Claim:
-    key, claim = "C3", "CE memorises every noisy label; NAL fits only about the clean fraction"
-    where, evidence = "appendix E, Fig. 7 and 9", "{numref}`fig-horizon-fit`"
+def _ce_against_nal(summary: pd.DataFrame, key: str, claim: str, where: str, head: str,
+                    judge: Callable[[pd.Series, pd.Series], bool], describe: Callable[[pd.Series, pd.Series], str]
+                    ) -> Claim:
+    """A long-tier claim about CE and NAL per setting: ``judge(ce, nal)`` decides a setting, ``describe`` words
+    its numbers, and the verdict counts the settings judged true (:func:`count_verdict`)."""
+    evidence = "{numref}`fig-horizon-fit`"
     settings = [s for s in SETTINGS if _row(summary, s, "CE") is not None and _row(summary, s, "NAL") is not None]
     if not settings:
         return _untested(key, claim, where, evidence, "no long-training records of CE and NAL")
     met, parts = 0, []
     for s in settings:
         ce, nal = _row(summary, s, "CE"), _row(summary, s, "NAL")
-        ok = ce.memorized_last >= MEMORISED and abs(nal.fit_last - nal.clean_fraction) <= NEAR_CLEAN
-        met += bool(ok)
-        parts.append(f"{s}: CE memorised {100 * ce.memorized_last:.0f} %, NAL fits {100 * nal.fit_last:.1f} % "
-                     f"(clean {100 * nal.clean_fraction:.1f} %)")
-    epoch = int(summary.last_epoch.max())
-    return Claim(key, claim, where, evidence, f"epoch {epoch}: " + "; ".join(parts), count_verdict(met, len(settings)))
+        met += bool(judge(ce, nal))
+        parts.append(f"{s}: {describe(ce, nal)}")
+    head = head.format(epoch=int(summary.last_epoch.max()))
+    return Claim(key, claim, where, evidence, head + "; ".join(parts), count_verdict(met, len(settings)))
+
+
+def _memorises(summary: pd.DataFrame) -> Claim:
+    return _ce_against_nal(
+        summary, "C3", "CE memorises every noisy label; NAL fits only about the clean fraction",
+        "appendix E, Fig. 7 and 9", "epoch {epoch}: ",
+        lambda ce, nal: ce.memorized_last >= MEMORISED and abs(nal.fit_last - nal.clean_fraction) <= NEAR_CLEAN,
+        lambda ce, nal: (f"CE memorised {100 * ce.memorized_last:.0f} %, NAL fits {100 * nal.fit_last:.1f} % "
+                         f"(clean {100 * nal.clean_fraction:.1f} %)"))
 
 
 def _falls(summary: pd.DataFrame) -> Claim:
-    key, claim = "C4", "CE's test accuracy falls as it memorises; NAL's does not"
-    where, evidence = "appendix E, Fig. 8 and 10; B.3", "{numref}`fig-horizon-fit`"
-    settings = [s for s in SETTINGS if _row(summary, s, "CE") is not None and _row(summary, s, "NAL") is not None]
-    if not settings:
-        return _untested(key, claim, where, evidence, "no long-training records of CE and NAL")
-    met, parts = 0, []
-    for s in settings:
-        ce, nal = _row(summary, s, "CE"), _row(summary, s, "NAL")
-        ok = ce.test_drop.n >= 2 and ce.test_drop.low > 0 and nal.test_drop.mean <= FLAT
-        met += bool(ok)
-        parts.append(f"{s}: CE {_interval(ce.test_drop)}, NAL {_pts(nal.test_drop.mean)}")
-    epoch = int(summary.last_epoch.max())
-    return Claim(key, claim, where, evidence, f"peak − epoch {epoch}, points: " + "; ".join(parts),
-                 count_verdict(met, len(settings)))
+    return _ce_against_nal(
+        summary, "C4", "CE's test accuracy falls as it memorises; NAL's does not", "appendix E, Fig. 8 and 10; B.3",
+        "peak − epoch {epoch}, points: ",
+        lambda ce, nal: ce.test_drop.n >= 2 and ce.test_drop.low > 0 and nal.test_drop.mean <= FLAT,
+        lambda ce, nal: f"CE {_interval(ce.test_drop)}, NAL {_pts(nal.test_drop.mean)}")
 
 
 def stages_present(stages: pd.DataFrame) -> tuple[bool, bool, bool]:
