@@ -758,6 +758,7 @@ def horizon_40_vs_last(epochs: pd.DataFrame, settings: Sequence[str], early: int
 #: full NAL, tau = 1 and the three attention controls, as nalkit.results.nal_variant names them
 CONTROL_VARIANTS = ["full NAL", "no attention (τ = 1)", "one learned τ for all samples", "one learned τ per class",
                     "τ = full NAL's mean per epoch"]
+CONTROL_COLORS = dict(zip(CONTROL_VARIANTS, ["#0072B2", "#CC79A7", "#E69F00", "#009E73", "#D55E00"]))
 
 
 def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:

@@ -83,6 +83,14 @@ def test_selection_uses_validation_only_and_reports_the_margin():
         select(frame(rows).assign(last_val_acc_noisy=np.nan), "lam")
 
 
+def test_selection_breaks_a_tie_towards_the_smaller_value_whatever_the_row_order():
+    rows = [("gce", noise, seed, q, 0.5, val) for noise in ("sym", "asym") for seed in range(3)
+            for q, val in ((0.9, 0.512), (0.3, 0.40), (0.7, 0.512))]
+    for order in (rows, rows[::-1]):
+        sel = select(frame(order), "lam")
+        assert (sel.chosen, sel.runner_up) == (0.7, 0.9) and sel.margin.mean == pytest.approx(0.0)
+
+
 def test_nal_variant_names_the_ablation():
     base = {"method": "nal", "estimate_targets": True, "attention": True, "alpha": 0.9, "update_when": "batch",
             "update_period": 1}
@@ -220,3 +228,15 @@ def test_the_default_grid_runs_the_values_the_tuning_grids_choose():
         assert used == {chosen[method].chosen}, (method, used, chosen[method].chosen)
     assert {e.cfg.data.noisy_val_size for e in experiments} == {5000}
     assert {e.cfg.run.seed for e in experiments} == {0, 1, 2, 3, 4}
+
+
+def test_with_tau_mean_fills_older_records_from_the_clean_and_mislabeled_means():
+    from nalkit.results import with_tau_mean
+
+    epochs = pd.DataFrame({"run": ["old", "old", "new", "ce"], "tau_clean": [0.9, 0.8, 0.9, np.nan],
+                           "tau_mislabeled": [0.5, 0.4, 0.5, np.nan], "tau_mean": [np.nan, np.nan, 0.77, np.nan]})
+    runs = pd.DataFrame({"run": ["old", "new", "ce"], "actual_noise_rate": [0.25, 0.5, 0.3]})
+    out = with_tau_mean(epochs, runs)
+    assert out.tau_mean.iloc[:3].tolist() == pytest.approx([0.8, 0.7, 0.77])  # a written tau_mean is kept
+    assert np.isnan(out.tau_mean.iloc[3])
+    assert with_tau_mean(epochs.drop(columns="tau_mean"), runs).tau_mean.iloc[2] == pytest.approx(0.7)

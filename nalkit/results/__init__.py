@@ -27,7 +27,7 @@ from .detection import confident_learning, detector_table, out_of_sample
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
                       memorisation_gap, mislabeled_fraction, peak_and_last, snapshot_epochs, stage_table, with_variant)
 from .load import (ATTENTION_CONTROLS, CONFIG_COLUMNS, METHOD_SETTINGS, Runs, config_value, describe_method, load_arrays, load_run,
-                   load_runs, load_snapshots, nal_variant, noise_label, run_dirs)
+                   load_runs, load_snapshots, nal_variant, noise_label, run_dirs, with_tau_mean)
 from .mechanism import snapshot_separation
 from .reporting import (BASELINE_NOTE, REPORTING_RULES, Reported, at_best_epoch, last_epoch, max_over_epochs,
                         report)
@@ -35,13 +35,14 @@ from .stats import (Difference, Selection, mean_interval, paired_difference, ran
                     t_quantile_975)
 
 __all__ = [
-    "VERDICTS", "Claim", "claims_frame", "claims_table", "count_verdict", "directional_verdict", "stages_present",
-    "ATTENTION_CONTROLS", "NAL_CANDIDATES", "confident_learning", "detector_table", "out_of_sample", "TUNED", "early_stopping", "seeds_needed", "select_methods",
-    "AUTHORS_VALUES", "EARLY_STOPPED", "ranking", "with_early_stopping",
-    "BASELINE_NOTE", "CONFIG_COLUMNS", "LONG_VARIANTS", "METHOD_SETTINGS", "REPORTING_RULES", "Difference",
-    "Reported", "Runs", "Selection", "at_best_epoch", "at_epoch", "config_value", "curves", "describe_method",
-    "detector_series", "histogram_overlap", "horizon_summary", "last_epoch", "load_arrays", "load_run", "load_runs", "load_snapshots",
-    "long_variant", "max_over_epochs", "mean_interval", "memorisation_gap", "mislabeled_fraction", "nal_variant", "noise_label",
-    "paired_difference", "peak_and_last", "rank_table", "report", "run_dirs", "select", "select_lambda",
-    "snapshot_epochs", "snapshot_separation", "stage_table", "summarize", "t_quantile_975", "with_variant",
+    "at_best_epoch", "at_epoch", "ATTENTION_CONTROLS", "AUTHORS_VALUES", "BASELINE_NOTE", "Claim", "claims_frame",
+    "claims_table", "confident_learning", "CONFIG_COLUMNS", "config_value", "count_verdict", "curves",
+    "describe_method", "detector_series", "detector_table", "Difference", "directional_verdict", "EARLY_STOPPED",
+    "early_stopping", "histogram_overlap", "horizon_summary", "last_epoch", "load_arrays", "load_run", "load_runs",
+    "load_snapshots", "long_variant", "LONG_VARIANTS", "max_over_epochs", "mean_interval", "memorisation_gap",
+    "METHOD_SETTINGS", "mislabeled_fraction", "NAL_CANDIDATES", "nal_variant", "noise_label", "out_of_sample",
+    "paired_difference", "peak_and_last", "rank_table", "ranking", "report", "Reported", "REPORTING_RULES",
+    "run_dirs", "Runs", "seeds_needed", "select", "select_lambda", "select_methods", "Selection", "snapshot_epochs",
+    "snapshot_separation", "stage_table", "stages_present", "summarize", "t_quantile_975", "TUNED", "VERDICTS",
+    "with_early_stopping", "with_tau_mean", "with_variant",
 ]

@@ -235,6 +235,17 @@ def describe_method(row: Any) -> str:
     return method.upper() + (f" ({', '.join(settings)})" if settings else "")
 
 
+def with_tau_mean(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``epochs`` with ``tau_mean`` (the mean tau over all training samples) in every row that has tau: records made
+    before the trainer wrote that column get the mean of ``tau_clean`` and ``tau_mislabeled`` weighted by their
+    run's actual noise rate (``runs``, matched on ``run``). Rows without tau (tau = 1, other methods) stay NaN."""
+    if not len(epochs) or "tau_clean" not in epochs:
+        return epochs
+    rate = epochs.run.map(runs.drop_duplicates("run").set_index("run").actual_noise_rate.astype(float))
+    weighted = (1 - rate) * epochs.tau_clean + rate * epochs.tau_mislabeled
+    return epochs.assign(tau_mean=epochs.tau_mean.fillna(weighted) if "tau_mean" in epochs else weighted)
+
+
 def matched_tau_schedule(cfg: Config, run_dir: str | Path) -> tuple[str, list[float]]:
     """The mean tau per epoch of full NAL for a run of NAL's ``attention_mode: schedule`` control.
 
@@ -263,11 +274,7 @@ def matched_tau_schedule(cfg: Config, run_dir: str | Path) -> tuple[str, list[fl
         raise ConfigError(hint + f"its record is damaged: {err}") from None
     if len(epochs) != cfg.optim.epochs:
         raise ConfigError(hint + f"it has {len(epochs)} epochs, this run {cfg.optim.epochs}")
-    if "tau_mean" in epochs and epochs.tau_mean.notna().all():
-        tau = epochs.tau_mean.to_numpy(np.float64)
-    else:
-        rate = float(row["actual_noise_rate"])
-        tau = ((1 - rate) * epochs.tau_clean + rate * epochs.tau_mislabeled).to_numpy(np.float64)
+    tau = with_tau_mean(epochs.assign(run=name), pd.DataFrame([{"run": name, **row}])).tau_mean.to_numpy(np.float64)
     if not np.all((tau > 0) & (tau < 1)):
         raise ConfigError(hint + "its tau_mean is not in (0, 1) in every epoch")
     return name, [float(t) for t in tau]

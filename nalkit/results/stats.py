@@ -115,7 +115,8 @@ def select(runs: pd.DataFrame, parameter: str = "lam", metric: str = "last_val_a
     """Choose the ``parameter`` value with the highest mean ``metric`` over settings and seeds (the paper's rule:
     one value per dataset, tuned on a noisy validation set drawn from the noisy training set; never the test set).
 
-    ``metric`` must be a validation column (``*val_acc*``): selecting on test accuracy is refused.
+    ``metric`` must be a validation column (``*val_acc*``): selecting on test accuracy is refused. Equal means
+    (to 1e-12) go to the smaller parameter value, so a tie is chosen the same way on every machine.
     """
     if "val" not in metric:
         raise ValueError(f"select on a validation metric, not {metric!r}: the test set never chooses anything")
@@ -125,7 +126,8 @@ def select(runs: pd.DataFrame, parameter: str = "lam", metric: str = "last_val_a
     per = frame.groupby([parameter, settings])[metric].mean().unstack(settings)
     table = summarize(frame, by=[parameter], values=[metric]).set_index(parameter).sort_index()
     table = table.join(per)
-    order = table[f"{metric}_mean"].sort_values(ascending=False)
+    # round away float summation noise, then a stable sort over the ascending index: ties go to the smaller value
+    order = table[f"{metric}_mean"].round(12).sort_values(ascending=False, kind="stable")
     chosen = float(order.index[0])
     runner = float(order.index[1]) if len(order) > 1 else None
     margin = None
