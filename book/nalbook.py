@@ -815,21 +815,28 @@ def phi_lines(epochs: pd.DataFrame, settings: Sequence[str], half: float = 0.5) 
 DETECTOR_COLORS = dict(zip(["tau", "loss", "meanloss", "aum", "wrong", "forget"], plotting.OKABE_ITO))
 
 
-def detector_figure(epochs: pd.DataFrame, settings: Sequence[str]):
-    """One panel per setting: every detector's AUROC against the epoch (mean over runs), chance dotted."""
+def detector_figure(epochs: pd.DataFrame, settings: Sequence[str], chance_ap: dict[str, float] | None = None):
+    """One column per setting: every detector's AUROC (top) and average precision (bottom) against the epoch (mean
+    over runs); chance dotted (AUROC 0.5; AP the mislabeled fraction, ``chance_ap`` per setting)."""
     import matplotlib.pyplot as plt
 
     from nalkit.detectors import DETECTORS
     from nalkit.results import detector_series
 
-    series = detector_series(epochs, tuple(DETECTORS), by=("noise",))
-    fig, axes = plt.subplots(1, len(settings), figsize=(plotting.FIG_WIDTH, 2.9), sharey=True, squeeze=False)
-    for ax, s in zip(axes[0], settings):
-        for name, g in series[series.noise == s].groupby("detector", sort=False):
-            ax.plot(g.epoch, g["mean"], color=DETECTOR_COLORS.get(name, "grey"), lw=1.3, label=DETECTORS[name])
-        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
-        ax.set(title=s, xlabel="epoch", ylim=(0.3, 1.0))
-    axes[0, 0].set_ylabel("AUROC")
+    fig, axes = plt.subplots(2, len(settings), figsize=(plotting.FIG_WIDTH, 5.0), sharey="row", sharex=True,
+                             squeeze=False)
+    for row, stat in enumerate(("auroc", "ap")):
+        series = detector_series(epochs, tuple(DETECTORS), stat=stat, by=("noise",))
+        for ax, s in zip(axes[row], settings):
+            for name, g in series[series.noise == s].groupby("detector", sort=False):
+                ax.plot(g.epoch, g["mean"], color=DETECTOR_COLORS.get(name, "grey"), lw=1.3,
+                        label=DETECTORS[name])
+            chance = 0.5 if stat == "auroc" else (chance_ap or {}).get(s)
+            if chance is not None:
+                ax.axhline(chance, color="grey", lw=0.8, ls=":")
+            ax.set(title=s if row == 0 else "", xlabel="epoch" if row == 1 else "",
+                   ylim=(0.3, 1.0) if stat == "auroc" else (0.0, 1.0))
+        axes[row, 0].set_ylabel("AUROC" if stat == "auroc" else "average precision")
     plotting.legend_outside(fig, axes, ncol=3)
     return fig
 
@@ -858,18 +865,23 @@ def detector_summary(table: pd.DataFrame, cl: dict, settings: Sequence[str],
         if len(d) and (d.detector == "tau").any():
             best = d.set_index("detector").best_auroc.sort_values(ascending=False)
             last = d.set_index("detector").last_auroc.sort_values(ascending=False)
+            ap = d.set_index("detector").last_ap.sort_values(ascending=False)
+            when = int(d.set_index("detector").best_epoch["tau"])
             lines.append(
                 f"**{s}:** at their best epochs 1 − τ ranks {list(best.index).index('tau') + 1} of {len(best)} "
-                f"(AUROC {best['tau']:.2f}; best: {DETECTORS[best.index[0]]}, {best.iloc[0]:.2f}); at the last epoch "
-                f"it ranks {list(last.index).index('tau') + 1} (AUROC {last['tau']:.2f}; best: "
-                f"{DETECTORS[last.index[0]]}, {last.iloc[0]:.2f})"
-                + (f"; confident learning reaches {np.mean([v['auroc'] for v in mine]):.2f}." if mine else "."))
+                f"(AUROC {best['tau']:.2f}, reached around epoch {when}; best: {DETECTORS[best.index[0]]}, "
+                f"{best.iloc[0]:.2f}); at the last epoch it ranks {list(last.index).index('tau') + 1} (AUROC "
+                f"{last['tau']:.2f}; best: {DETECTORS[last.index[0]]}, {last.iloc[0]:.2f}) and "
+                f"{list(ap.index).index('tau') + 1} by average precision ({ap['tau']:.2f}; best: "
+                f"{DETECTORS[ap.index[0]]}, {ap.iloc[0]:.2f})"
+                + (f"; confident learning reaches AUROC {np.mean([v['auroc'] for v in mine]):.2f}, average "
+                   f"precision {np.mean([v['ap'] for v in mine]):.2f}." if mine else "."))
     shown = pd.DataFrame(rows).set_index(["setting", "detector"]) if rows else pd.DataFrame()
     return shown, lines
 
 
 # -- the intro: the claims table and the five-sentence summary -----------------------------------------------------
-CLAIM_GRIDS = ("default", "long", "tuning")
+CLAIM_GRIDS = ("default", "long", "tuning", "controls")
 
 
 def claim_grids() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:

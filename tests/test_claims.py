@@ -101,7 +101,7 @@ def test_corrected_labels_and_cost():
     claims = by_key(claims_table({"default": (runs, pd.DataFrame())}, stages=pd.DataFrame()))
     # corrected - noisy = gap + wobble: resolved at the two sym settings, not at asym
     assert claims["C6"].verdict == PARTLY
-    assert claims["C8"].verdict == REPRODUCED and "1.05" in claims["C8"].numbers
+    assert claims["C9"].verdict == REPRODUCED and "1.05" in claims["C9"].numbers
 
 
 def long_frames(nal_fit=0.64, ce_drop=0.1, seeds=(0, 1, 2)):
@@ -167,3 +167,29 @@ def test_a_resolved_but_negligible_phi_gap_does_not_count():
     assert scales_down(Difference("a", "b", 3, 0.06, 0.01, 0.04, 0.08))
     assert not scales_down(Difference("a", "b", 3, 1e-5, 1e-7, 0.9e-5, 1.1e-5))   # resolved, but no scaling
     assert not scales_down(Difference("a", "b", 3, 0.2, 0.3, -0.5, 0.9))           # within noise
+
+
+@pytest.mark.timeout(60)
+def test_per_sample_attention_is_judged_against_the_best_control():
+    def runs(gaps, seeds=5):
+        rows = []
+        for s, gap in zip(SETTINGS, gaps):
+            for seed in range(seeds):
+                wobble = 0.004 * (seed - 2)
+                rows.append({"method": "nal", "noise": s, "seed": seed, "attention_mode": "sample",
+                             "last_test_acc": 0.8 + wobble})
+                for mode, behind in (("global", gap), ("class", gap + 0.05), ("schedule", gap + 0.02)):
+                    rows.append({"method": "nal", "noise": s, "seed": seed, "attention_mode": mode,
+                                 "last_test_acc": 0.8 - behind + (wobble if mode != "global" else -wobble)})
+        return pd.DataFrame(rows)
+
+    def claim(frame):
+        return by_key(claims_table({"controls": (frame, pd.DataFrame())}, stages=pd.DataFrame()))["C8"]
+
+    ahead = claim(runs((0.05, 0.05, 0.05)))
+    assert ahead.verdict == REPRODUCED and "full NAL − one learned τ for all samples +5.0" in ahead.numbers
+    assert claim(runs((0.05, 0.0, 0.05))).verdict == PARTLY       # the global control recovers NAL at sym 80 %
+    assert claim(runs((0.0, -0.03, 0.0))).verdict == NOT_REPRODUCED
+    assert claim(pd.DataFrame()).verdict == NOT_TESTED
+    only_controls = runs((0.05,) * 3)
+    assert claim(only_controls[only_controls.attention_mode != "sample"]).verdict == NOT_TESTED

@@ -166,11 +166,13 @@ def test_phi_lines_and_detector_summary_follow_the_series():
     assert "below 0.5 in 2 of 4 epochs (first 1, last 2)" in line and "lowest in epoch 1 (0.10, clean samples 0.70)" in line
     table = pd.DataFrame({"noise": "sym 40 %", "variant": "NAL", "detector": ["tau", "loss", "aum"],
                           "best_auroc": [0.7, 0.95, 0.99], "best_epoch": [30, 9, 40], "last_auroc": [0.6, 0.66, 0.98],
-                          "best_ap": 0.5, "last_ap": 0.4, "n": 3})
+                          "best_ap": 0.5, "last_ap": [0.45, 0.3, 0.9], "n": 3})
     cl = {("sym 40 %", 0): {"auroc": 0.9, "ap": 0.8}, ("sym 40 %", 1): {"auroc": 0.8, "ap": 0.7}}
     shown, lines = nalbook.detector_summary(table, cl, ["sym 40 %"])
     assert len(shown) == 4 and "confident learning (CE, 5-fold, n = 2)" in shown.index.get_level_values(1)
-    assert "1 − τ ranks 3 of 3 (AUROC 0.70; best: AUM, 0.99)" in lines[0] and "confident learning reaches 0.85" in lines[0]
+    assert "1 − τ ranks 3 of 3 (AUROC 0.70, reached around epoch 30; best: AUM, 0.99)" in lines[0]
+    assert "and 2 by average precision (0.45; best: AUM, 0.90)" in lines[0]
+    assert "confident learning reaches AUROC 0.85, average precision 0.75." in lines[0]
 
 
 def test_flipped_names_each_setting_with_its_actual_rate():

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .comparison import TUNED, select_methods
 from .horizon import horizon_summary, stage_table, with_variant
+from .load import ATTENTION_CONTROLS, nal_variant
 from .stats import Difference, mean_interval, paired_difference
 
 REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_TESTED = "reproduced", "partly", "not reproduced", "not tested here"
@@ -277,8 +278,33 @@ def scales_down(gap: Difference) -> bool:
     return bool(gap.n >= 2 and gap.low > 0 and gap.mean >= PHI_GAP)
 
 
+def _per_sample(controls: pd.DataFrame) -> Claim:
+    key = "C8"
+    claim = "The attention is per sample: a τ that is not (one for all, one per class, NAL's mean per epoch) does worse"
+    where, evidence = "section 3 (one attention logit per sample); appendix F", "{numref}`tab-controls`"
+    if not len(controls) or "method" not in controls:
+        return _untested(key, claim, where, evidence, "no records of the attention controls")
+    runs = controls[controls.method == "nal"]
+    runs = runs.assign(variant=runs.apply(nal_variant, axis=1)) if len(runs) else runs
+    names = list(ATTENTION_CONTROLS.values())
+    parts, diffs = [], []
+    for s in _present(runs):
+        d = runs[runs.noise == s]
+        means = d[d.variant.isin(names)].groupby("variant").last_test_acc.mean()
+        if "full NAL" not in set(d.variant) or not len(means):
+            continue
+        best = str(means.idxmax())
+        diff = paired_difference(d, "last_test_acc", "full NAL", best, column="variant")
+        diffs.append(diff)
+        parts.append(f"{s}: full NAL − {best} {_interval(diff)}")
+    if not parts:
+        return _untested(key, claim, where, evidence, "no setting has full NAL beside a control")
+    return Claim(key, claim, where, evidence, "last-epoch test accuracy, full NAL − the best control, points "
+                 f"[95 % CI]: {'; '.join(parts)}", directional_verdict(diffs))
+
+
 def _cost(default: pd.DataFrame) -> Claim:
-    key, claim = "C8", "NAL costs about what a single network with a robust loss costs"
+    key, claim = "C9", "NAL costs about what a single network with a robust loss costs"
     where, evidence = "appendix C, Table 2 (GPU memory)", "{numref}`tab-cost-ours`"
     if not len(default) or not {"nal", "ce"} <= set(default.method) or "sec_per_epoch" not in default:
         return _untested(key, claim, where, evidence, "no default-grid timings")
@@ -290,29 +316,31 @@ def _cost(default: pd.DataFrame) -> Claim:
 
 
 NOT_HERE = (
-    ("C9", "Accuracy tables on CIFAR-10 and CIFAR-100 (ResNet-34, 500 epochs)", "main text",
+    ("C10", "Accuracy tables on CIFAR-10 and CIFAR-100 (ResNet-34, 500 epochs)", "main text",
      "needs CIFAR data and a GPU (no network access here; configs/paper/ has the recipes)"),
-    ("C10", "Accuracy on real label noise: ANIMAL-10N, Clothing1M, mini-WebVision", "main text; appendix C",
+    ("C11", "Accuracy on real label noise: ANIMAL-10N, Clothing1M, mini-WebVision", "main text; appendix C",
      "needs the real-noise datasets and a GPU (loaders tested on fabricated files only)"),
 )
 
 
 def claims_table(grids: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], stages: pd.DataFrame | None = None
                  ) -> list[Claim]:
-    """The claims table from the grids' ``(runs, epochs)`` frames (keys ``default``, ``long``, ``tuning``; any may
-    be absent). ``stages`` is :func:`nalkit.results.stage_table` of the long tier's NAL runs; computed from
+    """The claims table from the grids' ``(runs, epochs)`` frames (keys ``default``, ``long``, ``tuning``,
+    ``controls``; any may be absent). ``stages`` is :func:`nalkit.results.stage_table` of the long tier's NAL runs; computed from
     their per-sample records when not given."""
     empty = (pd.DataFrame(), pd.DataFrame())
     default, _ = grids.get("default", empty)
     long_runs, long_epochs = grids.get("long", empty)
     tuning, _ = grids.get("tuning", empty)
+    controls, _ = grids.get("controls", empty)
     summary = _long_rows(long_runs, long_epochs)
     if stages is None:
         nal = with_variant(long_runs) if len(long_runs) else long_runs
         nal = nal[nal.variant.isin(("NAL", "NAL, authors' schedule"))] if len(nal) else nal
         stages = stage_table(nal) if len(nal) else pd.DataFrame()
     rows = [_beats_ce(default), _beats_baselines(default, tuning), _memorises(summary), _falls(summary),
-            _three_stages(stages), _corrects(default), _theorem(long_epochs), _cost(default)]
+            _three_stages(stages), _corrects(default), _theorem(long_epochs), _per_sample(controls),
+            _cost(default)]
     rows += [Claim(key, claim, where, "–", reason, NOT_TESTED) for key, claim, where, reason in NOT_HERE]
     return rows
 
