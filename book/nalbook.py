@@ -925,18 +925,22 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
                        f"{len(diffs)} noise settings.")
         others = sorted(set(default.method) - {"nal", "ce"})
         if others:
-            resolved = []
+            ahead_of, behind = [], []
             for s in diffs:
                 d = default[default.noise == s]
                 best = d[d.method.isin(others)].groupby("method").last_test_acc.mean().idxmax()
                 x = paired_difference(d, "last_test_acc", "nal", best)
-                resolved.append(x.n >= 2 and not x.within_noise)
+                if x.n >= 2 and not x.within_noise:
+                    (ahead_of if x.mean > 0 else behind).append(f"{best.upper()} at {s}")
             n = int(default.groupby(["noise", "method"]).size().min())
             tuned = baselines_tuned(default, grids.get("tuning", (pd.DataFrame(), None))[0])
-            out.append(f"Against the best of the other robust methods ({'each tuned like NAL' if tuned else 'not tuned'}"
-                       f") the difference is resolved in {sum(resolved)} of {len(resolved)} settings with {n} seeds, so "
-                       "these records "
-                       + ("rank NAL only where it is resolved." if any(resolved) else "cannot rank NAL among them."))
+            split = len(diffs) - len(ahead_of) - len(behind)
+            out.append(f"Against the best of the other robust methods in each setting ("
+                       f"{'each tuned like NAL' if tuned else 'not tuned'}, {n} seeds), NAL is ahead beyond the seed "
+                       f"spread in {len(ahead_of)} of {len(diffs)} settings"
+                       + (f" ({'; '.join(ahead_of)})" if ahead_of else "")
+                       + f", behind in {len(behind)}" + (f" ({'; '.join(behind)})" if behind else "")
+                       + (f", and the records cannot tell them apart in {split}." if split else "."))
     if len(long_runs) and len(long_epochs):
         summary = horizon_summary(with_variant(long_runs), with_variant(long_epochs))
         ce, nal = _row(summary, first, "CE"), _row(summary, first, "NAL")
