@@ -113,10 +113,9 @@ def _join(values) -> str:
 
 def hardware(env: dict) -> str:
     """``cpu (Intel(R) Xeon(R) Processor, AVX512, 1 torch thread)`` from an environment.json."""
-    name = env.get("cpu_model") or env.get("device_name", "?")
-    isa = f", {env['cpu_capability']}" if env.get("cpu_capability") else ""
-    threads = env.get("torch_threads", "?")
-    return f"{env.get('device', '?')} ({name}{isa}, {threads} torch thread{'s' if threads != 1 else ''})"
+    from nalkit.results import hardware_name
+
+    return hardware_name(env)
 
 
 def scale_sentence(runs: pd.DataFrame) -> str:
@@ -430,16 +429,21 @@ def nal_cost(overhead: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, 
             else "NAL against cross-entropy")
     text = (f"**{lead}:** " + " and ".join(parts) + " (paired, side by side in one process; table below)." if parts
             else "The paired NAL / CE benchmark (`nal_overhead`) has no results yet.")
-    cost = runs.groupby("method").sec_per_epoch.median() if len(runs) and "sec_per_epoch" in runs else pd.Series()
-    if {"nal", "ce"} <= set(cost.index) and len(step):
-        ce = runs[runs.method == "ce"].sec_per_epoch
-        text += (f" The results chapter's cost table gives a different ratio, {cost['nal'] / cost['ce']:.2f}× CE: it "
-                 f"divides the median seconds per epoch of NAL's {int((runs.method == 'nal').sum())} runs by those of "
-                 f"CE's {len(ce)}, runs timed one by one at different times on a shared machine, where CE's own runs "
-                 f"range from {ce.min():.2f} to {ce.max():.2f} s per epoch ({100 * (ce.max() / ce.min() - 1):.0f} % "
-                 "apart). The micro-benchmark instead alternates CE and NAL steps in one process, so both see the "
-                 f"same load, and takes the median of the paired ratios: {step.ratio.iloc[0]:.2f}. The paired ratio is "
-                 "NAL's cost; the per-run ratio adds how busy the machine was when each run trained.")
+    from nalkit.results import epoch_time_by_hardware
+
+    median, count = epoch_time_by_hardware(runs)
+    both = median[["nal", "ce"]].dropna() if {"nal", "ce"} <= set(median.columns) else median.iloc[:0]
+    if len(both) and len(step):
+        h = count.loc[both.index, "nal"].idxmax()  # the hardware with most NAL runs
+        ce = runs[(runs.method == "ce") & (runs.hardware == h)].sec_per_epoch
+        text += (f" The results chapter's cost table gives a different ratio, {both.loc[h, 'nal'] / both.loc[h, 'ce']:.2f}"
+                 f"× CE: it divides the median seconds per epoch of NAL's {int(count.loc[h, 'nal'])} runs by those of "
+                 f"CE's {len(ce)} on the same CPU, runs timed one by one at different times on a shared machine, "
+                 f"where CE's own runs range from {ce.min():.2f} to {ce.max():.2f} s per epoch "
+                 f"({100 * (ce.max() / ce.min() - 1):.0f} % apart). The micro-benchmark instead alternates CE and NAL "
+                 f"steps in one process, so both see the same load, and takes the median of the paired ratios: "
+                 f"{step.ratio.iloc[0]:.2f}. The paired ratio is NAL's cost; the per-run ratio adds how busy the "
+                 "machine was when each run trained.")
     return table, text
 
 
@@ -925,22 +929,26 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
                        f"{len(diffs)} noise settings.")
         others = sorted(set(default.method) - {"nal", "ce"})
         if others:
-            ahead_of, behind = [], []
+            from nalkit.results.claims import MATCH, matches
+
+            ahead_of, level, behind = [], [], []
             for s in diffs:
                 d = default[default.noise == s]
                 best = d[d.method.isin(others)].groupby("method").last_test_acc.mean().idxmax()
                 x = paired_difference(d, "last_test_acc", "nal", best)
-                if x.n >= 2 and not x.within_noise:
-                    (ahead_of if x.mean > 0 else behind).append(f"{best.upper()} at {s}")
+                if x.n >= 2 and (x.low > 0 or x.high < 0 or matches(x)):
+                    (ahead_of if x.low > 0 else behind if x.high < 0 else level).append(f"{best.upper()} at {s}")
             n = int(default.groupby(["noise", "method"]).size().min())
             tuned = baselines_tuned(default, grids.get("tuning", (pd.DataFrame(), None))[0])
-            split = len(diffs) - len(ahead_of) - len(behind)
+            split = len(diffs) - len(ahead_of) - len(level) - len(behind)
+            counted = [f"ahead beyond the seed spread in {len(ahead_of)} of {len(diffs)} settings"
+                       + (f" ({'; '.join(ahead_of)})" if ahead_of else ""),
+                       f"level (within ±{100 * MATCH:g} point) in {len(level)}"
+                       + (f" ({'; '.join(level)})" if level else ""),
+                       f"behind in {len(behind)}" + (f" ({'; '.join(behind)})" if behind else "")]
             out.append(f"Against the best of the other robust methods in each setting ("
-                       f"{'each tuned like NAL' if tuned else 'not tuned'}, {n} seeds), NAL is ahead beyond the seed "
-                       f"spread in {len(ahead_of)} of {len(diffs)} settings"
-                       + (f" ({'; '.join(ahead_of)})" if ahead_of else "")
-                       + f", behind in {len(behind)}" + (f" ({'; '.join(behind)})" if behind else "")
-                       + (f", and the records cannot tell them apart in {split}." if split else "."))
+                       f"{'each tuned like NAL' if tuned else 'not tuned'}, {n} seeds), NAL is {join_and(counted)}"
+                       + (f"; the records cannot decide {split}." if split else "."))
     if len(long_runs) and len(long_epochs):
         summary = horizon_summary(with_variant(long_runs), with_variant(long_epochs))
         ce, nal = _row(summary, first, "CE"), _row(summary, first, "NAL")
@@ -1070,7 +1078,17 @@ def ranking_verdict(order: pd.DataFrame, settings: Sequence[str]) -> str:
     if behind:
         parts.append(f"resolved below at least one at {join_and(behind)}")
     if open_:
+        from nalkit.results.claims import MATCH, matches
+
+        def rival(s: str):  # the best other method by mean (order is best first)
+            return order[(order.noise == s) & (order.method != "nal")].iloc[0]
+
+        level = [s for s in open_ if matches(rival(s)["diff"])]
         parts.append(f"not separable from the best of the others at {join_and(open_)} with {n} seeds")
+        if level:
+            parts[-1] += (", and level with it within ±" + f"{100 * MATCH:g} point (95 % interval) at "
+                          + join_and([f"{s} ({method_name(rival(s).method)}, "
+                                      f"{rival(s)['diff'].sentence(pairs='seeds')})" for s in level]))
     return "**Ranking:** " + "; ".join(parts) + "."
 
 

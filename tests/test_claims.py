@@ -22,10 +22,11 @@ def default_runs(gap=(0.10, 0.10, 0.10), spread=0.01, seeds=5, baseline_gap=None
             wobble = spread * (seed - (seeds - 1) / 2)
             base = 0.7
             rows.append({"method": "ce", "noise": s, "seed": seed, "last_test_acc": base, "gce_q": np.nan,
-                         "actual_noise_rate": 0.36, "last_corrected_acc": np.nan, "sec_per_epoch": 1.0})
+                         "actual_noise_rate": 0.36, "last_corrected_acc": np.nan, "sec_per_epoch": 1.0,
+                         "hardware": "cpu"})
             rows.append({"method": "nal", "noise": s, "seed": seed, "last_test_acc": base + g + wobble,
                          "gce_q": np.nan, "actual_noise_rate": 0.36, "last_corrected_acc": 0.64 + g + wobble,
-                         "sec_per_epoch": 1.05})
+                         "sec_per_epoch": 1.05, "hardware": "cpu"})
             bg = g if baseline_gap is None else baseline_gap
             rows.append({"method": "gce", "noise": s, "seed": seed, "last_test_acc": base + g - bg - wobble,
                          "gce_q": (values or {}).get("gce", 0.7), "actual_noise_rate": 0.36,
@@ -92,7 +93,21 @@ def test_beating_untuned_baselines_is_at_most_partly():
     runs = default_runs(baseline_gap=-0.05, values={"gce": 0.5})
     c2 = by_key(claims_table({"default": (runs, pd.DataFrame()), "tuning": (pd.DataFrame(tuning), pd.DataFrame())},
                              stages=pd.DataFrame()))["C2"]
-    assert c2.verdict == NOT_REPRODUCED
+    assert c2.verdict == NOT_REPRODUCED and "(behind)" in c2.numbers
+
+    def c2_with(gaps, spread):
+        frame = pd.concat([default_runs(baseline_gap=g, spread=spread, values={"gce": 0.5})
+                           .query("noise == @s") for g, s in zip(gaps, SETTINGS)])
+        return by_key(claims_table({"default": (frame, pd.DataFrame()), "tuning": (pd.DataFrame(tuning),
+                                                                                   pd.DataFrame())},
+                                   stages=pd.DataFrame()))["C2"]
+
+    # a tie with a tight interval matches; the same tie with a wide one is undecided, which supports nothing
+    tight = c2_with((0.0, -0.05, -0.05), spread=0.001)
+    assert tight.verdict == PARTLY and "+0.0 [-0.4, +0.4] (matches)" in tight.numbers
+    wide = c2_with((0.0, -0.05, -0.05), spread=0.02)
+    assert wide.verdict == NOT_REPRODUCED and "(undecided)" in wide.numbers
+    assert c2_with((0.0, 0.0, 0.05), spread=0.001).verdict == REPRODUCED
 
 
 @pytest.mark.timeout(60)
@@ -102,6 +117,14 @@ def test_corrected_labels_and_cost():
     # corrected - noisy = gap + wobble: resolved at the two sym settings, not at asym
     assert claims["C6"].verdict == PARTLY
     assert claims["C9"].verdict == REPRODUCED and "1.05" in claims["C9"].numbers
+    # NAL's runs timed on a slower machine than CE's do not make NAL look dear: only the same hardware compares
+    mixed = runs.assign(hardware=np.where(runs.method == "nal", "slow", "fast"),
+                        sec_per_epoch=np.where(runs.method == "nal", 1.6, runs.sec_per_epoch))
+    mixed.loc[(mixed.method == "nal") & (mixed.seed < 2), ["hardware", "sec_per_epoch"]] = ["fast", 1.04]
+    cost = by_key(claims_table({"default": (mixed, pd.DataFrame())}, stages=pd.DataFrame()))["C9"]
+    assert cost.verdict == REPRODUCED and "1.04 (6 NAL and 15 CE runs on fast)" in cost.numbers
+    alone = mixed.assign(hardware=np.where(mixed.method == "nal", "slow", "fast"))
+    assert by_key(claims_table({"default": (alone, pd.DataFrame())}, stages=pd.DataFrame()))["C9"].verdict == NOT_TESTED
 
 
 def long_frames(nal_fit=0.64, ce_drop=0.1, seeds=(0, 1, 2)):

@@ -137,12 +137,14 @@ def test_nal_cost_answers_first_and_tells_the_two_timings_apart():
          "x", 1, "2", "d", "c", "median of 45 paired repeats"),
         ("nal_overhead", "memory (counted), NAL / CE", 25.6, "MiB", 1.0049, "<= 1.02", "cpu", "x", 1, "2", "d", "c",
          nan)])
-    runs = pd.DataFrame({"method": ["ce"] * 3 + ["nal"] * 3, "sec_per_epoch": [1.2, 1.25, 1.3, 1.30, 1.33, 1.4]})
-    table, text = nalbook.nal_cost(overhead, runs)
+    runs = pd.DataFrame({"method": ["ce"] * 3 + ["nal"] * 3 + ["nal"] * 4, "hardware": ["amd"] * 6 + ["intel"] * 4,
+                         "sec_per_epoch": [1.2, 1.25, 1.3, 1.30, 1.33, 1.4, 2.0, 2.0, 2.0, 2.0]})
+    table, text = nalbook.nal_cost(overhead, runs)  # NAL's runs on a machine without CE runs are left out
     assert list(table["NAL / CE"]) == ["1.00", "1.00"] and list(table.met) == ["yes", "yes"]
     assert text.startswith("**NAL costs what cross-entropy costs:** a NAL training step takes 1.00× CE's and it "
                            "holds 1.00× CE's memory")
     assert f"a different ratio, {1.33 / 1.25:.2f}× CE" in text and "from 1.20 to 1.30 s per epoch" in text
+    assert "NAL's 3 runs by those of CE's 3 on the same CPU" in text
     assert "the median of the paired ratios: 1.00" in text
     slow = overhead.assign(ratio=overhead.ratio.where(overhead.ratio.isna(), 1.2))
     assert nalbook.nal_cost(slow, runs)[1].startswith("**NAL against cross-entropy:**")  # a target missed: no claim
@@ -217,5 +219,22 @@ def test_the_summary_says_where_nal_is_ahead_of_or_behind_the_best_other_method(
                       "actual_noise_rate": 0.36, "last_corrected_acc": np.nan}]
     sentences = nalbook.summary_sentences({"default": (pd.DataFrame(rows), pd.DataFrame())}, pd.DataFrame())
     assert sentences[1] == ("Against the best of the other robust methods in each setting (not tuned, 5 seeds), NAL is "
-                            "ahead beyond the seed spread in 1 of 3 settings (SCE at sym 40 %), behind in 1 (SCE at "
-                            "sym 80 %), and the records cannot tell them apart in 1.")
+                            "ahead beyond the seed spread in 1 of 3 settings (SCE at sym 40 %), level (within ±1 point) "
+                            "in 1 (SCE at asym 40 %) and behind in 1 (SCE at sym 80 %).")
+
+
+def test_the_ranking_verdict_separates_level_from_undecided():
+    from nalkit.results import ranking
+
+    rows = []
+    for s, (gap, spread) in {"sym 40 %": (0.0, 0.001), "sym 80 %": (0.0, 0.03), "asym 40 %": (0.05, 0.001)}.items():
+        for seed in range(5):
+            wobble = spread * (seed - 2)
+            rows += [{"method": "nal", "noise": s, "seed": seed, "last_test_acc": 0.8 + gap + wobble},
+                     {"method": "sce", "noise": s, "seed": seed, "last_test_acc": 0.8 - wobble},
+                     {"method": "ce", "noise": s, "seed": seed, "last_test_acc": 0.6}]
+    text = nalbook.ranking_verdict(ranking(pd.DataFrame(rows)), ["sym 40 %", "sym 80 %", "asym 40 %"])
+    assert text.startswith("**Ranking:** NAL is resolved above every other method at asym 40 %; not separable from "
+                           "the best of the others at sym 40 % and sym 80 % with 5 seeds, and level with it within "
+                           "±1 point (95 % interval) at sym 40 % (SCE, +0.0 points")
+    assert "sym 80 % (SCE" not in text

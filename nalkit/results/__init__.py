@@ -27,18 +27,18 @@ from .detection import confident_learning, detector_table, out_of_sample
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
                       memorisation_gap, mislabeled_fraction, peak_and_last, snapshot_epochs, stage_table, with_variant)
 from .load import (ATTENTION_CONTROLS, CONFIG_COLUMNS, METHOD_SETTINGS, Runs, config_value, describe_method, load_arrays, load_run,
-                   load_runs, load_snapshots, nal_variant, noise_label, run_dirs, with_tau_mean)
+                   hardware_name, load_runs, load_snapshots, nal_variant, noise_label, run_dirs, with_tau_mean)
 from .mechanism import snapshot_separation
 from .reporting import (BASELINE_NOTE, REPORTING_RULES, Reported, at_best_epoch, last_epoch, max_over_epochs,
                         report)
-from .stats import (Difference, Selection, mean_interval, paired_difference, rank_table, select, select_lambda, summarize,
-                    t_quantile_975)
+from .stats import (Difference, Selection, epoch_time_by_hardware, mean_interval, paired_difference, rank_table, select,
+                    select_lambda, summarize, t_quantile_975)
 
 __all__ = [
     "at_best_epoch", "at_epoch", "ATTENTION_CONTROLS", "AUTHORS_VALUES", "BASELINE_NOTE", "Claim", "claims_frame",
     "claims_table", "confident_learning", "CONFIG_COLUMNS", "config_value", "count_verdict", "curves",
     "describe_method", "detector_series", "detector_table", "Difference", "directional_verdict", "EARLY_STOPPED",
-    "early_stopping", "histogram_overlap", "horizon_summary", "last_epoch", "load_arrays", "load_run", "load_runs",
+    "early_stopping", "epoch_time_by_hardware", "hardware_name", "histogram_overlap", "horizon_summary", "last_epoch", "load_arrays", "load_run", "load_runs",
     "load_snapshots", "long_variant", "LONG_VARIANTS", "max_over_epochs", "mean_interval", "memorisation_gap",
     "METHOD_SETTINGS", "mislabeled_fraction", "NAL_CANDIDATES", "nal_variant", "noise_label", "out_of_sample",
     "paired_difference", "peak_and_last", "rank_table", "ranking", "report", "Reported", "REPORTING_RULES",

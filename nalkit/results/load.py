@@ -86,6 +86,16 @@ def run_dirs(path: str | Path) -> list[Path]:
     return sorted(p.parent for p in path.rglob("status.json"))
 
 
+def hardware_name(env: dict) -> str:
+    """What a run trained on, from its environment.json: ``cpu (AMD EPYC, AVX512, 1 torch thread)`` or ``cuda
+    (NVIDIA H200, 1 torch thread)``. Timings compare only between runs with the same name."""
+    name = env.get("cpu_model") if env.get("device") == "cpu" else env.get("device_name")
+    name = name or env.get("device_name") or env.get("cpu_model") or "?"
+    isa = f", {env['cpu_capability']}" if env.get("cpu_capability") and env.get("device") == "cpu" else ""
+    threads = env.get("torch_threads", "?")
+    return f"{env.get('device', '?')} ({name}{isa}, {threads} torch thread{'s' if threads != 1 else ''})"
+
+
 def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     """(summary row, per-epoch frame) of one run, verified against its manifest."""
     run_dir = Path(run_dir)
@@ -102,7 +112,8 @@ def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     row.update(run=run_dir.name, run_dir=str(run_dir), state=status.get("state"),
                epochs_done=status.get("epoch"), seconds=status.get("seconds"),
                actual_noise_rate=(status.get("noise") or {}).get("actual_rate"),
-               device=env.get("device"), device_name=env.get("device_name"), threads=env.get("torch_threads"))
+               device=env.get("device"), device_name=env.get("device_name"), threads=env.get("torch_threads"),
+               hardware=hardware_name(env) if env else None)
     text = (run_dir / "metrics.csv").read_text()
     epochs = pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
     if len(epochs):
