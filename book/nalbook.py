@@ -1087,8 +1087,9 @@ def ranking_verdict(order: pd.DataFrame, settings: Sequence[str]) -> str:
         parts.append(f"not separable from the best of the others at {join_and(open_)} with {n} seeds")
         if level:
             parts[-1] += (", and level with it within ±" + f"{100 * MATCH:g} point (95 % interval) at "
-                          + join_and([f"{s} ({method_name(rival(s).method)}, "
-                                      f"{rival(s)['diff'].sentence(pairs='seeds')})" for s in level]))
+                          + join_and([f"{s} (NAL − {method_name(rival(s).method)} {100 * rival(s)['diff'].mean:+.1f} "
+                                      f"points, 95 % CI {100 * rival(s)['diff'].low:+.1f} to "
+                                      f"{100 * rival(s)['diff'].high:+.1f})" for s in level]))
     return "**Ranking:** " + "; ".join(parts) + "."
 
 
@@ -1112,9 +1113,9 @@ def untuned_runs(tuning: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
 
 def untuned_verdict(untuned: pd.DataFrame, tuned_runs: pd.DataFrame, chosen: dict, settings: Sequence[str],
                     tuned: bool = True) -> str:
-    """What tuning changed: each baseline's chosen value against its authors' one (test accuracy, paired over the
-    seeds both ran) and NAL's rank before and after."""
-    from nalkit.results import AUTHORS_VALUES, TUNED
+    """What tuning changed: each baseline's chosen value against its authors' one (last-epoch test accuracy, paired
+    over the seeds both ran, per setting) and NAL's rank among the same six methods before and after."""
+    from nalkit.results import AUTHORS_VALUES, EARLY_STOPPED, paired_difference
 
     if not len(untuned):
         return ""
@@ -1126,16 +1127,27 @@ def untuned_verdict(untuned: pd.DataFrame, tuned_runs: pd.DataFrame, chosen: dic
         if np.isclose(pick, value):
             lines.append(f"{method_name(method)} keeps its authors' value ({value:g}).")
             continue
+        change = []
+        if tuned and len(tuned_runs):
+            both = pd.concat([untuned[untuned.method == method].assign(_v="authors"),
+                              tuned_runs[tuned_runs.method == method].assign(_v="tuned")])
+            for s in settings:
+                d = paired_difference(both[both.setting == s], "last_test_acc", "tuned", "authors", column="_v")
+                if d.n >= 2:
+                    change.append(f"{100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] at {s}")
         lines.append(f"{method_name(method)} chooses {PARAMETER_NAMES[method].split(' (')[0]} = {pick:g} instead of "
-                     f"{value:g}.")
+                     f"{value:g}" + (f"; test accuracy, tuned − authors' value, points [95 % CI, paired seeds]: "
+                                     f"{join_and(change)}." if change else "."))
     ranks = []
     for s in settings:
         before = untuned[untuned.setting == s].groupby("method").last_test_acc.mean().sort_values(ascending=False)
-        after = tuned_runs[tuned_runs.setting == s].groupby("method").last_test_acc.mean().sort_values(ascending=False)
+        after = tuned_runs[(tuned_runs.setting == s) & (tuned_runs.method != EARLY_STOPPED)]
+        after = after.groupby("method").last_test_acc.mean().sort_values(ascending=False)
         if tuned and "nal" in before and "nal" in after and len(before) > 1:
             ranks.append(f"{list(before.index).index('nal') + 1} of {len(before)} → "
                          f"{list(after.index).index('nal') + 1} of {len(after)} at {s}")
     text = " ".join(lines)
     if ranks:
-        text += f" NAL's rank by mean last-epoch test accuracy, untuned → default grid: {join_and(ranks)}."
+        text += (f" NAL's rank by mean last-epoch test accuracy among the same six methods, untuned (seeds 0–2) → "
+                 f"tuned (seeds 0–4): {join_and(ranks)}.")
     return text

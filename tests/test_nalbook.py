@@ -236,5 +236,5 @@ def test_the_ranking_verdict_separates_level_from_undecided():
     text = nalbook.ranking_verdict(ranking(pd.DataFrame(rows)), ["sym 40 %", "sym 80 %", "asym 40 %"])
     assert text.startswith("**Ranking:** NAL is resolved above every other method at asym 40 %; not separable from "
                            "the best of the others at sym 40 % and sym 80 % with 5 seeds, and level with it within "
-                           "±1 point (95 % interval) at sym 40 % (SCE, +0.0 points")
+                           "±1 point (95 % interval) at sym 40 % (NAL − SCE +0.0 points, 95 % CI")
     assert "sym 80 % (SCE" not in text
