@@ -371,12 +371,12 @@ def confusion_matrix(ax: Any, m: np.ndarray, title: str, class_names: Sequence[s
 # --------------------------------------------------------------------------------------------
 def curves_grid(epochs: Any, rows: Sequence[str], panels: Sequence[tuple[str, str]], row_column: str = "setting",
                 by: str = "method", x: str = "epoch", label: Any = method_label, colors: dict[str, str] | None = None,
-                height: float = 2.3) -> Any:
+                height: float = 2.3, ncol: int | None = None) -> Any:
     """Rows of panels of per-epoch curves: one row per ``row_column`` value, one panel per ``(metric, title)``.
 
     Each line is the mean over the runs of one ``by`` group, with a band from their minimum to maximum; values
     in % (metrics are fractions). Panel titles head the top row only, row labels stand left of the rows, and
-    one legend sits below the grid.
+    one legend sits below the grid (``ncol`` columns; by default one row of up to six).
     """
     import matplotlib.pyplot as plt
 
@@ -398,7 +398,7 @@ def curves_grid(epochs: Any, rows: Sequence[str], panels: Sequence[tuple[str, st
                 ax.set_xlabel(x)
             if c == 0:
                 ax.set_ylabel(str(row))
-    legend_outside(fig, axes)
+    legend_outside(fig, axes, ncol=ncol)
     return fig
 
 

@@ -149,12 +149,21 @@ def test_control_table_says_which_variant_stays_within_the_seed_spread():
 
     rows = []
     for seed in range(3):
-        for variant, acc in (("full NAL", 0.84), ("no attention (τ = 1)", 0.80), ("one learned τ for all samples", 0.84)):
-            rows.append({"setting": "sym 40 %", "variant": variant, "seed": seed, "last_memorized": 0.1,
+        for variant, acc in (("full NAL", 0.84), ("no attention (τ = 1)", 0.80), ("one learned τ for all samples", 0.84),
+                             ("one learned τ per class", 0.82)):
+            rows.append({"setting": "sym 40 %", "variant": variant, "seed": seed,
+                         "last_memorized": 0.1 + 0.02 * (variant != "full NAL") + 0.001 * seed,
                          "last_test_acc": acc + 0.001 * seed * (variant == "full NAL")})
     table, lines = nalbook.control_table(pd.DataFrame(rows), ["sym 40 %"])
-    assert len(table) == 3 and table.loc[("sym 40 %", "full NAL"), "− full NAL"] == "–"
-    assert "or above it: one learned τ for all samples (-0.1); below it: no attention (τ = 1) (-4.1)" in lines[0]
+    assert len(table) == 4 and table.loc[("sym 40 %", "full NAL"), "test acc − full NAL"] == "–"
+    assert table.loc[("sym 40 %", "one learned τ per class"), "memorised − full NAL"].startswith("+2.0 points")
+    assert "or above it: one learned τ for all samples (-0.1); below it: no attention (τ = 1) (-4.1) and one " \
+           "learned τ per class (-2.1)" in lines[0]
+    # the answer: against the best control (one learned tau), full NAL is within the seed spread
+    assert lines[-1].startswith("**The per-sample part of τ** (full NAL − the best control without it, paired over "
+                                "seeds): sym 40 %: +0.1 points of test accuracy")
+    assert "-2.0 points memorised" in lines[-1] and "against one learned τ for all samples" in lines[-1]
+    assert "in 0 of 1 settings; the records do not separate the two at sym 40 %." in lines[-1]
 
 
 def test_phi_lines_and_detector_summary_follow_the_series():
