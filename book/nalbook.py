@@ -1053,6 +1053,14 @@ def tuning_table(chosen: dict, candidates: pd.DataFrame) -> str:
                     "values in [](mechanism.md).", "tab-tuning")
 
 
+def _span(values: Sequence[int]) -> str:
+    """``0–4`` for consecutive integers, ``0, 2 and 5`` otherwise."""
+    values = [int(v) for v in values]
+    if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}–{values[-1]}"
+    return join_and([str(v) for v in values])
+
+
 def tuning_sentence(chosen: dict, runs: pd.DataFrame, tuning: pd.DataFrame, tuned: bool) -> str:
     """Whether the tuning grid is complete and whether the default grid runs the chosen values."""
     expected = len(grid_names("tuning"))
@@ -1061,7 +1069,11 @@ def tuning_sentence(chosen: dict, runs: pd.DataFrame, tuning: pd.DataFrame, tune
                ": the choices above are from the candidates run so far and may change.") if expected else
             "The tuning grid has not run.")
     if tuned:
-        return text + " The default grid below runs every method at its chosen value."
+        seen = sorted(set(tuning.seed)) if len(tuning) and "seed" in tuning else []
+        unseen = sorted(set(runs.seed) - set(seen)) if len(runs) and "seed" in runs else []
+        return text + (" The default grid below runs every method at its chosen value"
+                       + (f", over seeds {_span(sorted(set(runs.seed)))}: seeds {_span(unseen)} are ones the selection "
+                          "never saw." if unseen else "."))
     return text + (" The default grid's records below predate this selection: they run the baselines at their authors' "
                    "CIFAR-10 values, so in them only NAL is tuned (see the verdict of claim C2 in {numref}`tab-claims`).")
 

@@ -238,3 +238,8 @@ def test_the_ranking_verdict_separates_level_from_undecided():
                            "the best of the others at sym 40 % and sym 80 % with 5 seeds, and level with it within "
                            "±1 point (95 % interval) at sym 40 % (NAL − SCE +0.0 points, 95 % CI")
     assert "sym 80 % (SCE" not in text
+
+
+def test_span_names_consecutive_seeds_as_a_range():
+    assert nalbook._span([0, 1, 2, 3, 4]) == "0–4" and nalbook._span([3, 4]) == "3 and 4"
+    assert nalbook._span([0, 2, 5]) == "0, 2 and 5"
