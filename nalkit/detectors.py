@@ -11,7 +11,8 @@ sample, higher = more suspect:
                    label's logit and the largest other logit, averaged over the epochs so far
 ``wrong``          the number of epochs so far in which the prediction missed the given label
 ``forget``         forgetting events (Toneva et al. 2019): epochs whose prediction missed the given label
-                   after the previous epoch had hit it
+                   after the previous epoch had hit it (a sample never fitted counts 0; Toneva et al.
+                   count it as the most forgettable)
 =================  =====================================================================================
 
 :class:`DetectorState` keeps the running sums (part of a run's checkpointed state, so a resumed run
