@@ -19,6 +19,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 import benchlib
@@ -64,16 +65,25 @@ def main(argv=None) -> int:
         for seed, group in done.groupby("seed"):
             table.add(f"{label}: sum of seconds, seed {seed}", float(group["seconds"].sum()), "s",
                       note=f"{len(group)} runs")
+        machines = sorted({str(h) for h in done.get("hardware", pd.Series(dtype=object)).dropna()})
         table.add(f"{label}: projected one-seed grid ({runs_per_seed} runs x median)",
                   runs_per_seed * med / 60, "min",
-                  note="sequential, this machine" + ("; from NAL runs only" if set(done["method"]) == {"nal"} else ""))
+                  note="sequential, at the records' timings (" + ("; ".join(machines) or "hardware not recorded")
+                  + ")" + ("; from NAL runs only" if set(done["method"]) == {"nal"} else ""))
         if "ce" in set(done["method"]):
-            ce = statistics.median(done.loc[done["method"] == "ce", "seconds"])
-            for method, group in done.groupby("method"):
+            # a ratio only between runs on the same hardware: the grid may share runs made on other machines
+            same = done
+            if "hardware" in done and done["hardware"].notna().any():
+                hw = done.loc[done["method"] == "ce", "hardware"].mode().iloc[0]
+                same = done[done["hardware"] == hw]
+            ce = statistics.median(same.loc[same["method"] == "ce", "seconds"])
+            for method, group in same.groupby("method"):
                 if method != "ce":
                     m = statistics.median(group["seconds"])
                     table.add(f"{label}: per-run wall time, {method} / ce", m, "s", ratio=m / ce,
-                              note="medians over runs; not side by side (different times, same machine)")
+                              note=f"medians over runs on {same['hardware'].iloc[0] if 'hardware' in same else '?'} "
+                                   f"({len(group)} {method}, {int((same['method'] == 'ce').sum())} ce); not side by "
+                                   "side (different times)")
     table.print()
     table.write(args.out, args.append)
     return 0
