@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 import benchlib
-from nalkit.results import load_runs
+from nalkit.results import epoch_time_by_hardware, load_runs
 from nalkit.grid import expand_grid
 
 BENCHMARK = "grid_walltime"
@@ -70,20 +70,17 @@ def main(argv=None) -> int:
                   runs_per_seed * med / 60, "min",
                   note="sequential, at the records' timings (" + ("; ".join(machines) or "hardware not recorded")
                   + ")" + ("; from NAL runs only" if set(done["method"]) == {"nal"} else ""))
-        if "ce" in set(done["method"]):
-            # a ratio only between runs on the same hardware: the grid may share runs made on other machines
-            same = done
-            if "hardware" in done and done["hardware"].notna().any():
-                hw = done.loc[done["method"] == "ce", "hardware"].mode().iloc[0]
-                same = done[done["hardware"] == hw]
-            ce = statistics.median(same.loc[same["method"] == "ce", "seconds"])
-            for method, group in same.groupby("method"):
-                if method != "ce":
-                    m = statistics.median(group["seconds"])
-                    table.add(f"{label}: per-run wall time, {method} / ce", m, "s", ratio=m / ce,
-                              note=f"medians over runs on {same['hardware'].iloc[0] if 'hardware' in same else '?'} "
-                                   f"({len(group)} {method}, {int((same['method'] == 'ce').sum())} ce); not side by "
-                                   "side (different times)")
+        # a ratio only between runs on the same hardware (the one with most CE runs): the grid may share runs made
+        # on other machines
+        median, count = epoch_time_by_hardware(done, "seconds")
+        if len(median):
+            hw = count["ce"].idxmax()
+            for method in median.columns.drop("ce"):
+                if pd.notna(median.loc[hw, method]):
+                    m = float(median.loc[hw, method])
+                    table.add(f"{label}: per-run wall time, {method} / ce", m, "s", ratio=m / median.loc[hw, "ce"],
+                              note=f"medians over runs on {hw} ({int(count.loc[hw, method])} {method}, "
+                                   f"{int(count.loc[hw, 'ce'])} ce); not side by side (different times)")
     table.print()
     table.write(args.out, args.append)
     return 0

@@ -101,28 +101,18 @@ def all_runs() -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
     return runs, epochs, tuple(loaded.problems)
 
 
-def read_env(run_dir: str | Path) -> dict:
-    p = Path(run_dir) / "environment.json"
-    return json.loads(p.read_text()) if p.is_file() else {}
-
-
 def _join(values) -> str:
     values = [str(v) for v in values]
     return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
-
-
-def hardware(env: dict) -> str:
-    """``cpu (Intel(R) Xeon(R) Processor, AVX512, 1 torch thread)`` from an environment.json."""
-    from nalkit.results import hardware_name
-
-    return hardware_name(env)
 
 
 def scale_sentence(runs: pd.DataFrame) -> str:
     """One Markdown sentence stating the data, model, epochs and hardware of ``runs`` (from the records)."""
     if runs is None or not len(runs):
         return "No complete run records were found, so this page shows no measured numbers yet."
-    hw = sorted({hardware(read_env(d)) for d in runs.run_dir})
+    from nalkit.results import hardware_name
+
+    hw = sorted({hardware_name({}) if pd.isna(h) else h for h in runs.hardware})
     subsets = sorted({"full training set" if pd.isna(s) else f"{int(s):,}-image training subset"
                       for s in runs.train_subset})
     return (f"**Scale of these records:** {len(runs)} complete runs on real {_join(sorted(set(runs.dataset)))} "
@@ -953,13 +943,10 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
                        f"{len(diffs)} noise settings.")
         others = sorted(set(default.method) - {"nal", "ce"})
         if others:
-            from nalkit.results.claims import MATCH, matches
+            from nalkit.results.claims import MATCH, against_best, matches
 
             ahead_of, level, behind = [], [], []
-            for s in diffs:
-                d = default[default.noise == s]
-                best = d[d.method.isin(others)].groupby("method").last_test_acc.mean().idxmax()
-                x = paired_difference(d, "last_test_acc", "nal", best)
+            for s, (best, x) in against_best(default, "nal", others).items():
                 if x.n >= 2 and (x.low > 0 or x.high < 0 or matches(x)):
                     (ahead_of if x.low > 0 else behind if x.high < 0 else level).append(f"{best.upper()} at {s}")
             n = int(default.groupby(["noise", "method"]).size().min())

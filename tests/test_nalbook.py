@@ -32,9 +32,11 @@ def test_table_md_is_a_numbered_myst_table_with_escaped_cells():
 
 
 def test_hardware_names_cpu_isa_and_threads():
+    from nalkit.results import hardware_name
+
     env = {"device": "cpu", "cpu_model": "Intel(R) Xeon(R) Processor", "cpu_capability": "AVX512", "torch_threads": 1}
-    assert nalbook.hardware(env) == "cpu (Intel(R) Xeon(R) Processor, AVX512, 1 torch thread)"
-    assert nalbook.hardware({"device": "cpu", "device_name": "x86_64", "torch_threads": 2}) == "cpu (x86_64, 2 torch threads)"
+    assert hardware_name(env) == "cpu (Intel(R) Xeon(R) Processor, AVX512, 1 torch thread)"
+    assert hardware_name({"device": "cpu", "device_name": "x86_64", "torch_threads": 2}) == "cpu (x86_64, 2 torch threads)"
 
 
 def test_bullets():

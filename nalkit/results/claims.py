@@ -127,21 +127,11 @@ def _beats_baselines(default: pd.DataFrame, tuning: pd.DataFrame) -> Claim:
     key, claim = "C2", "NAL matches or beats the other robust methods"
     where, evidence = "main text (CIFAR, real noise); appendix C, Table 2", "{numref}`tab-acc-last`"
     others = sorted(set(default.method) - {"nal", "ce"}) if len(default) else []
-    settings = [s for s in _present(default) if "nal" in set(default[default.noise == s].method)]
-    if not others or not settings:
+    gaps = against_best(default, "nal", others) if others else {}
+    if not gaps:
         return _untested(key, claim, where, evidence, "no default-grid records with baselines")
-    parts, outcomes = [], []
-    for s in settings:
-        d = default[default.noise == s]
-        means = d[d.method.isin(others)].groupby("method").last_test_acc.mean()
-        best = str(means.idxmax())
-        diff = paired_difference(d, "last_test_acc", "nal", best)
-        outcomes.append(diff)
-        word = ("ahead" if diff.low > 0 else "matches" if matches(diff) else "behind" if diff.high < 0
-                else "undecided") if diff.n >= 2 else "one seed"
-        parts.append(f"{s}: NAL − {best.upper()} {_interval(diff)} ({word})")
-    supported = sum(x.n >= 2 and (x.low > 0 or matches(x)) for x in outcomes)
-    verdict = count_verdict(supported, len(outcomes))
+    parts = [f"{s}: NAL − {best.upper()} {_interval(diff)} ({standing(diff)})" for s, (best, diff) in gaps.items()]
+    verdict = count_verdict(sum(standing(d) in ("ahead", "matches") for _, d in gaps.values()), len(gaps))
     tuned = baselines_tuned(default, tuning)
     if not tuned and verdict == REPRODUCED:
         verdict = PARTLY     # a ranking in which only NAL is tuned favours it
@@ -286,21 +276,34 @@ def scales_down(gap: Difference) -> bool:
     return bool(gap.n >= 2 and gap.low > 0 and gap.mean >= PHI_GAP)
 
 
-def per_sample_gaps(controls: pd.DataFrame) -> dict[str, tuple[str, Difference]]:
-    """Per noise setting: the best attention control without per-sample tau (by mean last-epoch test accuracy) and
-    full NAL's paired difference to it (``full NAL - control``, over seeds). Settings without full NAL or a
-    control are left out."""
-    runs = controls[controls.method == "nal"] if len(controls) and "method" in controls else controls.iloc[:0]
-    runs = runs.assign(variant=runs.apply(nal_variant, axis=1)) if len(runs) else runs
-    names = list(ATTENTION_CONTROLS.values())
+def against_best(runs: pd.DataFrame, reference: str, rivals: Sequence[str], column: str = "method"
+                 ) -> dict[str, tuple[str, Difference]]:
+    """Per noise setting: the best of ``rivals`` (by mean last-epoch test accuracy) and ``reference``'s paired
+    difference to it over seeds (``reference - best``). Settings without ``reference`` or a rival are left out."""
     gaps = {}
     for s in _present(runs):
         d = runs[runs.noise == s]
-        means = d[d.variant.isin(names)].groupby("variant").last_test_acc.mean()
-        if "full NAL" in set(d.variant) and len(means):
+        means = d[d[column].isin(rivals)].groupby(column).last_test_acc.mean()
+        if reference in set(d[column]) and len(means):
             best = str(means.idxmax())
-            gaps[s] = (best, paired_difference(d, "last_test_acc", "full NAL", best, column="variant"))
+            gaps[s] = (best, paired_difference(d, "last_test_acc", reference, best, column=column))
     return gaps
+
+
+def standing(diff: Difference) -> str:
+    """``ahead`` (the interval above 0), else ``matches`` (:func:`matches`), else ``behind`` (below 0), else
+    ``undecided``; ``one seed`` without an interval."""
+    if diff.n < 2:
+        return "one seed"
+    return "ahead" if diff.low > 0 else "matches" if matches(diff) else "behind" if diff.high < 0 else "undecided"
+
+
+def per_sample_gaps(controls: pd.DataFrame) -> dict[str, tuple[str, Difference]]:
+    """:func:`against_best` of full NAL against the attention controls without per-sample tau
+    (``full NAL - control``, over seeds)."""
+    runs = controls[controls.method == "nal"] if len(controls) and "method" in controls else controls.iloc[:0]
+    runs = runs.assign(variant=runs.apply(nal_variant, axis=1)) if len(runs) else runs
+    return against_best(runs, "full NAL", list(ATTENTION_CONTROLS.values()), column="variant") if len(runs) else {}
 
 
 def _per_sample(controls: pd.DataFrame) -> Claim:

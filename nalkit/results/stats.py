@@ -142,15 +142,16 @@ def select_lambda(runs: pd.DataFrame, metric: str = "last_val_acc_noisy") -> Sel
     return select(runs[runs.method == "nal"], "lam", metric)
 
 
-def epoch_time_by_hardware(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Median seconds per training epoch and run counts, one row per ``hardware`` that timed CE, one column per
-    method. Timings compare only on the same hardware: a grid may share runs made on other machines, and a ratio
-    across them measures the machines, not the methods. Runs without ``hardware`` or timings are left out."""
-    need = {"method", "hardware", "sec_per_epoch"}
+def epoch_time_by_hardware(runs: pd.DataFrame, value: str = "sec_per_epoch") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Median seconds per training epoch (or another timing column, ``value``: ``seconds`` per run) and run counts,
+    one row per ``hardware`` that timed CE, one column per method. Timings compare only on the same hardware: a
+    grid may share runs made on other machines, and a ratio across them measures the machines, not the methods.
+    Runs without ``hardware`` or timings are left out."""
+    need = {"method", "hardware", value}
     if not len(runs) or not need <= set(runs.columns):
         return pd.DataFrame(), pd.DataFrame()
-    timed = runs.dropna(subset=["hardware", "sec_per_epoch"])
-    median = timed.groupby(["hardware", "method"]).sec_per_epoch.median().unstack("method")
+    timed = runs.dropna(subset=["hardware", value])
+    median = timed.groupby(["hardware", "method"])[value].median().unstack("method")
     count = timed.groupby(["hardware", "method"]).size().unstack("method")
     keep = median.index[median["ce"].notna()] if "ce" in median else median.index[:0]
     return median.loc[keep], count.loc[keep]
