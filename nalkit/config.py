@@ -201,6 +201,11 @@ class RunConfig:
     eval_every: int = 1  # test evaluation every k epochs (always at the last)
     # epochs whose per-sample tau, loss, prediction and argmax q are kept in arrays.npz
     snapshot_epochs: list[int] = field(default_factory=list)
+    # per-training-sample arrays (snapshots, final epoch, detectors) are kept for at most this many samples: a
+    # seeded sample stratified by class and clean/mislabeled (nalkit.records.record_sample), the whole training
+    # set when smaller; 0 keeps none. Statistics over the training set are computed over all samples either way
+    # (metrics.csv). It shapes the record, not the training: not part of the config digest.
+    record_samples: int = 5000
     eval_batch_size: int = 1024  # images per evaluation batch
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     progress: bool = True  # show a progress bar on stderr
@@ -302,7 +307,7 @@ class Config:
         before the per-method sections keep their names.
         """
         d = _non_default(_hash_view(self), _hash_view(Config()))
-        for k in ("device", "progress", "threads", "compile"):
+        for k in ("device", "progress", "threads", "compile", "record_samples"):
             d.get("run", {}).pop(k, None)
         d.get("data", {}).pop("num_workers", None)
         d.get("data", {}).pop("root", None)
@@ -394,6 +399,8 @@ class Config:
             raise ConfigError(f"data.cv_fold={d.cv_fold} needs data.cv_folds (the number of folds)")
         if r.eval_every < 1:
             raise ConfigError(f"run.eval_every={r.eval_every} must be >= 1")
+        if r.record_samples < 0:
+            raise ConfigError(f"run.record_samples={r.record_samples}: must be >= 0 (0 keeps no per-sample arrays)")
         bad = [e for e in r.snapshot_epochs if not 1 <= e <= o.epochs]
         if bad:
             raise ConfigError(f"run.snapshot_epochs {bad} lie outside 1..{o.epochs}")

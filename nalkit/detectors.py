@@ -11,8 +11,9 @@ sample, higher = more suspect:
                    label's logit and the largest other logit, averaged over the epochs so far
 ``wrong``          the number of epochs so far in which the prediction missed the given label
 ``forget``         forgetting events (Toneva et al. 2019): epochs whose prediction missed the given label
-                   after the previous epoch had hit it (a sample never fitted counts 0; Toneva et al.
-                   count it as the most forgettable)
+                   after the previous epoch had hit it; a sample never fitted (never predicted as its
+                   given label) counts as the most forgettable, as Toneva et al. count it (infinitely
+                   many events): it scores ``epochs + 1``, above any possible count
 =================  =====================================================================================
 
 :class:`DetectorState` keeps the running sums (part of a run's checkpointed state, so a resumed run
@@ -87,10 +88,19 @@ class DetectorState:
         """The area under the margin: the mean margin over the passes so far (low = suspect)."""
         return self.margin_sum / np.maximum(self.epochs, 1)
 
+    def never_learned(self) -> np.ndarray:
+        """Samples seen at least once and never predicted as their given label."""
+        return (self.epochs > 0) & (self.wrong == self.epochs)
+
+    def forgetting(self) -> np.ndarray:
+        """The forgetting score of Toneva et al.: the events so far, and for a sample never learned more than any
+        sample can have (it is the most forgettable)."""
+        return forgetting_score(self.forgets, self.never_learned(), int(self.epochs.max(initial=0)))
+
     def scores(self, tau: np.ndarray | None, loss: np.ndarray) -> dict[str, np.ndarray]:
         """Every detector's score (higher = more suspect); ``tau`` None for a method without attention."""
         out = {"loss": loss, "meanloss": self.mean_loss(), "aum": -self.aum(),
-               "wrong": self.wrong.astype(np.float64), "forget": self.forgets.astype(np.float64)}
+               "wrong": self.wrong.astype(np.float64), "forget": self.forgetting()}
         if tau is not None:
             out = {"tau": 1.0 - tau, **out}
         return out
@@ -98,7 +108,7 @@ class DetectorState:
     def final_arrays(self) -> dict[str, np.ndarray]:
         """What ``arrays.npz`` keeps of the state at the end of training."""
         return {"final_aum": self.aum(), "final_mean_loss": self.mean_loss(), "final_wrong": self.wrong,
-                "final_forgets": self.forgets}
+                "final_forgets": self.forgets, "final_never_learned": self.never_learned()}
 
     def state_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k).copy() for k in ("epochs", "loss_sum", "margin_sum", "wrong", "forgets",
@@ -107,6 +117,13 @@ class DetectorState:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
             setattr(self, k, np.asarray(v).copy())
+
+
+def forgetting_score(forgets: np.ndarray, never_learned: np.ndarray, epochs: int) -> np.ndarray:
+    """Toneva et al.'s forgetting score from the counts: ``forgets`` events, ``epochs + 1`` for a sample never learned
+    (more than any learned sample can have). Records written before this rule (arrays format 2) scored such a
+    sample 0; :func:`nalkit.results.forgetting_last_epoch` rescores them from their final arrays."""
+    return np.where(np.asarray(never_learned, bool), float(epochs + 1), np.asarray(forgets, np.float64))
 
 
 def detector_metrics(scores: dict[str, np.ndarray], mislabeled: np.ndarray, known: np.ndarray) -> dict[str, float]:

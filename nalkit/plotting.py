@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ._images import compact_png
+
 #: The palette of Okabe & Ito (2008), "Color Universal Design", distinguishable under protanopia, deuteranopia
 #: and tritanopia.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -477,23 +479,6 @@ def tau_grid(cells: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], rows: 
     fig.legend(handles, ["clean samples", "mislabeled samples"], loc="outside lower center", ncol=2)
     thin_tick_labels(fig, prefer=_round_tau)
     return fig
-
-
-def compact_png(png: bytes, colors: int = 32) -> bytes:
-    """``png`` re-encoded with a palette of at most ``colors`` colours (a line plot needs few): about a quarter
-    of the bytes of matplotlib's RGBA PNG at the same size, for the executed notebooks committed with every run.
-    A PNG that is already a palette image comes back unchanged."""
-    import io
-
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(png))
-    if image.mode == "P":
-        return png
-    quantized = image.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    out = io.BytesIO()
-    quantized.save(out, format="PNG", optimize=True)
-    return out.getvalue() if len(out.getvalue()) < len(png) else png
 
 
 def figure_png(fig: Any, colors: int = 32) -> bytes:

@@ -9,13 +9,22 @@ Layout of ``<results>/<run name>/`` as :func:`nalkit.train.train` writes it thro
                        final and best test accuracy
     metrics.csv        one row per epoch (columns: see nalkit.train), floats to 7 significant digits
     arrays.npz         written once, at the end: train_index, noisy_labels, clean_labels (-1 = unknown),
-                       test_labels, the per-sample arrays of the last epoch (final_*) and of every snapshot
-                       epoch E (*_eE): pred, loss, tau, q_argmax, phi; the mislabel detectors'
-                       accumulators at the end (final_aum, final_mean_loss, final_wrong, final_forgets).
-                       Stored compactly (:func:`encode_arrays`, format 2): labels and predictions in the
-                       smallest integer type that holds them, real values as float16, tau and phi (which
-                       crowd against 1) as the float16 of their logit; :func:`decode_arrays` restores the
-                       names and values a reader expects (nalkit.results.load_arrays calls it).
+                       the per-sample arrays of the last epoch (final_*) and of every snapshot epoch E
+                       (*_eE): pred, loss, tau, q_argmax, phi; the mislabel detectors' accumulators at the
+                       end (final_aum, final_mean_loss, final_wrong, final_forgets, final_never_learned);
+                       the test predictions (final_test_pred). Stored compactly (:func:`encode_arrays`):
+                       labels and predictions in the smallest integer type that holds them, real values as
+                       float16, tau and phi (which crowd against 1) as the float16 of their logit;
+                       :func:`decode_arrays` restores the names and values a reader expects
+                       (nalkit.results.load_arrays calls it).
+                       Format 3 (records that scale): the per-training-sample arrays are kept for at most
+                       ``run.record_samples`` samples, a seeded sample stratified by class and by clean /
+                       mislabeled (:func:`record_sample`; ``sample_index`` says which, ``n_train`` how many
+                       there are); every statistic over the training set is computed over all of them and
+                       is in metrics.csv. The test labels, the same for every run on a dataset, are stored
+                       once, in ``<results>/labels/`` (:func:`write_shared_labels`), and the record holds
+                       their relative path and sha256. Format 2 records (every array for every sample, the
+                       test labels inside) read the same way.
     manifest.json      sha256 of every file above; updated before each file is replaced (see _write)
     ckpt-*.pt(.sha256) full-state checkpoints (nalkit.checkpoint; removed once the run is complete)
 
@@ -30,6 +39,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,9 +112,13 @@ class RunRecord:
             w.writerows({k: _short(v) for k, v in r.items()} for r in rows)
         self._write("metrics.csv", buf.getvalue().encode())
 
-    def write_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Write the per-sample arrays, encoded by :func:`encode_arrays`."""
-        self._write("arrays.npz", npz_bytes(encode_arrays(arrays)))
+    def write_arrays(self, arrays: dict[str, np.ndarray], labels_dir: str | Path | None = None) -> None:
+        """Write the per-sample arrays, encoded by :func:`encode_arrays`; with ``labels_dir``, the test labels are
+        stored there once (:func:`write_shared_labels`) and the record refers to them (format 3)."""
+        stored = encode_arrays(arrays)
+        if labels_dir is not None:
+            stored = share_test_labels(stored, self.dir, labels_dir)
+        self._write("arrays.npz", npz_bytes(stored))
 
     def verify(self) -> None:
         """Raise :class:`RecordError` if any file disagrees with the manifest."""
@@ -114,7 +128,9 @@ class RunRecord:
 # --------------------------------------------------------------------------------------------
 # arrays.npz, compact (format 2)
 # --------------------------------------------------------------------------------------------
-ARRAYS_FORMAT = 2
+ARRAYS_FORMAT = 3
+#: formats this reader knows; 2 differs from 3 only in holding the test labels itself and every training sample
+KNOWN_FORMATS = (2, 3)
 # Values in (0, 1) that crowd against 1 (tau is 1 - 1e-6 for many samples late in training) are stored as the
 # float16 of their logit, which keeps 1 - tau (and tau near 0) to within 0.4 % while the logit is below 16 in
 # magnitude (down to 1 - tau = 1e-7) and 0.8 % beyond; float16 of tau itself rounds every tau above 0.9995 to 1.
@@ -123,6 +139,7 @@ OFFSET = "__offset"  # suffix of the float64 value that a float16 array is store
 SPAN = "__span"  # suffix of [min, max] (float64) of a real array stored as float16 distances to the nearer end
 DELTA = "__minus__"  # <name>__minus__<reference>: an integer array stored as its difference to another
 ARANGE = "__arange"  # train_index__arange = N: the training indices are 0 .. N-1
+SHARED = "__shared"  # test_labels__shared = [relative path, sha256]: the array is stored once, outside the record
 #: the labels each kind of prediction is stored relative to
 _REFERENCE = {"pred": "noisy_labels", "q_argmax": "noisy_labels", "test_pred": "test_labels"}
 
@@ -156,8 +173,13 @@ def _logit(p: np.ndarray) -> np.ndarray:
         return np.log(p) - np.log1p(-p)
 
 
-def encode_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def encode_arrays(arrays: dict[str, np.ndarray],
+                  shared: dict[str, tuple[str, str]] | None = None) -> dict[str, np.ndarray]:
     """The compact form of a run's per-sample arrays (what ``arrays.npz`` holds).
+
+    ``shared`` names arrays stored once outside the record (:func:`write_shared_labels`), as name -> (path
+    relative to the run directory, sha256): they are used as the reference of the arrays stored as a difference
+    to them, then replaced by ``<name>__shared``.
 
     * integer arrays (labels, predictions, indices, counts) -> the smallest integer type that holds them;
     * ``tau``/``phi`` arrays (values in (0, 1)) -> their logit (an array given as ``<name>_logit`` already
@@ -171,9 +193,9 @@ def encode_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     * predictions and argmax targets as their difference to the given labels (``<name>__minus__noisy_labels``;
       test predictions to ``test_labels``), and ``train_index`` = 0 .. N-1 as ``train_index__arange``.
 
-    Already-encoded input (format 2) comes back unchanged, so rewriting a record twice changes nothing.
+    Already-encoded input comes back unchanged, so rewriting a record twice changes nothing.
     """
-    if "format" in arrays and int(np.asarray(arrays["format"])) == ARRAYS_FORMAT:
+    if "format" in arrays:
         return dict(arrays)
     out: dict[str, np.ndarray] = {"format": np.asarray(ARRAYS_FORMAT, np.int8)}
     for key, value in arrays.items():
@@ -225,9 +247,13 @@ def encode_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ref = _REFERENCE.get(_base(key))
         if ref in out and out[key].dtype.kind == "i" and out[key].shape == out[ref].shape:
             out[f"{key}{DELTA}{ref}"] = smallest_int(out.pop(key).astype(np.int64) - out[ref])
-    index = out.get("train_index")
-    if index is not None and np.array_equal(index, np.arange(len(index))):
-        out["train_index" + ARANGE] = np.asarray(len(out.pop("train_index")), np.int64)
+    for name in ("train_index", "sample_index"):
+        index = out.get(name)
+        if index is not None and np.array_equal(index, np.arange(len(index))):
+            out[name + ARANGE] = np.asarray(len(out.pop(name)), np.int64)
+    for name, (rel, digest) in (shared or {}).items():
+        out.pop(name, None)
+        out[name + SHARED] = np.asarray([rel, digest])
     return out
 
 
@@ -239,19 +265,31 @@ def _same(arrays: dict[str, np.ndarray], a: str, b: str) -> bool:
     return x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
 
 
-def decode_arrays(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """What a reader of ``arrays.npz`` sees, for a record of either format.
+def decode_arrays(stored: dict[str, np.ndarray],
+                  shared: Callable[[str, str], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """What a reader of ``arrays.npz`` sees, for a record of any format.
 
     Integers come back as int64; float16 as float32; ``<name>_logit`` arrays are kept and ``<name>`` (tau,
     phi) is added as their sigmoid in float64 (float32 would round tau = 1 - 1e-8 to 1); ``final_<name>``
-    stored once as the last snapshot is restored.
+    stored once as the last snapshot is restored. ``shared(relative path, sha256)`` returns an array stored
+    outside the record (format 3's test labels: :func:`read_shared_labels`); without it such an array is
+    left out (and so are the arrays stored as a difference to it).
     """
     out: dict[str, np.ndarray] = {}
-    unknown = [k for k in stored if "__" in k and not (k.endswith((OFFSET, SPAN, ARANGE)) or DELTA in k)]
+    fmt = int(np.asarray(stored["format"])) if "format" in stored else 1
+    if fmt > ARRAYS_FORMAT:
+        raise RecordError(f"arrays.npz is of format {fmt}; this nalkit reads formats up to {ARRAYS_FORMAT} "
+                          f"(written by a newer version? upgrade nalkit)")
+    unknown = [k for k in stored if "__" in k and not (k.endswith((OFFSET, SPAN, ARANGE, SHARED)) or DELTA in k)]
     if unknown:  # a key of an encoding this reader does not know: refuse rather than misread it
         raise RecordError(f"arrays.npz holds {', '.join(sorted(unknown)[:3])}: an encoding this nalkit does not know "
                           f"(written by another version?)")
     for key, value in stored.items():
+        if key.endswith(SHARED):
+            if shared is not None:
+                rel, digest = (str(v) for v in np.asarray(value))
+                out[key.removesuffix(SHARED)] = shared(rel, digest)
+            continue
         if key in ("format", "final_epoch") or key.endswith((OFFSET, SPAN)) or DELTA in key:
             continue
         if key.endswith(ARANGE):
@@ -276,7 +314,8 @@ def decode_arrays(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     for key, value in stored.items():
         if DELTA in key:
             name, ref = key.split(DELTA)
-            out[name] = np.asarray(value).astype(np.int64) + out[ref]
+            if ref in out:
+                out[name] = np.asarray(value).astype(np.int64) + out[ref]
     if "final_epoch" in stored:
         last = int(stored["final_epoch"])
         for key in list(out):
@@ -312,12 +351,16 @@ class Compacted:
         return self.arrays_after + self.notebook_after
 
 
-def compact_record(run_dir: str | Path) -> Compacted:
-    """Rewrite a complete run record in the compact form: ``arrays.npz`` by :func:`encode_arrays` (the manifest
-    updated), and the images of its executed notebook as palette PNGs (:func:`nalkit.plotting.compact_png`).
+def compact_record(run_dir: str | Path, labels_dir: str | Path | None = None) -> Compacted:
+    """Rewrite a complete run record in the compact form of the current format: ``arrays.npz`` by
+    :func:`encode_arrays` and :func:`share_test_labels` (the manifest updated), and the images of its executed
+    notebook as palette PNGs (:func:`nalkit._images.compact_png`).
 
-    Idempotent: a record already compact is left byte for byte as it is. The record is verified first, so a
-    damaged one raises :class:`RecordError` and is not touched.
+    Only the layout changes, never a stored value: a format-2 record becomes format 3 by moving its test labels
+    to ``labels_dir`` (default: ``<results>/labels`` for a record in ``<results>/runs/``), and a K-fold run
+    (``data.cv_folds``) keeps only what confident learning reads (:data:`HELDOUT_KEYS`). Idempotent: a record
+    already compact is left byte for byte as it is. The record is verified first, so a damaged one raises
+    :class:`RecordError` and is not touched.
     """
     run_dir = Path(run_dir)
     if read_status(run_dir).get("state") != "complete":
@@ -327,23 +370,138 @@ def compact_record(run_dir: str | Path) -> Compacted:
     before = path.stat().st_size
     with np.load(path) as z:
         stored = {k: z[k] for k in z.files}
-    if not ("format" in stored and int(stored["format"]) == ARRAYS_FORMAT):
-        RunRecord(run_dir)._write("arrays.npz", npz_bytes(encode_arrays(stored)))
+    new = encode_arrays(stored)  # a record of the original float32/int64 form: encoded
+    if "heldout_probs" in new:
+        new = heldout_only(new)
+    new = share_test_labels(new, run_dir, Path(labels_dir) if labels_dir is not None else default_labels_dir(run_dir))
+    if new.keys() != stored.keys() or any(not np.array_equal(new[k], stored[k]) for k in new):
+        RunRecord(run_dir)._write("arrays.npz", npz_bytes(new))
     nb = run_dir / "experiment.ipynb"
     nb_before = nb.stat().st_size if nb.is_file() else 0
     if nb.is_file():
         text = nb.read_text(encoding="utf-8")
-        new = _compact_notebook_images(text)
-        if new != text:
-            atomic_write_text(nb, new)
+        new_text = _compact_notebook_images(text)
+        if new_text != text:
+            atomic_write_text(nb, new_text)
     return Compacted(run_dir, before, path.stat().st_size, nb_before, nb.stat().st_size if nb.is_file() else 0)
+
+
+# --------------------------------------------------------------------------------------------
+# format 3: a sample of the training set, the test labels once
+# --------------------------------------------------------------------------------------------
+#: what confident learning reads of a K-fold run (nalkit.results.detection): the only arrays such a run keeps
+HELDOUT_KEYS = ("heldout_index", "heldout_noisy", "heldout_clean", "heldout_probs", "heldout_epoch")
+LABELS_DIR = "labels"
+
+
+def default_labels_dir(run_dir: str | Path) -> Path:
+    """Where the shared test labels of a record live: ``<results>/labels`` for ``<results>/runs/<run>`` (the
+    runner's layout), else ``labels`` beside the run directory."""
+    run_dir = Path(run_dir)
+    return (run_dir.parent.parent if run_dir.parent.name == "runs" else run_dir.parent) / LABELS_DIR
+
+
+def labels_digest(labels: np.ndarray) -> str:
+    """sha256 of labels as little-endian int64 (whatever integer type they are stored in)."""
+    return sha256_bytes(np.ascontiguousarray(np.asarray(labels), dtype="<i8").tobytes())
+
+
+def write_shared_labels(labels_dir: str | Path, name: str, labels: np.ndarray) -> tuple[Path, str]:
+    """Store ``labels`` once as ``<labels_dir>/<name>-<sha256[:16]>.npy`` (content-addressed: every run on the same
+    test set shares the file) and return (path, sha256). An existing file with the right content is kept."""
+    labels = np.asarray(labels)
+    digest = labels_digest(labels)
+    path = Path(labels_dir) / f"{name}-{digest[:16]}.npy"
+    try:
+        ok = path.is_file() and labels_digest(np.load(path, allow_pickle=False)) == digest
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.save(buf, smallest_int(labels), allow_pickle=False)
+        atomic_write_bytes(path, buf.getvalue())
+    return path, digest
+
+
+def read_shared_labels(run_dir: str | Path, rel: str, digest: str) -> np.ndarray:
+    """The labels a format-3 record stores outside itself: ``run_dir / rel``, checked against ``digest``; where
+    the record was moved without them, ``<results>/labels`` (:func:`default_labels_dir`) is tried too."""
+    run_dir = Path(run_dir)
+    candidates = [run_dir / rel, default_labels_dir(run_dir) / Path(rel).name]
+    for path in candidates:
+        if path.is_file():
+            try:
+                labels = np.load(path, allow_pickle=False).astype(np.int64)
+            except (OSError, ValueError) as err:
+                raise RecordError(f"{path} (the test labels {run_dir.name} refers to) is unreadable: {err}") from None
+            if labels_digest(labels) != digest:
+                raise RecordError(f"{path} does not match the sha256 {digest[:16]}... that {run_dir}/arrays.npz "
+                                  f"records for it: altered or replaced")
+            return labels
+    raise RecordError(f"{run_dir}/arrays.npz keeps its test labels in {candidates[0]}, which is missing (copy the "
+                      f"results directory's {LABELS_DIR}/ folder with its runs)")
+
+
+def share_test_labels(stored: dict[str, np.ndarray], run_dir: str | Path, labels_dir: str | Path) -> dict[str, np.ndarray]:
+    """An encoded record (:func:`encode_arrays`) with its inline ``test_labels`` moved to ``labels_dir`` (format 3);
+    every other stored array is kept byte for byte (the test predictions stay a difference to the same labels)."""
+    out = dict(stored)
+    if "test_labels" in out:
+        labels = out.pop("test_labels")
+        path, digest = write_shared_labels(labels_dir, "test", labels)
+        out["test_labels" + SHARED] = np.asarray([os.path.relpath(path, run_dir), digest])
+    out["format"] = np.asarray(ARRAYS_FORMAT, np.int8)
+    return out
+
+
+def heldout_only(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Of a K-fold run's encoded arrays, what confident learning reads (:data:`HELDOUT_KEYS`, their encodings)
+    and ``n_train``, the number of samples the run trained on."""
+    if "n_train" in stored:
+        n = int(stored["n_train"])
+    elif "train_index" + ARANGE in stored:
+        n = int(stored["train_index" + ARANGE])
+    else:
+        n = len(stored["train_index"])
+    out = {k: v for k, v in stored.items() if k == "format" or k.split("__")[0] in HELDOUT_KEYS}
+    out["n_train"] = np.asarray(n, np.int64)
+    return out
+
+
+def record_sample(noisy: np.ndarray, clean: np.ndarray | None, size: int, seed: int) -> np.ndarray:
+    """Positions (sorted) of at most ``size`` training samples whose per-sample arrays a record keeps.
+
+    Stratified by class (the clean label where known, else the given one) and by clean / mislabeled, with each
+    stratum's share of the whole (largest remainders), drawn with ``seed``: runs with the same labels and seed
+    (every method of one noise draw) keep the same samples, so per-sample comparisons between them hold. The
+    whole set when it has at most ``size`` samples.
+    """
+    noisy = np.asarray(noisy)
+    n = len(noisy)
+    if size >= n:
+        return np.arange(n)
+    if size <= 0:
+        return np.zeros(0, np.int64)
+    known = clean is not None and bool((np.asarray(clean) >= 0).any())
+    cls = np.where(np.asarray(clean) >= 0, clean, noisy) if known else noisy
+    flipped = (np.asarray(clean) >= 0) & (np.asarray(clean) != noisy) if known else np.zeros(n, bool)
+    strata = cls.astype(np.int64) * 2 + flipped
+    keys, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    quota = counts * size / n
+    take = np.floor(quota).astype(np.int64)
+    rest = size - int(take.sum())
+    take[np.argsort(-(quota - take), kind="stable")[:rest]] += 1
+    rng = np.random.default_rng(np.random.SeedSequence([20221207, seed]))
+    chosen = [rng.choice(np.flatnonzero(inverse == s), size=int(take[s]), replace=False) for s in range(len(keys))]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
 def _compact_notebook_images(text: str) -> str:
     """The notebook JSON ``text`` with every ``image/png`` output re-encoded as a palette PNG."""
     import base64
 
-    from .plotting import compact_png
+    from ._images import compact_png
 
     nb = json.loads(text)
     changed = False

@@ -59,7 +59,7 @@ from .methods import Method, build_method
 from .metrics import auroc, masked_mean
 from .models import build_model
 from .noise import inject_noise, load_or_create_noise
-from .records import RunRecord, read_status
+from .records import ARRAYS_FORMAT, LABELS_DIR, RunRecord, read_status, record_sample
 
 Tensor = torch.Tensor
 
@@ -666,19 +666,39 @@ def _heldout_arrays(run: Run) -> dict[str, np.ndarray]:
             "heldout_probs": best["probs"], "heldout_epoch": np.asarray(best["epoch"])}
 
 
-def _finish(run: Run, record: RunRecord, common: dict[str, Any]) -> None:
+def record_arrays(run: Run) -> dict[str, np.ndarray]:
+    """What ``arrays.npz`` keeps of a finished run (before encoding).
+
+    The per-training-sample arrays (labels, the last epoch's and the snapshots' arrays, the detectors'
+    accumulators) for the samples :func:`nalkit.records.record_sample` picks (at most ``run.record_samples``;
+    ``sample_index`` says which, ``n_train`` of how many), the test predictions and labels; a K-fold run
+    (``data.cv_folds``) keeps only what confident learning reads: its held-out fold's arrays.
+    """
+    h, prep, cfg = run.history, run.data, run.cfg
+    n = len(prep.noisy)
+    if prep.heldout is not None:
+        return {"n_train": np.asarray(n), **_heldout_arrays(run)}
+    clean = prep.clean if prep.clean is not None else np.full(n, -1, np.int64)
+    per_sample = {"train_index": prep.train_index, "noisy_labels": prep.noisy, "clean_labels": clean,
+                  **{f"final_{k}": v for k, v in h.last.items() if k != "test_pred"}, **h.snapshots,
+                  **(h.detectors.final_arrays() if h.detectors is not None else {})}
+    keep = record_sample(prep.noisy, prep.clean, cfg.run.record_samples, cfg.noise.seed)
+    out = {k: np.asarray(v)[keep] for k, v in per_sample.items()}
+    out.update(sample_index=keep, n_train=np.asarray(n), test_labels=run.eval_labels["test"])
+    if "test_pred" in h.last:
+        out["final_test_pred"] = h.last["test_pred"]
+    return out
+
+
+def _finish(run: Run, record: RunRecord, common: dict[str, Any], labels_dir: Path) -> None:
     """Write the final arrays and the complete status; remove the checkpoints."""
-    h, prep = run.history, run.data
-    clean = prep.clean if prep.clean is not None else np.full(len(prep.noisy), -1, np.int64)
-    record.write_arrays({"train_index": prep.train_index, "noisy_labels": prep.noisy, "clean_labels": clean,
-                         "test_labels": run.eval_labels["test"], **{f"final_{k}": v for k, v in h.last.items()},
-                         **h.snapshots, **(h.detectors.final_arrays() if h.detectors is not None else {}),
-                         **_heldout_arrays(run)})
+    h = run.history
+    record.write_arrays(record_arrays(run), labels_dir=labels_dir)
     record.write_metrics(h.rows)
     tests = [r["test_acc"] for r in h.rows if not math.isnan(r.get("test_acc", float("nan")))]
     record.write_status(state="complete", epoch=run.cfg.optim.epochs, seconds=h.elapsed, finished=now_iso(),
                         final_test_acc=h.rows[-1].get("test_acc"), best_test_acc=max(tests) if tests else None,
-                        **common)
+                        record_format=ARRAYS_FORMAT, **common)
     for path in run.run_dir.glob("ckpt-*"):
         path.unlink(missing_ok=True)
 
@@ -709,7 +729,8 @@ def train(
         results_dir: parent of the run directory (default ``runs/``); the directory name is
             :meth:`Config.run_name` (dataset, noise, method, seeds, config hash).
         run_dir: explicit run directory instead.
-        noise_dir: where content-addressed noise files live (default ``<results_dir>/noise``).
+        noise_dir: where content-addressed noise files live (default ``<results_dir>/noise``); the test labels,
+            the same for every run on a dataset, are stored once in ``<results_dir>/labels``.
         stop_after_epoch: stop (as if killed) after this epoch; the run stays resumable.
         progress: show a progress bar (default: ``config.run.progress``).
 
@@ -760,6 +781,6 @@ def train(
             return run_dir
     bar.close()
     if record is not None:
-        _finish(run, record, common)
+        _finish(run, record, common, Path(results_dir) / LABELS_DIR)
     dd.finish()
     return run_dir

@@ -64,7 +64,7 @@ def out_of_sample(runs: pd.DataFrame) -> dict[tuple[str, int], dict[str, Any]]:
         if not parts:
             continue
         index = np.concatenate([a["heldout_index"] for a in parts])
-        n = len(parts[0]["train_index"]) + len(parts[0]["heldout_index"])
+        n = int(parts[0]["n_train"]) + len(parts[0]["heldout_index"])
         if len(index) != n or len(np.unique(index)) != n:
             continue  # a fold is missing (or a run of another split)
         c = parts[0]["heldout_probs"].shape[1]

@@ -25,23 +25,34 @@ import pandas as pd
 from ..metrics import auroc
 from .load import load_arrays
 
-#: the variants of the long tier, in the order the chapter shows them
+#: the variants of the long tier's first 45 runs, in the order the chapter shows them
 LONG_VARIANTS = ("CE", "NAL", "NAL, authors' schedule", "NAL, τ = 1", "SCE")
+#: the protocol issue's additions: every baseline at its tuned value, NAL at the paper's lambda and its controls
+PROTOCOL_VARIANTS = ("GCE", "SCE (α 0.05)", "ELR", "SELC", "NAL (λ 0.5)", "NAL (λ 0.5), authors' schedule",
+                     "NAL (λ 0.5), authors' schedule, one learned τ", "NAL (λ 0.5), authors' schedule, τ = 1")
 
 
 def long_variant(row: Any) -> str:
-    """The long tier's name of a run: ``CE``, ``NAL`` (the book's target schedule), ``NAL, authors' schedule``
-    (q updated in every batch of the epochs divisible by 10, from epoch 60), ``NAL, τ = 1``, ``SCE``; other runs
-    get their method's upper-case name."""
+    """The long tier's name of a run: ``CE``, ``NAL`` (lambda 2, the book's target schedule), ``NAL, authors'
+    schedule`` (q updated in every batch of the epochs divisible by 10, from epoch 60), ``NAL, τ = 1``, ``SCE``
+    (its authors' alpha 0.1), ``SCE (α 0.05)`` (the tuned alpha); NAL at another lambda carries it (``NAL (λ 0.5),
+    authors' schedule, one learned τ``); other runs get their method's upper-case name."""
     method = row["method"]
+    if method == "sce":
+        alpha = row.get("sce_alpha")
+        return "SCE" if alpha is None or pd.isna(alpha) or float(alpha) == 0.1 else f"SCE (α {float(alpha):g})"
     if method != "nal":
         return method.upper()
-    if row.get("attention") in (False, 0):
-        return "NAL, τ = 1"
+    lam = row.get("lam")
+    name = "NAL" if lam is None or pd.isna(lam) or float(lam) == 2 else f"NAL (λ {float(lam):g})"
     period = row.get("update_period")
     if period is not None and not pd.isna(period) and int(period) > 1:
-        return "NAL, authors' schedule"
-    return "NAL"
+        name += ", authors' schedule"
+    if row.get("attention") in (False, 0):
+        return name + ", τ = 1"
+    if row.get("attention_mode") == "global":
+        return name + ", one learned τ"
+    return name
 
 
 def with_variant(frame: pd.DataFrame) -> pd.DataFrame:

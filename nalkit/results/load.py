@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from ..config import Config
-from ..records import RecordError, decode_arrays, read_status, verify_record
+from ..records import RecordError, decode_arrays, read_shared_labels, read_status, verify_record
 
 CONFIG_COLUMNS = {
     "dataset": "data.name",
@@ -114,8 +114,13 @@ def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
                actual_noise_rate=(status.get("noise") or {}).get("actual_rate"),
                device=env.get("device"), device_name=env.get("device_name"), threads=env.get("torch_threads"),
                hardware=hardware_name(env) if env else None)
+    row["record_format"] = int(status.get("record_format", 2))
     text = (run_dir / "metrics.csv").read_text()
     epochs = pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
+    if row["record_format"] < 3:
+        # written before forgetting events scored a never-learned sample as the most forgettable: that column
+        # answers another question and keeps another name (nalkit.results.forgetting_last_epoch rescores)
+        epochs = epochs.rename(columns={"forget_auroc": "forget_uncorrected_auroc", "forget_ap": "forget_uncorrected_ap"})
     if len(epochs):
         tests = epochs["test_acc"].dropna() if "test_acc" in epochs else pd.Series(dtype=float)
         row["last_test_acc"] = float(tests.iloc[-1]) if len(tests) else float("nan")
@@ -165,12 +170,19 @@ def load_arrays(run_dir: str | Path) -> dict[str, np.ndarray]:
     Decoded by :func:`nalkit.records.decode_arrays`: labels and predictions int64, losses and margins float32,
     ``tau``/``phi`` float64 (with their stored logits as ``tau_logit``/``phi_logit``), for records of every
     format.
+
+    Records of format 3 keep the per-training-sample arrays for a sample of the training set: ``sample_index``
+    (positions in the training set) says which and ``n_train`` how many samples there are; older records keep
+    every sample (``sample_index`` = 0 .. N-1 is added). A K-fold run keeps only its held-out fold's arrays.
     """
     run_dir = Path(run_dir)
     verify_record(run_dir, ("arrays.npz",))
     with np.load(run_dir / "arrays.npz") as z:
-        out = decode_arrays({k: z[k] for k in z.files})
-    out["is_noisy"] = out["noisy_labels"] != out["clean_labels"]
+        out = decode_arrays({k: z[k] for k in z.files}, lambda rel, digest: read_shared_labels(run_dir, rel, digest))
+    if "noisy_labels" in out:
+        out.setdefault("sample_index", np.arange(len(out["noisy_labels"])))
+        out.setdefault("n_train", np.asarray(len(out["noisy_labels"])))
+        out["is_noisy"] = out["noisy_labels"] != out["clean_labels"]
     return out
 
 
