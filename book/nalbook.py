@@ -189,9 +189,9 @@ def settings_of(runs: pd.DataFrame) -> list[str]:
 # the book's answers, computed from the records (the intro and the mechanism chapter share them)
 # --------------------------------------------------------------------------------------------
 def _separation_word(auc: float) -> str:
-    if not np.isfinite(auc):
-        return "cannot be judged"
-    return "barely separates them" if auc < 0.6 else "separates them partly" if auc < 0.8 else "separates them clearly"
+    from nalkit.results.criteria import separation_word
+
+    return separation_word(auc)
 
 
 def join_and(items: Sequence[str]) -> str:
@@ -351,11 +351,14 @@ def when_attention_acts(sweep: pd.DataFrame, epochs: pd.DataFrame, long_runs: pd
             "measures through φ over training.")
 
 
-def underfit_sentence(runs: pd.DataFrame, x: str = "lam", share: float = 0.8) -> str:
+def underfit_sentence(runs: pd.DataFrame, x: str = "lam", share: float | None = None) -> str:
     """Which values of ``x`` (one setting's sweep) underfit: those whose mean last-epoch training accuracy on the
     correctly labelled samples (``last_clean_acc``) is below ``share`` times the best value's. A network that
     fits neither the clean nor the mislabeled samples memorises little without being robust, so the sentence
     says that their low memorisation is underfitting. Empty when no value underfits."""
+    from nalkit.results.criteria import UNDERFIT
+
+    share = UNDERFIT if share is None else share
     if not len(runs) or "last_clean_acc" not in runs:
         return ""
     fit = runs.groupby(x).last_clean_acc.mean().dropna()
@@ -555,8 +558,11 @@ def tau_stages(sweep: pd.DataFrame, setting: str, lams: Sequence[float]) -> tupl
 
     Returns the histogram cells ``{("λ = 0.5", "epoch 5"): (tau values, is_noisy)}`` pooled over seeds, one sentence
     per λ on how the AUROC of 1 - tau and the median taus move from snapshot to snapshot (mean ± std over seeds),
-    and ``{λ: (first AUROC, last AUROC, last median tau of the mislabeled samples)}``.
+    and ``{λ: (the rulebook's stages of the cell, :func:`nalkit.results.tau_stages`; the last median tau of the
+    mislabeled samples)}``.
     """
+    from nalkit.results import tau_stages as rule_stages
+
     cells, lines, stages = {}, [], {}
     for lam in lams:
         dirs = sweep[(sweep.setting == setting) & (sweep.lam == lam)].run_dir
@@ -567,9 +573,9 @@ def tau_stages(sweep: pd.DataFrame, setting: str, lams: Sequence[float]) -> tupl
         if not len(snaps):
             lines.append(f"**{setting}, λ = {lam:g}:** no snapshots.")
             continue
-        sep = snapshot_separation(snaps).drop(columns="run").groupby("epoch").agg(["mean", "std"])
-        stages[lam] = (sep[("auroc", "mean")].iloc[0], sep[("auroc", "mean")].iloc[-1],
-                       sep[("median_mislabeled", "mean")].iloc[-1])
+        per_run = snapshot_separation(snaps)
+        sep = per_run.drop(columns="run").groupby("epoch").agg(["mean", "std"])
+        stages[lam] = (rule_stages(per_run), sep[("median_mislabeled", "mean")].iloc[-1])
         lines.append(
             f"**{setting}, λ = {lam:g}:** AUROC of 1 − τ " + " → ".join(
                 f"{r[('auroc', 'mean')]:.2f} ± {r[('auroc', 'std')]:.2f} (epoch {e})" for e, r in sep.iterrows())
@@ -579,14 +585,19 @@ def tau_stages(sweep: pd.DataFrame, setting: str, lams: Sequence[float]) -> tupl
 
 
 def three_stages_sentence(stages: dict) -> str:
-    """Whether the appendix's picture (alike early, apart late, the mislabeled samples at a small tau) appears, from
-    ``{(setting, λ): (first AUROC, last AUROC, last median tau of the mislabeled)}`` of :func:`tau_stages`."""
-    grew = [f"{s} at λ = {lam:g} ({a:.2f} → {b:.2f})" for (s, lam), (a, b, _) in stages.items() if b - a >= 0.1]
-    medians = [m for _, _, m in stages.values()]
-    return ("**Three stages?** The separation grows by at least 0.1 in AUROC from the first to the last snapshot at "
-            + (join_and(grew) if grew else "no setting") + f"; but at the last snapshot the median τ of the "
-            f"mislabeled samples lies between {min(medians):.3f} and {max(medians):.4f} in every panel: the "
-            "appendix's final stage, with the mislabeled samples at a small τ, does not appear in these records.")
+    """Whether the appendix's picture appears, by the rulebook's stage rules (the rule C5 and the horizon chapter
+    use), from ``{(setting, λ): (Stages, last median tau of the mislabeled)}`` of :func:`tau_stages`."""
+    from nalkit.results.criteria import STAGE_APART, STAGE_FINAL
+
+    apart = [f"{s} at λ = {lam:g} ({st.best_auroc:.2f} at epoch {st.best_epoch})"
+             for (s, lam), (st, _) in stages.items() if st.apart]
+    final = [f"{s} at λ = {lam:g}" for (s, lam), (st, _) in stages.items() if st.final]
+    medians = [m for _, m in stages.values()]
+    return ("**Three stages?** By the rules of [](rules.md), τ separates clean from mislabeled samples (AUROC of "
+            f"1 − τ ≥ {STAGE_APART:g} at some snapshot) at " + (join_and(apart) if apart else "no setting and λ")
+            + f", and reaches the final stage (AUROC ≥ {STAGE_FINAL:g} with the clean samples near 1) at "
+            + (join_and(final) if final else "none") + f"; at the last snapshot the median τ of the mislabeled "
+            f"samples lies between {min(medians):.3f} and {max(medians):.4f} in every panel.")
 
 
 def placeholder_figure(text: str):
@@ -691,23 +702,25 @@ def horizon_stage_lines(stages: pd.DataFrame, settings: Sequence[str], low: floa
 
 
 def horizon_stage_verdict(stages: pd.DataFrame, low: float = 0.5) -> str:
-    """Which of the appendix's three stages appear, by the rule of the claims table
-    (:func:`nalkit.results.stages_present`), and how many cells leave most mislabeled samples at tau < ``low``."""
-    from nalkit.results import stages_present
-    from nalkit.results.claims import STAGE_ALIKE, STAGE_APART, STAGE_FINAL
+    """Which of the appendix's three stages appear, by the rulebook's stage rules (:func:`nalkit.results.tau_stages`,
+    the rule C5 decides with), and, as a description, how many cells leave most mislabeled samples at tau < ``low``."""
+    from nalkit.results import tau_stages
+    from nalkit.results.criteria import STAGE_ALIKE, STAGE_APART, STAGE_FINAL, STAGE_FINAL_CLEAN_MEDIAN
 
     if not len(stages):
         return "The long tier has no τ snapshots yet."
-    cells = [stages_present(g) for _, g in stages.groupby(["variant", "noise"])]
-    alike, separate, final = (sum(c[i] for c in cells) for i in range(3))
+    cells = [tau_stages(g) for _, g in stages.groupby(["variant", "noise"])]
+    alike, separate, final = (sum(getattr(c, k) for c in cells) for k in ("alike", "apart", "final"))
     m = stages.groupby(["variant", "noise", "epoch"]).set_aside.mean().reset_index()
     aside = sum(g.sort_values("epoch").set_aside.iloc[-1] >= 0.5 for _, g in m.groupby(["variant", "noise"]))
-    return (f"**Three stages?** Of {len(cells)} (schedule, setting) cells, {alike} start alike (AUROC of 1 − τ ≤ "
-            f"{STAGE_ALIKE:g} at the first snapshot), {separate} separate at some snapshot (AUROC ≥ {STAGE_APART:g}), "
-            f"and {final} reach the appendix's final stage (clean τ near 1 with little overlap: AUROC ≥ "
-            f"{STAGE_FINAL:g} and the clean median τ ≥ 0.9 at the last snapshot)"
+    return (f"**Three stages?** By the rules of [](rules.md): of {len(cells)} (schedule, setting) cells, "
+            f"{separate} separate at some snapshot (stage 2: AUROC of 1 − τ ≥ {STAGE_APART:g}) and {final} reach the "
+            f"appendix's final stage (stage 3: AUROC ≥ {STAGE_FINAL:g} and the clean median τ ≥ "
+            f"{STAGE_FINAL_CLEAN_MEDIAN:g} at the last snapshot)"
             + (": the final stage appears nowhere in these records" if final == 0 else "")
-            + f". {aside} of them end with at least half of the mislabeled samples at τ < {low:g}.")
+            + f". {alike} start alike (AUROC ≤ {STAGE_ALIKE:g} at the first snapshot), which holds by construction "
+            f"and is not evidence. As a description, not a stage: {aside} of the cells end with at least half of the "
+            f"mislabeled samples at τ < {low:g}.")
 
 
 def horizon_schedule_lines(summary: pd.DataFrame, late: pd.DataFrame, settings: Sequence[str]) -> list[str]:
@@ -807,26 +820,25 @@ def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataF
     return table, lines
 
 
-def phi_lines(epochs: pd.DataFrame, settings: Sequence[str], half: float = 0.5) -> list[str]:
-    """Per setting and schedule: the epochs in which the mislabeled samples' mean phi is below ``half`` (their
-    gradient at most half of cross-entropy's), its lowest value and epoch, the clean samples' phi then, and phi at
-    the last epoch."""
+def phi_lines(epochs: pd.DataFrame, settings: Sequence[str]) -> list[str]:
+    """Per setting and schedule, Theorem 1 at work as :func:`nalkit.results.phi_scaling` finds it (the rulebook's
+    PHI_GAP, the rule C7 decides with): the epochs in which the mislabeled samples' φ is below the clean ones',
+    the lowest mean φ of the mislabeled samples, and φ at the last epoch."""
+    from nalkit.results import phi_scaling
+    from nalkit.results.criteria import PHI_GAP
+
+    table = phi_scaling(epochs[epochs.noise.isin(settings)]) if len(epochs) else phi_scaling(epochs)
+    order = {s: i for i, s in enumerate(settings)}
+    rank = {v: i for i, v in enumerate(VARIANT_COLORS)}
     lines = []
-    for s in settings:
-        here = epochs[epochs.noise == s]
-        for variant in sorted(here.variant.unique(), key=lambda v: (list(VARIANT_COLORS).index(v)
-                                                                    if v in VARIANT_COLORS else 99, v)):
-            m = here[here.variant == variant].groupby("epoch")[["phi_clean", "phi_mislabeled"]].mean().dropna()
-            if not len(m):
-                continue
-            low = m.index[m.phi_mislabeled < half]
-            worst = m.phi_mislabeled.idxmin()
-            span = (f"in {len(low)} of {len(m)} epochs (first {low.min()}, last {low.max()})" if len(low)
-                    else "in no epoch")
-            lines.append(
-                f"**{s}, {variant}:** the mislabeled samples' mean φ is below {half:g} {span}; it is lowest in epoch "
-                f"{worst} ({m.phi_mislabeled[worst]:.2f}, clean samples {m.phi_clean[worst]:.2f}); at epoch "
-                f"{m.index[-1]} it is {m.phi_mislabeled.iloc[-1]:.4f} (clean {m.phi_clean.iloc[-1]:.4f}).")
+    for r in sorted(table.itertuples(), key=lambda r: (order.get(r.noise, 99), rank.get(r.variant, 99), r.variant)):
+        span = (f"in {len(r.scaled)} of {r.epochs} epochs (first {min(r.scaled)}, last {max(r.scaled)})" if r.scaled
+                else "in no epoch")
+        lines.append(
+            f"**{r.noise}, {r.variant}:** the mislabeled samples' mean φ is below the clean samples' by at least "
+            f"{PHI_GAP:g} (95 % interval over seeds above 0) {span}; it is lowest in epoch {r.lowest_epoch} "
+            f"({r.lowest:.2f}, clean samples {r.clean_at_lowest:.2f}); at epoch {r.last_epoch} it is "
+            f"{r.last_mislabeled:.4f} (clean {r.last_clean:.4f}).")
     return lines
 
 
@@ -917,9 +929,11 @@ def claims_md(claims, name: str = "tab-claims") -> str:
     frame["verdict"] = [f"**{v}**" for v in frame.verdict]
     frame = frame.drop(columns="paper").rename(columns={"claim": "claim (where the paper makes it)"})
     return table_md(frame, "The paper's claims that this book tests, and what the committed records say. Verdicts "
-                    "are computed when the book is built (nalkit.results.claims_table): *reproduced* only when every "
-                    "setting's interval or criterion supports the claim, *partly* when some do, *not reproduced* when "
-                    "none does, *not tested here* without records (the reason given).", name, index=False,
+                    "are computed when the book is built (nalkit.results.claims_table) by the rules of "
+                    "[](rules.md): *reproduced* only when every setting's interval or criterion supports the claim, "
+                    "*partly* when some do, *not reproduced* when none does and some contradict it, *undecided* when "
+                    "every interval covers the boundary, *not tested here* without records (the reason given).",
+                    name, index=False,
                     align="left")
 
 
@@ -986,12 +1000,17 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
 
         gaps = per_sample_gaps(grids.get("controls", (pd.DataFrame(), None))[0])
         if gaps:
-            ahead = [s for s, (_, d) in gaps.items() if d.n >= 2 and d.low > 0]
-            best = sorted({b for b, _ in gaps.values()})
+            from nalkit.results.claims import PER_SAMPLE_CONTROL
+            from nalkit.results.criteria import standing
+
+            words = {s: standing(d) for s, d in gaps.items()}
+            ahead = [s for s, w in words.items() if w == "ahead"]
+            behind = [s for s, w in words.items() if w == "behind"]
             lead = ("The per-sample part of τ adds no test accuracy beyond the seed spread here" if not ahead else
                     f"The per-sample part of τ adds test accuracy beyond the seed spread at {join_and(ahead)}")
-            text = (f"{lead}: against the best control whose τ is not per sample ({join_and(best)}), full NAL is "
-                    f"ahead in {len(ahead)} of {len(gaps)} settings; and {text}")
+            text = (f"{lead}: against {PER_SAMPLE_CONTROL} (the control C8 names), full NAL is ahead in "
+                    f"{len(ahead)} of {len(gaps)} settings, behind in {len(behind)}, undecided in "
+                    f"{len(gaps) - len(ahead) - len(behind)} (40 epochs); and {text}")
         else:
             text = "But " + text
         aside = ("no mislabeled sample sits below τ = 0.5 in any cell" if cells.set_aside.max() == 0 else

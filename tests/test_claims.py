@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from nalkit.results import Difference, claims_table, count_verdict, directional_verdict, stages_present
-from nalkit.results.claims import NOT_HERE, NOT_REPRODUCED, NOT_TESTED, PARTLY, REPRODUCED, VERDICTS
+from nalkit.results.claims import NOT_HERE, NOT_REPRODUCED, NOT_TESTED, PARTLY, REPRODUCED, UNDECIDED, VERDICTS
 
 SETTINGS = ("sym 40 %", "sym 80 %", "asym 40 %")
 
@@ -42,13 +42,15 @@ def by_key(claims):
 def test_an_interval_that_covers_zero_never_reproduces():
     assert directional_verdict([diff(0.01, 0.05)] * 3) == REPRODUCED
     assert directional_verdict([diff(0.01, 0.05), diff(-0.01, 0.05), diff(0.02, 0.03)]) == PARTLY
-    assert directional_verdict([diff(-0.01, 0.05)] * 3) == NOT_REPRODUCED      # within noise everywhere
+    assert directional_verdict([diff(-0.01, 0.05)] * 3) == UNDECIDED           # within noise everywhere
     assert directional_verdict([diff(-0.05, -0.01)] * 3) == NOT_REPRODUCED     # the other way
+    assert directional_verdict([diff(-0.01, 0.05), diff(-0.05, -0.01)]) == NOT_REPRODUCED  # one contradicts
     # a single seed has no interval: nothing to judge
     assert directional_verdict([Difference("a", "b", 1, 0.1, np.nan, np.nan, np.nan)]) == NOT_TESTED
     assert directional_verdict([]) == NOT_TESTED
     assert count_verdict(3, 3) == REPRODUCED and count_verdict(1, 3) == PARTLY
     assert count_verdict(0, 3) == NOT_REPRODUCED and count_verdict(0, 0) == NOT_TESTED
+    assert count_verdict(0, 3, contradicted=0) == UNDECIDED and count_verdict(0, 3, contradicted=1) == NOT_REPRODUCED
 
 
 @pytest.mark.timeout(60)
@@ -106,7 +108,8 @@ def test_beating_untuned_baselines_is_at_most_partly():
     tight = c2_with((0.0, -0.05, -0.05), spread=0.001)
     assert tight.verdict == PARTLY and "+0.0 [-0.4, +0.4] (matches)" in tight.numbers
     wide = c2_with((0.0, -0.05, -0.05), spread=0.02)
-    assert wide.verdict == NOT_REPRODUCED and "(undecided)" in wide.numbers
+    assert wide.verdict == UNDECIDED and "(undecided)" in wide.numbers        # nothing decided anywhere
+    assert c2_with((0.0, -0.05, -0.05), spread=0.001).verdict == PARTLY       # matches once, behind twice
     assert c2_with((0.0, 0.0, 0.05), spread=0.001).verdict == REPRODUCED
 
 
@@ -116,15 +119,26 @@ def test_corrected_labels_and_cost():
     claims = by_key(claims_table({"default": (runs, pd.DataFrame())}, stages=pd.DataFrame()))
     # corrected - noisy = gap + wobble: resolved at the two sym settings, not at asym
     assert claims["C6"].verdict == PARTLY
-    assert claims["C9"].verdict == REPRODUCED and "1.05" in claims["C9"].numbers
-    # NAL's runs timed on a slower machine than CE's do not make NAL look dear: only the same hardware compares
+    # C9 is decided on the paired benchmark, never on per-run epoch times (no benchmark: not tested)
+    assert claims["C9"].verdict == NOT_TESTED and "nal_overhead" in claims["C9"].numbers
+
+    def overhead(step, memory):
+        return pd.DataFrame({"quantity": ["step time, CE", "step time, NAL (targets updated every batch) / CE",
+                                          "memory (counted), NAL / CE"], "ratio": [np.nan, step, memory]})
+
+    def cost(frame, step, memory):
+        return by_key(claims_table({"default": (frame, pd.DataFrame())}, stages=pd.DataFrame(),
+                                   overhead=overhead(step, memory)))["C9"]
+
+    assert cost(runs, 1.0, 1.005).verdict == REPRODUCED
+    assert cost(runs, 1.04, 1.005).verdict == PARTLY        # the step ratio over COST_SAME = 1.03
+    assert cost(runs, 1.2, 1.1).verdict == NOT_REPRODUCED
+    # the per-run ratio is shown beside it, from one hardware only, and decides nothing
     mixed = runs.assign(hardware=np.where(runs.method == "nal", "slow", "fast"),
                         sec_per_epoch=np.where(runs.method == "nal", 1.6, runs.sec_per_epoch))
     mixed.loc[(mixed.method == "nal") & (mixed.seed < 2), ["hardware", "sec_per_epoch"]] = ["fast", 1.04]
-    cost = by_key(claims_table({"default": (mixed, pd.DataFrame())}, stages=pd.DataFrame()))["C9"]
-    assert cost.verdict == REPRODUCED and "1.04 (6 NAL and 15 CE runs on fast)" in cost.numbers
-    alone = mixed.assign(hardware=np.where(mixed.method == "nal", "slow", "fast"))
-    assert by_key(claims_table({"default": (alone, pd.DataFrame())}, stages=pd.DataFrame()))["C9"].verdict == NOT_TESTED
+    shown = cost(mixed, 1.0, 1.0)
+    assert shown.verdict == REPRODUCED and "1.04 (6 NAL and 15 CE runs on fast)" in shown.numbers
 
 
 def long_frames(nal_fit=0.64, ce_drop=0.1, seeds=(0, 1, 2)):
@@ -180,6 +194,8 @@ def test_three_stages():
     assert verdict(stages((0.5, 0.8, 0.95))) == REPRODUCED
     assert verdict(pd.concat([stages((0.5, 0.8, 0.7)), stages((0.5, 0.55, 0.55), variant="NAL, τ = 1")])) == PARTLY
     assert verdict(stages((0.7, 0.7, 0.7))) == NOT_REPRODUCED
+    # stage 1 alone (alike at the first snapshot, true by construction) earns nothing
+    assert verdict(stages((0.5, 0.55, 0.6))) == NOT_REPRODUCED
     assert verdict(stages((0.5, 0.8, 0.95)).assign(noise="sym 80 %")) == NOT_TESTED   # the paper's setting only
 
 
@@ -193,7 +209,7 @@ def test_a_resolved_but_negligible_phi_gap_does_not_count():
 
 
 @pytest.mark.timeout(60)
-def test_per_sample_attention_is_judged_against_the_best_control():
+def test_per_sample_attention_is_judged_against_the_control_the_rule_names():
     def runs(gaps, seeds=5):
         rows = []
         for s, gap in zip(SETTINGS, gaps):
@@ -210,9 +226,13 @@ def test_per_sample_attention_is_judged_against_the_best_control():
         return by_key(claims_table({"controls": (frame, pd.DataFrame())}, stages=pd.DataFrame()))["C8"]
 
     ahead = claim(runs((0.05, 0.05, 0.05)))
-    assert ahead.verdict == REPRODUCED and "full NAL − one learned τ for all samples +5.0" in ahead.numbers
+    assert ahead.verdict == REPRODUCED and "full NAL − one learned τ for all samples" in ahead.numbers
+    assert ahead.hypothesis and "the book's hypothesis" in ahead.row()["paper"]
     assert claim(runs((0.05, 0.0, 0.05))).verdict == PARTLY       # the global control recovers NAL at sym 80 %
     assert claim(runs((0.0, -0.03, 0.0))).verdict == NOT_REPRODUCED
+    assert claim(runs((0.0, 0.0, 0.0))).verdict == UNDECIDED      # every interval covers 0
+    # only the named control counts: the class control far behind does not make NAL look better
+    assert claim(runs((-0.03, -0.03, -0.03))).verdict == NOT_REPRODUCED
     assert claim(pd.DataFrame()).verdict == NOT_TESTED
     only_controls = runs((0.05,) * 3)
     assert claim(only_controls[only_controls.attention_mode != "sample"]).verdict == NOT_TESTED

@@ -106,11 +106,19 @@ def test_grid_membership_reads_every_manifest(tmp_path):
     assert nalbook.grid_membership(tmp_path) == {"x": ["a", "b"], "y": ["b"]}
 
 
-def test_three_stages_sentence_names_the_settings_whose_separation_grew():
-    text = nalbook.three_stages_sentence({("sym 40 %", 0.5): (0.52, 0.75, 0.9486), ("sym 80 %", 2.0): (0.52, 0.56, 0.9999)})
-    assert "at sym 40 % at λ = 0.5 (0.52 → 0.75);" in text and "sym 80 % at λ = 2 (" not in text
+def test_three_stages_sentence_uses_the_rulebooks_stage_rules():
+    from nalkit.results import tau_stages
+
+    def cell(aurocs, clean=0.99):
+        return tau_stages(pd.DataFrame({"run": "r", "epoch": [5, 20, 40], "auroc": aurocs, "median_clean": clean}))
+
+    text = nalbook.three_stages_sentence({("sym 40 %", 0.5): (cell([0.52, 0.75, 0.7]), 0.9486),
+                                          ("sym 80 %", 2.0): (cell([0.52, 0.56, 0.6]), 0.9999)})
+    # a growth of 0.1 (0.52 -> 0.62) is not separation; AUROC >= 0.75 at some snapshot is
+    assert "at sym 40 % at λ = 0.5 (0.75 at epoch 20)," in text and "sym 80 % at λ = 2 (" not in text
+    assert "final stage (AUROC ≥ 0.9 with the clean samples near 1) at none" in text
     assert "between 0.949 and 0.9999 in every panel" in text
-    assert "at no setting;" in nalbook.three_stages_sentence({("asym 40 %", 2.0): (0.73, 0.69, 0.9999)})
+    assert "at no setting and λ" in nalbook.three_stages_sentence({("asym 40 %", 2.0): (cell([0.52, 0.62, 0.6]), 0.99)})
 
 
 @pytest.mark.timeout(60)

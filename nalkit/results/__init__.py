@@ -4,6 +4,8 @@
   :func:`load_snapshots`) and name what a run is (:func:`nal_variant`, :func:`describe_method`);
 * ``nalkit.results.stats`` -- summaries, paired differences with t-intervals, ranks, and the selection of a
   hyperparameter on the noisy validation set (:func:`select`);
+* ``nalkit.results.criteria`` -- the rulebook: every threshold and verdict rule, declared once with its reason
+  (:data:`RULES`, :func:`rulebook`), and the verdict functions every question uses;
 * ``nalkit.results.claims`` -- the claims table: each claim of the paper the book tests, its deciding numbers and a
   verdict computed from the records;
 * ``nalkit.results.comparison`` -- every method tuned by the same rule, CE with early stopping, and how many
@@ -20,12 +22,15 @@ Every name is importable from ``nalkit.results`` itself, as the chapters do::
     from nalkit.results import load_runs, paired_difference
 """
 
-from .claims import VERDICTS, Claim, claims_frame, claims_table, count_verdict, directional_verdict, stages_present
+from .claims import Claim, claims_frame, claims_table, stages_present
+from .criteria import (RULES, UNDECIDED, VERDICTS, Rule, Stages, count_verdict, directional_verdict, rulebook, side,
+                       standing, tau_stages, verdict_from_sides)
 from .comparison import (AUTHORS_VALUES, EARLY_STOPPED, NAL_CANDIDATES, TUNED, early_stopping, ranking, seeds_needed,
                          select_methods, with_early_stopping)
 from .detection import confident_learning, detector_table, out_of_sample
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
-                      memorisation_gap, mislabeled_fraction, peak_and_last, snapshot_epochs, stage_table, with_variant)
+                      memorisation_gap, mislabeled_fraction, peak_and_last, phi_scaling, snapshot_epochs, stage_table,
+                      with_variant)
 from .load import (ATTENTION_CONTROLS, CONFIG_COLUMNS, METHOD_SETTINGS, Runs, config_value, describe_method, load_arrays, load_run,
                    hardware_name, load_runs, load_snapshots, nal_variant, noise_label, run_dirs, with_tau_mean)
 from .mechanism import snapshot_separation
@@ -44,5 +49,6 @@ __all__ = [
     "paired_difference", "peak_and_last", "rank_table", "ranking", "report", "Reported", "REPORTING_RULES",
     "run_dirs", "Runs", "seeds_needed", "select", "select_lambda", "select_methods", "Selection", "snapshot_epochs",
     "snapshot_separation", "stage_table", "stages_present", "summarize", "t_quantile_975", "TUNED", "VERDICTS",
-    "with_early_stopping", "with_tau_mean", "with_variant",
+    "with_early_stopping", "with_tau_mean", "with_variant", "RULES", "Rule", "rulebook", "side", "standing", "Stages",
+    "tau_stages", "UNDECIDED", "verdict_from_sides", "phi_scaling",
 ]

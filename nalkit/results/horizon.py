@@ -9,6 +9,9 @@ row per run and epoch) and return tidy frames the chapter plots and words:
 * :func:`at_epoch` -- per run, the metrics of one epoch, as a ``runs``-like frame for
   :func:`nalkit.results.paired_difference` (the 40-epoch verdicts re-read at epoch 200);
 * :func:`detector_series` -- the per-epoch AUROC (or AP) of the mislabel detectors, over seeds;
+* :func:`phi_scaling` -- Theorem 1 at work per variant and setting: the epochs in which the mislabeled
+  samples' gradient factor phi is below the clean samples' by the rulebook's ``PHI_GAP`` (C7 and the attention
+  chapter both read it);
 * :func:`snapshot_epochs`, :func:`stage_table` -- the per-sample snapshots: tau of clean and mislabeled samples
   at each snapshot epoch, their separation and the share of mislabeled samples the attention sets aside.
 """
@@ -226,3 +229,34 @@ def horizon_summary(runs: pd.DataFrame, epochs: pd.DataFrame, early: int = 40) -
                      "corrected_last": mean(last, "corrected_acc"),
                      "corrected_mislabeled_last": mean(last, "corrected_acc_mislabeled")})
     return pd.DataFrame(rows)
+
+
+def phi_scaling(epochs: pd.DataFrame, by: Sequence[str] = ("variant", "noise")) -> pd.DataFrame:
+    """Theorem 1 at work, one row per ``by`` group of per-epoch records with phi (``phi_clean``, ``phi_mislabeled``):
+
+    ``epochs`` (how many have phi), ``scaled`` (the epochs in which the clean samples' mean phi exceeds the
+    mislabeled samples' by the rulebook's ``PHI_GAP`` with a 95 % interval over seeds above 0:
+    :func:`nalkit.results.criteria.scales_down`), ``last_scaled`` (whether the last epoch is one), ``lowest_epoch``
+    and ``lowest`` (the mislabeled samples' lowest mean phi) with ``clean_at_lowest``, ``last_epoch``,
+    ``last_clean``, ``last_mislabeled`` (means over seeds)."""
+    from .criteria import scales_down
+    from .stats import mean_interval
+
+    cols = [*by, "epochs", "scaled", "last_scaled", "lowest_epoch", "lowest", "clean_at_lowest", "last_epoch",
+            "last_clean", "last_mislabeled"]
+    if not len(epochs) or "phi_mislabeled" not in epochs:
+        return pd.DataFrame(columns=cols)
+    have = epochs.dropna(subset=["phi_clean", "phi_mislabeled"])
+    rows = []
+    for key, g in have.groupby(list(by), sort=True):
+        g = g.assign(gap=g.phi_clean - g.phi_mislabeled)
+        per_epoch = {int(e): mean_interval(h.gap) for e, h in g.groupby("epoch")}
+        m = g.groupby("epoch")[["phi_clean", "phi_mislabeled"]].mean()
+        low = int(m.phi_mislabeled.idxmin())
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "epochs": len(per_epoch),
+                     "scaled": [e for e, d in per_epoch.items() if scales_down(d)],
+                     "last_scaled": scales_down(per_epoch[max(per_epoch)]), "lowest_epoch": low,
+                     "lowest": float(m.phi_mislabeled[low]), "clean_at_lowest": float(m.phi_clean[low]),
+                     "last_epoch": int(m.index[-1]), "last_clean": float(m.phi_clean.iloc[-1]),
+                     "last_mislabeled": float(m.phi_mislabeled.iloc[-1])})
+    return pd.DataFrame(rows, columns=cols)
