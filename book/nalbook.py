@@ -875,8 +875,9 @@ def detector_summary(table: pd.DataFrame, cl: dict, settings: Sequence[str],
                      variant: str = "NAL") -> tuple[pd.DataFrame, list[str]]:
     """The detector table of ``variant``'s runs (from :func:`nalkit.results.detector_table`) with confident
     learning's row (``cl``: {(setting, seed): nalkit.results.confident_learning output}), and per setting where
-    1 - tau ranks among the detectors at their best and at the last epoch."""
+    1 - tau ranks among the detectors at their best and at the last epoch (:func:`nalkit.results.tau_rank`)."""
     from nalkit.detectors import DETECTORS
+    from nalkit.results import tau_rank
 
     rows, lines = [], []
     for s in settings:
@@ -892,18 +893,15 @@ def detector_summary(table: pd.DataFrame, cl: dict, settings: Sequence[str],
             rows.append({"setting": s, "detector": f"confident learning (CE, 5-fold, n = {len(mine)})",
                          "best AUROC (epoch)": f"{auc:.2f}", "last AUROC": f"{auc:.2f}", "best AP": f"{ap:.2f}",
                          "last AP": f"{ap:.2f}"})
-        if len(d) and (d.detector == "tau").any():
-            best = d.set_index("detector").best_auroc.sort_values(ascending=False)
-            last = d.set_index("detector").last_auroc.sort_values(ascending=False)
-            ap = d.set_index("detector").last_ap.sort_values(ascending=False)
-            when = int(d.set_index("detector").best_epoch["tau"])
+        ranks = tau_rank(d)
+        if len(ranks):
+            r = ranks.iloc[0]
             lines.append(
-                f"**{s}:** at their best epochs 1 − τ ranks {list(best.index).index('tau') + 1} of {len(best)} "
-                f"(AUROC {best['tau']:.2f}, reached around epoch {when}; best: {DETECTORS[best.index[0]]}, "
-                f"{best.iloc[0]:.2f}); at the last epoch it ranks {list(last.index).index('tau') + 1} (AUROC "
-                f"{last['tau']:.2f}; best: {DETECTORS[last.index[0]]}, {last.iloc[0]:.2f}) and "
-                f"{list(ap.index).index('tau') + 1} by average precision ({ap['tau']:.2f}; best: "
-                f"{DETECTORS[ap.index[0]]}, {ap.iloc[0]:.2f})"
+                f"**{s}:** at their best epochs 1 − τ ranks {r.best_rank} of {r.of} (AUROC {r.tau_best:.2f}, reached "
+                f"around epoch {r.tau_best_epoch}; best: {DETECTORS[r.best_top]}, {r.best_top_value:.2f}); at the "
+                f"last epoch it ranks {r.last_rank} (AUROC {r.tau_last:.2f}; best: {DETECTORS[r.last_top]}, "
+                f"{r.last_top_value:.2f}) and {r.ap_rank} by average precision ({r.tau_ap:.2f}; best: "
+                f"{DETECTORS[r.ap_top]}, {r.ap_top_value:.2f})"
                 + (f"; confident learning reaches AUROC {np.mean([v['auroc'] for v in mine]):.2f}, average "
                    f"precision {np.mean([v['ap'] for v in mine]):.2f}." if mine else "."))
     shown = pd.DataFrame(rows).set_index(["setting", "detector"]) if rows else pd.DataFrame()

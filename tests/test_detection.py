@@ -72,3 +72,38 @@ def test_detector_table_reads_best_and_last():
     assert set(t.index) == {"tau", "loss"}  # AUM has no values here
     assert t.loc["tau", "best_auroc"] == pytest.approx(0.75) and t.loc["tau", "last_auroc"] == pytest.approx(0.65)
     assert t.loc["tau", "best_epoch"] == 2 and t.loc["tau", "n"] == 2 and t.loc["tau", "best_ap"] == pytest.approx(0.55)
+
+
+@pytest.mark.timeout(60)
+def test_older_records_forgetting_is_rescored_as_toneva_et_al_count_it(tmp_path):
+    """A record written before the rule (record_format 2): 3 learned clean samples that never forgot, 1 clean sample
+    forgotten twice, 4 mislabeled samples never learned. The old count ranks the mislabeled least suspect (AUROC
+    below chance); rescored at the last epoch from the final arrays they are the most suspect (AUROC 1)."""
+    from nalkit.records import RunRecord, encode_arrays, npz_bytes
+    from nalkit.results import load_runs, rescored_forgetting, tau_rank, with_rescored_forgetting
+
+    clean = np.zeros(8, np.int64)
+    noisy = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    arrays = {"train_index": np.arange(8), "noisy_labels": noisy, "clean_labels": clean,
+              "final_forgets": np.array([0, 0, 0, 2, 0, 0, 0, 0]), "final_wrong": np.array([1, 1, 1, 3, 5, 5, 5, 5])}
+    stored = encode_arrays(arrays)
+    stored["format"] = np.asarray(2, np.int8)
+    run = tmp_path / "runs" / "old"
+    rec = RunRecord(run)
+    rec.write_config("method:\n  name: nal\n")
+    rec.write_metrics([{"epoch": e, "test_acc": 0.5, "seconds": 1.0, "forget_auroc": 0.1, "forget_ap": 0.4}
+                       for e in range(1, 6)])
+    rec._write("arrays.npz", npz_bytes(stored))
+    rec.write_status(state="complete", epoch=5)
+    loaded = load_runs(tmp_path / "runs")
+    fixed = rescored_forgetting(loaded.runs)
+    assert list(fixed.epoch) == [5] and fixed.forget_auroc.iloc[0] == 1.0 and fixed.forget_ap.iloc[0] == 1.0
+    epochs = with_rescored_forgetting(loaded.epochs, loaded.runs)
+    assert epochs.forget_auroc.isna().sum() == 4 and epochs.forget_auroc.iloc[-1] == 1.0
+    assert "forget_uncorrected_auroc" in epochs  # the old column keeps its own name
+    # tau's rank among the detectors, computed once
+    table = pd.DataFrame({"noise": "sym 40 %", "variant": "NAL", "detector": ["tau", "loss", "forget"],
+                          "best_auroc": [0.7, 0.8, 0.95], "best_epoch": [30, 9, 200], "last_auroc": [0.6, 0.66, 0.95],
+                          "best_ap": 0.5, "last_ap": [0.45, 0.3, 0.9], "n": 3})
+    r = tau_rank(table).iloc[0]
+    assert (r.best_rank, r.last_rank, r.ap_rank, r.of) == (3, 3, 2, 3) and r.best_top == "forget"

@@ -27,7 +27,8 @@ from .criteria import (RULES, UNDECIDED, VERDICTS, Rule, Stages, count_verdict, 
                        standing, tau_stages, verdict_from_sides)
 from .comparison import (AUTHORS_VALUES, EARLY_STOPPED, NAL_CANDIDATES, TUNED, early_stopping, ranking, seeds_needed,
                          select_methods, with_early_stopping)
-from .detection import confident_learning, detector_table, out_of_sample
+from .detection import (confident_learning, detector_table, out_of_sample, rescored_forgetting, tau_rank,
+                        with_rescored_forgetting)
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
                       memorisation_gap, mislabeled_fraction, peak_and_last, phi_scaling, snapshot_epochs, stage_table,
                       with_variant)
@@ -50,5 +51,6 @@ __all__ = [
     "run_dirs", "Runs", "seeds_needed", "select", "select_lambda", "select_methods", "Selection", "snapshot_epochs",
     "snapshot_separation", "stage_table", "stages_present", "summarize", "t_quantile_975", "TUNED", "VERDICTS",
     "with_early_stopping", "with_tau_mean", "with_variant", "RULES", "Rule", "rulebook", "side", "standing", "Stages",
-    "tau_stages", "UNDECIDED", "verdict_from_sides", "phi_scaling",
+    "tau_stages", "UNDECIDED", "verdict_from_sides", "phi_scaling", "rescored_forgetting", "tau_rank",
+    "with_rescored_forgetting",
 ]

@@ -3,6 +3,10 @@
 * :func:`detector_table` -- per run group and detector, the best (over epochs) and the last-epoch AUROC and average
   precision of the per-epoch detector columns the trainer records (nalkit.detectors: 1 - tau, the loss, the
   running mean loss, AUM, wrong events, forgetting events);
+* :func:`with_rescored_forgetting` -- records written before forgetting events counted a never-learned sample as
+  the most forgettable (Toneva et al.) rescored at their last epoch from their final arrays;
+* :func:`tau_rank` -- where 1 - tau ranks among the detectors, per group, at their best, at the last epoch and by
+  average precision;
 * :func:`out_of_sample` -- the held-out probabilities of K-fold cross-validated runs (``data.cv_folds``),
   assembled into one out-of-sample prediction per training sample;
 * :func:`confident_learning` -- cleanlab's confident learning on them (``cleanlab.filter.find_label_issues`` and
@@ -17,9 +21,71 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..detectors import DETECTORS
+from ..detectors import DETECTORS, forgetting_score
 from ..metrics import auroc, average_precision
 from .load import load_arrays
+
+
+def rescored_forgetting(runs: pd.DataFrame) -> pd.DataFrame:
+    """The forgetting score of Toneva et al. (a sample never learned is the most forgettable) at the last epoch of
+    every run in ``runs`` written before the trainer scored it so (``record_format`` < 3), from its final arrays
+    (``final_forgets``, ``final_wrong``: never learned = wrong in every epoch). Columns ``run, epoch,
+    forget_auroc, forget_ap``; runs without those arrays (or with a sampled record) are left out."""
+    rows = []
+    old = runs[runs.record_format < 3] if "record_format" in runs else runs
+    for r in old.itertuples():
+        if r.state != "complete":
+            continue
+        a = load_arrays(r.run_dir)
+        if "final_forgets" not in a or "final_wrong" not in a or "noisy_labels" not in a:
+            continue
+        epochs = int(r.epochs_done)
+        known = a["clean_labels"] >= 0
+        score = forgetting_score(a["final_forgets"], a["final_wrong"] == epochs, epochs)
+        mis = a["is_noisy"]
+        rows.append({"run": r.run, "epoch": epochs, "forget_auroc": auroc(score[known], mis[known]),
+                     "forget_ap": average_precision(score[known], mis[known])})
+    return pd.DataFrame(rows, columns=["run", "epoch", "forget_auroc", "forget_ap"])
+
+
+def with_rescored_forgetting(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``epochs`` with ``forget_auroc``/``forget_ap`` of the older records (:func:`rescored_forgetting`) filled in at
+    their last epoch only: the counts of earlier epochs are not kept, so those stay NaN and the detector's "best"
+    over epochs is its last-epoch value for such a run."""
+    fix = rescored_forgetting(runs[runs.run.isin(set(epochs.run))]) if len(epochs) else pd.DataFrame()
+    if not len(fix):
+        return epochs
+    out = epochs.copy()
+    for col in ("forget_auroc", "forget_ap"):
+        if col not in out:
+            out[col] = np.nan
+    key = out.set_index(["run", "epoch"]).index
+    values = fix.set_index(["run", "epoch"])
+    hit = key.isin(values.index)
+    for col in ("forget_auroc", "forget_ap"):
+        out.loc[hit, col] = values.loc[key[hit], col].to_numpy()
+    return out
+
+
+def tau_rank(table: pd.DataFrame, by: Sequence[str] = ("noise", "variant")) -> pd.DataFrame:
+    """Where 1 - tau ranks among the detectors of :func:`detector_table`, per ``by`` group: ``of`` (how many
+    detectors), ``best_rank`` / ``last_rank`` / ``ap_rank`` (by best AUROC, last-epoch AUROC, last-epoch average
+    precision; 1 = best), tau's own values and the best detector of each ordering with its value."""
+    rows = []
+    if not len(table):
+        return pd.DataFrame(rows)
+    for key, d in table.groupby(list(by), sort=False):
+        d = d.set_index("detector")
+        if "tau" not in d.index:
+            continue
+        row = {**dict(zip(by, key if isinstance(key, tuple) else (key,))), "of": len(d),
+               "tau_best_epoch": int(d.best_epoch["tau"])}
+        for name, col in (("best", "best_auroc"), ("last", "last_auroc"), ("ap", "last_ap")):
+            order = d[col].sort_values(ascending=False)
+            row.update({f"{name}_rank": list(order.index).index("tau") + 1, f"tau_{name}": float(order["tau"]),
+                        f"{name}_top": str(order.index[0]), f"{name}_top_value": float(order.iloc[0])})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def detector_table(epochs: pd.DataFrame, by: Sequence[str] = ("variant", "noise"),
