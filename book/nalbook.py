@@ -223,8 +223,10 @@ def findings() -> dict[str, str]:
                          f"{L(other)}, the {'runner-up' if rank == 1 else 'best'}: {vs.sentence()}; NAL − CE: "
                          f"{diff.sentence()})")
         lam = ", ".join(f"{v:g}" for v in sorted(default[default.method == "nal"].lam.unique()))
+        seeds = default.groupby(["setting", "method"]).seed.nunique()
+        n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
         out["ranking"] = (f"Against the five baselines in the default grid (NAL at λ = {lam}, last-epoch test accuracy, "
-                          "3 seeds): " + "; ".join(parts) + ".")
+                          f"{n} seeds): " + "; ".join(parts) + ".")
     if len(sweep):
         sel = select_lambda(sweep)
         out["selection"] = (f"The paper's protocol (a noisy validation set, never the test set) chooses λ = {sel.chosen:g}, "
@@ -323,10 +325,12 @@ def when_attention_acts(sweep: pd.DataFrame, epochs: pd.DataFrame, long_runs: pd
     full = long_runs[long_runs.variant == "full NAL"] if len(long_runs) else long_runs
     phi = load_snapshots(full[full.setting.isin(settings)].run_dir, "phi", epochs=[last]) if len(full) else None
     if phi is not None and len(phi):
+        where = full.set_index("run").setting
+        share = phi.assign(setting=phi.run.map(where)).groupby("setting").value.apply(lambda v: (v > near).mean())
         text += (f", and in the long tier (the same recipe and seeds trained for {int(full.epochs.max())} epochs, "
-                 f"which records each sample's gradient factor φ of Theorem 1) φ exceeds {near:g} for "
-                 f"{100 * (phi.value > near).mean():.1f} % of the training samples at epoch {last} (a gradient within "
-                 f"{100 * (1 - near):.0f} % of cross-entropy's)")
+                 f"which records each sample's gradient factor φ of Theorem 1) φ exceeds {near:g} at epoch {last} for "
+                 + join_and([f"{100 * share[s]:.1f} % of the training samples at {s}" for s in settings if s in share])
+                 + f" (a gradient within {100 * (1 - near):.0f} % of cross-entropy's)")
     text += ". Whatever fixing τ at 1 costs must be bought earlier: "
     parts = []
     for s in settings:
@@ -1145,29 +1149,11 @@ def ranking_verdict(order: pd.DataFrame, settings: Sequence[str]) -> str:
     return "**Ranking:** " + "; ".join(parts) + "."
 
 
-def untuned_runs(tuning: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
-    """The untuned comparison from the tuning grids: CE, each baseline at its authors' value, NAL at λ = 2."""
-    from nalkit.results import AUTHORS_VALUES, TUNED
-
-    parts = [tuning[tuning.method == "ce"]] if len(tuning) else []
-    for method, value in AUTHORS_VALUES.items():
-        if len(tuning) and TUNED[method] in tuning:
-            d = tuning[tuning.method == method]
-            parts.append(d[np.isclose(d[TUNED[method]].astype(float), value)])
-    if len(sweep):
-        nal = sweep[(sweep.method == "nal") & (sweep.lam == 2.0)]
-        if "variant" in nal:
-            nal = nal[nal.variant == "full NAL"]
-        parts.append(nal)
-    parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
 def untuned_verdict(untuned: pd.DataFrame, tuned_runs: pd.DataFrame, chosen: dict, settings: Sequence[str],
                     tuned: bool = True) -> str:
     """What tuning changed: each baseline's chosen value against its authors' one (last-epoch test accuracy, paired
     over the seeds both ran, per setting) and NAL's rank among the same six methods before and after."""
-    from nalkit.results import AUTHORS_VALUES, EARLY_STOPPED, paired_difference
+    from nalkit.results import AUTHORS_VALUES, PAPER_LAMBDA, paired_difference
 
     if not len(untuned):
         return ""
@@ -1190,16 +1176,14 @@ def untuned_verdict(untuned: pd.DataFrame, tuned_runs: pd.DataFrame, chosen: dic
         lines.append(f"{method_name(method)} chooses {PARAMETER_NAMES[method].split(' (')[0]} = {pick:g} instead of "
                      f"{value:g}" + (f"; test accuracy, tuned − authors' value, points [95 % CI, paired seeds]: "
                                      f"{join_and(change)}." if change else "."))
-    ranks = []
-    for s in settings:
-        before = untuned[untuned.setting == s].groupby("method").last_test_acc.mean().sort_values(ascending=False)
-        after = tuned_runs[(tuned_runs.setting == s) & (tuned_runs.method != EARLY_STOPPED)]
-        after = after.groupby("method").last_test_acc.mean().sort_values(ascending=False)
-        if tuned and "nal" in before and "nal" in after and len(before) > 1:
-            ranks.append(f"{list(before.index).index('nal') + 1} of {len(before)} → "
-                         f"{list(after.index).index('nal') + 1} of {len(after)} at {s}")
+    from nalkit.results import rank_change
+
+    change = rank_change(untuned, tuned_runs) if tuned else pd.DataFrame()
+    ranks = [f"{r.before} of {r.of_before} → {r.after} of {r.of_after} at {r.noise}" for r in change.itertuples()
+             if r.noise in settings]
     text = " ".join(lines)
     if ranks:
-        text += (f" NAL's rank by mean last-epoch test accuracy among the same six methods, untuned (seeds 0–2) → "
-                 f"tuned (seeds 0–4): {join_and(ranks)}.")
+        text += (f" NAL's rank by mean last-epoch test accuracy among the same six methods, untuned (every method at "
+                 f"its authors' CIFAR-10 value, NAL at the paper's λ = {PAPER_LAMBDA:g}; seeds 0–2) → tuned (seeds "
+                 f"0–4): {join_and(ranks)}.")
     return text

@@ -240,3 +240,26 @@ def test_with_tau_mean_fills_older_records_from_the_clean_and_mislabeled_means()
     assert out.tau_mean.iloc[:3].tolist() == pytest.approx([0.8, 0.7, 0.77])  # a written tau_mean is kept
     assert np.isnan(out.tau_mean.iloc[3])
     assert with_tau_mean(epochs.drop(columns="tau_mean"), runs).tau_mean.iloc[2] == pytest.approx(0.7)
+
+
+@pytest.mark.timeout(60)
+def test_the_untuned_comparison_runs_nal_at_the_papers_lambda_and_ranks_it_once():
+    from nalkit.results import PAPER_LAMBDA, rank_change, untuned_runs
+
+    rows = []
+    for s in ("sym 40 %", "asym 40 %"):
+        for seed in range(3):
+            rows += [{"method": "ce", "noise": s, "seed": seed, "last_test_acc": 0.70},
+                     {"method": "gce", "noise": s, "seed": seed, "gce_q": 0.7, "last_test_acc": 0.80},
+                     {"method": "gce", "noise": s, "seed": seed, "gce_q": 0.9, "last_test_acc": 0.60}]
+    tuning = pd.DataFrame(rows)
+    sweep = pd.DataFrame([{"method": "nal", "noise": s, "seed": seed, "lam": lam, "attention": True,
+                           "estimate_targets": True, "alpha": 0.9, "last_test_acc": acc}
+                          for s in ("sym 40 %", "asym 40 %") for seed in range(3)
+                          for lam, acc in ((PAPER_LAMBDA, 0.75), (2.0, 0.9))])
+    untuned = untuned_runs(tuning, sweep)
+    assert set(untuned[untuned.method == "nal"].lam) == {PAPER_LAMBDA}          # not the lambda tuning chose
+    assert set(untuned[untuned.method == "gce"].gce_q) == {0.7}
+    tuned = pd.concat([tuning[tuning.gce_q.fillna(0.9) == 0.9], sweep[sweep.lam == 2.0]])
+    change = rank_change(untuned, tuned)
+    assert list(change.before) == [2, 2] and list(change.after) == [1, 1] and set(change.of_before) == {3}

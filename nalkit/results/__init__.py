@@ -25,8 +25,8 @@ Every name is importable from ``nalkit.results`` itself, as the chapters do::
 from .claims import Claim, claims_frame, claims_table, stages_present
 from .criteria import (RULES, UNDECIDED, VERDICTS, Rule, Stages, count_verdict, directional_verdict, rulebook, side,
                        standing, tau_stages, verdict_from_sides)
-from .comparison import (AUTHORS_VALUES, EARLY_STOPPED, NAL_CANDIDATES, TUNED, early_stopping, ranking, seeds_needed,
-                         select_methods, with_early_stopping)
+from .comparison import (AUTHORS_VALUES, EARLY_STOPPED, NAL_CANDIDATES, PAPER_LAMBDA, TUNED, early_stopping, rank_change,
+                         ranking, seeds_needed, select_methods, untuned_runs, with_early_stopping)
 from .detection import (confident_learning, detector_table, out_of_sample, rescored_forgetting, tau_rank,
                         with_rescored_forgetting)
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
@@ -52,5 +52,5 @@ __all__ = [
     "snapshot_separation", "stage_table", "stages_present", "summarize", "t_quantile_975", "TUNED", "VERDICTS",
     "with_early_stopping", "with_tau_mean", "with_variant", "RULES", "Rule", "rulebook", "side", "standing", "Stages",
     "tau_stages", "UNDECIDED", "verdict_from_sides", "phi_scaling", "rescored_forgetting", "tau_rank",
-    "with_rescored_forgetting",
+    "with_rescored_forgetting", "PAPER_LAMBDA", "rank_change", "untuned_runs",
 ]

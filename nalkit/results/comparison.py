@@ -8,7 +8,9 @@ and how many seeds a difference needs.
 * :func:`with_early_stopping` -- CE with early stopping as one more method of a ``runs`` frame;
 * :func:`ranking` -- per setting, every method's mean and its paired difference to a reference method, with which
   differences are resolved and how many seeds an unresolved one would need;
-* :data:`AUTHORS_VALUES` -- the baselines' CIFAR-10 values (the untuned runs).
+* :data:`AUTHORS_VALUES` -- the baselines' CIFAR-10 values (the untuned runs), :data:`PAPER_LAMBDA` NAL's;
+* :func:`untuned_runs`, :func:`rank_change` -- every method at its authors' value, and where NAL ranks before and
+  after tuning.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from .stats import Difference, Selection, select, t_quantile_975
 TUNED = {"nal": "lam", "gce": "gce_q", "sce": "sce_alpha", "elr": "elr_lam", "selc": "selc_start"}
 #: each baseline's value from its authors' CIFAR-10 recipe (configs/fmnist/cpu.yaml): the untuned runs
 AUTHORS_VALUES = {"gce": 0.7, "sce": 0.1, "elr": 3.0, "selc": 20.0}
+#: NAL's lambda in the paper's CIFAR-10 recipe (configs/paper/): its untuned value, as AUTHORS_VALUES are the others'
+PAPER_LAMBDA = 0.5
 #: the name :func:`with_early_stopping` gives CE with early stopping on the noisy validation set
 EARLY_STOPPED = "ce + early stop"
 #: NAL's share of the lambda grid under the same budget of 4 candidates as every baseline
@@ -126,3 +130,38 @@ def ranking(runs: pd.DataFrame, value: str = "last_test_acc", reference: str = "
                          "n": int(r["n"]), "diff": diff, "resolved": resolved,
                          "seeds_needed": None if diff is None or resolved else seeds_needed(diff)})
     return pd.DataFrame(rows, columns=[by, "rank", "method", "mean", "std", "n", "diff", "resolved", "seeds_needed"])
+
+
+def untuned_runs(tuning: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
+    """The untuned comparison: CE and each baseline at its authors' CIFAR-10 value (:data:`AUTHORS_VALUES`) from the
+    tuning grid, and full NAL at the paper's CIFAR-10 lambda (:data:`PAPER_LAMBDA`) from the lambda grid."""
+    parts = [tuning[tuning.method == "ce"]] if len(tuning) else []
+    for method, value in AUTHORS_VALUES.items():
+        if len(tuning) and TUNED[method] in tuning:
+            d = tuning[tuning.method == method]
+            parts.append(d[np.isclose(d[TUNED[method]].astype(float), value)])
+    if len(sweep):
+        nal = sweep[(sweep.method == "nal") & np.isclose(sweep.lam.astype(float), PAPER_LAMBDA)]
+        for col, full in (("estimate_targets", True), ("attention", True), ("alpha", 0.9)):
+            if col in nal:
+                nal = nal[nal[col] == full]
+        if "attention_mode" in nal:
+            nal = nal[nal.attention_mode.fillna("sample") == "sample"]
+        parts.append(nal)
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def rank_change(untuned: pd.DataFrame, tuned: pd.DataFrame, method: str = "nal") -> pd.DataFrame:
+    """Per noise setting, ``method``'s rank by mean last-epoch test accuracy among the methods of ``untuned`` and
+    among those of ``tuned`` (CE with early stopping left out): columns ``noise, before, of_before, after,
+    of_after``; settings where either lacks the method are left out."""
+    rows = []
+    tuned = tuned[tuned.method != EARLY_STOPPED] if len(tuned) else tuned
+    for s in sorted(set(untuned.noise) & set(tuned.noise)) if len(untuned) and len(tuned) else []:
+        before = untuned[untuned.noise == s].groupby("method").last_test_acc.mean().sort_values(ascending=False)
+        after = tuned[tuned.noise == s].groupby("method").last_test_acc.mean().sort_values(ascending=False)
+        if method in before and method in after and len(before) > 1:
+            rows.append({"noise": s, "before": list(before.index).index(method) + 1, "of_before": len(before),
+                         "after": list(after.index).index(method) + 1, "of_after": len(after)})
+    return pd.DataFrame(rows, columns=["noise", "before", "of_before", "after", "of_after"])
