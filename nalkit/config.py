@@ -84,8 +84,12 @@ class DataConfig:
 
 @dataclass
 class NoiseConfig:
-    mode: str = "sym"  # a registered noise mode (nalkit.noise.MODES)
-    rate: float = 0.4  # fraction in [0, 1] of training labels chosen for corruption (exactly int(rate * N))
+    # a registered noise mode (nalkit.noise.MODES): none, sym, asym, pair, transition, or idn (instance-dependent,
+    # Xia et al. 2020: a per-sample flip rate, and the image decides the noisy class)
+    mode: str = "sym"
+    # fraction in [0, 1] of training labels chosen for corruption (exactly int(rate * N)); for idn in (0, 1), the
+    # centre of the per-sample flip rates (normal, std 0.1, truncated to [0, 1])
+    rate: float = 0.4
     seed: int = 0  # noise seed, separate from the training seed
     exclude_true_class: bool = False  # co-teaching convention for "sym" (default: DivideMix's)
     transition: list[list[float]] | None = None  # C x C row-stochastic matrix for mode "transition"
@@ -345,6 +349,11 @@ class Config:
             raise ConfigError(
                 f"noise.mode=asym has no class map for data.name={d.name!r}; maps exist for "
                 f"{', '.join(ASYM_MAPS)} (use mode=transition with noise.transition for others)"
+            )
+        if n.mode == "idn" and not 0.0 < n.rate < 1.0:
+            raise ConfigError(
+                f"noise.rate={n.rate} is outside (0, 1), which noise.mode=idn needs (the centre of the per-sample "
+                "flip rates, truncated to [0, 1]); write 0.2 or 0.4 for IDN-20 % / 40 %"
             )
         if n.mode == "transition" and n.transition is None:
             raise ConfigError("noise.mode=transition needs noise.transition, a C x C row-stochastic matrix")

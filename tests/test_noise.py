@@ -411,10 +411,10 @@ def test_invalid_inputs(args, kwargs, match):
 
 
 def test_modes_registry():
-    assert MODES.names() == ("none", "sym", "asym", "pair", "transition") == tuple(MODES)
+    assert MODES.names() == ("none", "sym", "asym", "pair", "transition", "idn") == tuple(MODES)
     assert "sym" in MODES and "symmetric" not in MODES
-    # "none" and "transition" have their own handling; the others are corruptions of the chosen indices
-    assert MODES.get("none") is None and MODES.get("transition") is None
+    # "none", "transition" and "idn" have their own handling; the others are corruptions of the chosen indices
+    assert MODES.get("none") is None and MODES.get("transition") is None and MODES.get("idn") is None
     src = np.array([0, 3, 9])
     rng = np.random.default_rng(0)
     np.testing.assert_array_equal(MODES.get("pair")(src, 10, rng, None, False), [1, 4, 0])
