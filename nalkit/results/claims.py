@@ -20,7 +20,9 @@ from .comparison import TUNED, select_methods
 from .criteria import (COST_SAME, FLAT, MATCH, MEMORISED, MEMORY_SAME, NEAR_CLEAN, NOT_REPRODUCED, NOT_TESTED, PARTLY,
                        PHI_GAP, REPRODUCED, STAGE_ALIKE, STAGE_APART, STAGE_FINAL, UNDECIDED, VERDICTS, count_verdict,
                        cost_verdict, directional_verdict, matches, scales_down, stages_verdict, standing, tau_stages)
-from .horizon import horizon_summary, phi_scaling, stage_table, with_variant
+from .comparison import with_early_stopping
+from .horizon import (PAPER_CONTROLS, PAPER_SETTING, horizon_summary, missing_methods, phi_scaling, protocol_runs,
+                      stage_table, with_variant)
 from .load import ATTENTION_CONTROLS, nal_variant
 from .stats import Difference, epoch_time_by_hardware, mean_interval, paired_difference
 
@@ -28,12 +30,14 @@ __all__ = ["COST_SAME", "FLAT", "MATCH", "MEMORISED", "MEMORY_SAME", "NEAR_CLEAN
            "PARTLY", "PHI_GAP", "REPRODUCED", "STAGE_ALIKE", "STAGE_APART", "STAGE_FINAL", "UNDECIDED", "VERDICTS",
            "Claim", "claims_frame", "claims_table", "count_verdict", "directional_verdict", "matches", "standing",
            "scales_down", "stages_present", "against_best", "per_sample_gaps", "baselines_tuned", "NOT_HERE",
-           "PER_SAMPLE_CONTROL"]
+           "PER_SAMPLE_CONTROL", "STAGE_VARIANTS", "paper_setting_gaps"]
 #: the appendix's settings, in the book's order
 SETTINGS = ("sym 40 %", "sym 80 %", "asym 40 %")
 #: C8's comparison, named in the rule rather than picked per setting after the results: the control that keeps
 #: everything of NAL but the per-sample part of tau (one learned tau shared by all samples)
 PER_SAMPLE_CONTROL = ATTENTION_CONTROLS["global"]
+#: the long tier's NAL variants whose tau snapshots C5 reads (the paper's setting decides; the others are beside it)
+STAGE_VARIANTS = ("NAL", "NAL, authors' schedule", "NAL (λ 0.5)", PAPER_SETTING)
 
 
 @dataclass(frozen=True)
@@ -48,12 +52,20 @@ class Claim:
     verdict: str
     #: a claim the book derives (e.g. from the method's design), not a sentence of the paper
     hypothesis: bool = False
+    #: the same question at the other horizon or setting, with its verdict (shown beside, never deciding)
+    beside: str = ""
 
     def row(self) -> dict[str, str]:
         """The claim as one table row, keyed by the table's column names."""
         where = f"the book's hypothesis, {self.where}" if self.hypothesis else self.where
         return {"": self.key, "claim": self.claim, "paper": where, "evidence": self.evidence,
-                "deciding numbers": self.numbers, "verdict": self.verdict}
+                "deciding numbers": self.numbers, "verdict": self.verdict, "beside it": self.beside}
+
+
+def _with_beside(main: Claim, other: Claim, label: str) -> Claim:
+    """``main`` with ``other`` (the same question elsewhere) in its beside column as "label: verdict (numbers)"."""
+    text = f"{label}: *{other.verdict}* ({other.numbers})"
+    return Claim(main.key, main.claim, main.where, main.evidence, main.numbers, main.verdict, main.hypothesis, text)
 
 
 def _pts(x: float) -> str:
@@ -90,25 +102,38 @@ def baselines_tuned(default: pd.DataFrame, tuning: pd.DataFrame) -> bool:
     return True
 
 
-def _beats_ce(default: pd.DataFrame) -> Claim:
+def _beats_ce(default: pd.DataFrame, label: str = "last epoch") -> Claim:
     key, claim, where = "C1", "NAL beats CE under label noise", "main text (CIFAR); appendix E"
     evidence = "{numref}`tab-acc-last`"
-    settings = [s for s in _present(default) if {"nal", "ce"} <= set(default[default.noise == s].method)]
+    settings = ([s for s in _present(default) if {"nal", "ce"} <= set(default[default.noise == s].method)]
+                if "last_test_acc" in default else [])
     if not settings:
-        return _untested(key, claim, where, evidence, "no default-grid records")
+        return _untested(key, claim, where, evidence, f"no records at the {label}")
     diffs = [paired_difference(default[default.noise == s], "last_test_acc", "nal", "ce") for s in settings]
     numbers = "; ".join(f"{s}: {_interval(d)}" for s, d in zip(settings, diffs))
-    return Claim(key, claim, where, evidence, f"NAL − CE, last epoch, points [95 % CI]: {numbers}",
+    n = min(d.n for d in diffs)
+    return Claim(key, claim, where, evidence, f"NAL − CE, {label}, points [95 % CI, {n} seeds]: {numbers}",
                  directional_verdict(diffs))
 
 
-def _beats_baselines(default: pd.DataFrame, tuning: pd.DataFrame) -> Claim:
+def _two_horizons(key: str, at_long: Claim, at_40: Claim, complete: bool, epochs: int, evidence_long: str) -> Claim:
+    """The protocol issue's rule: a claim about accuracy is decided at the last epoch of the longest horizon that has
+    every method (``complete``: the long tier does), with the other horizon beside it."""
+    if complete:
+        main = Claim(at_long.key, at_long.claim, at_long.where, f"{evidence_long}; {at_40.evidence} (40 epochs)",
+                     at_long.numbers, at_long.verdict, at_long.hypothesis)
+        return _with_beside(main, at_40, "40 epochs")
+    return _with_beside(at_40, at_long, f"{epochs} epochs (not every method there yet)")
+
+
+def _beats_baselines(default: pd.DataFrame, tuning: pd.DataFrame, label: str = "last epoch") -> Claim:
     key, claim = "C2", "NAL matches or beats the other robust methods"
     where, evidence = "main text (CIFAR, real noise); appendix C, Table 2", "{numref}`tab-acc-last`"
-    others = sorted(set(default.method) - {"nal", "ce"}) if len(default) else []
+    others = (sorted(set(default.method) - {"nal", "ce", "ce + early stop"})
+              if len(default) and "last_test_acc" in default else [])
     gaps = against_best(default, "nal", others) if others else {}
     if not gaps:
-        return _untested(key, claim, where, evidence, "no default-grid records with baselines")
+        return _untested(key, claim, where, evidence, f"no records with baselines at the {label}")
     parts = [f"{s}: NAL − {best.upper()} {_interval(diff)} ({standing(diff)})" for s, (best, diff) in gaps.items()]
     words = [standing(d) for _, d in gaps.values()]
     verdict = count_verdict(sum(w in ("ahead", "matches") for w in words), len(gaps), words.count("behind"))
@@ -119,8 +144,8 @@ def _beats_baselines(default: pd.DataFrame, tuning: pd.DataFrame) -> Claim:
     note = (f"every method tuned on the noisy validation set, {n} seeds" if tuned
             else f"the baselines at their authors' CIFAR-10 values, not tuned here; {n} seeds")
     return Claim(key, claim, where, evidence,
-                 "against the best other method (matching or beating every method is matching or beating the best), last "
-                 "epoch, points [95 % CI]: " + "; ".join(parts) + f"; {note}; "
+                 f"against the best other method (matching or beating every method is matching or beating the best), "
+                 f"{label}, points [95 % CI]: " + "; ".join(parts) + f"; {note}; "
                  f"'matches': the interval lies within ±{100 * MATCH:g} point", verdict)
 
 
@@ -181,14 +206,21 @@ def stages_present(stages: pd.DataFrame) -> tuple[bool, bool, bool]:
 
 def _three_stages(stages: pd.DataFrame) -> Claim:
     key, claim = "C5", "τ moves in three stages: alike, separating, then clean near 1 with little overlap"
-    where, evidence = "appendix F, Fig. 11–13 (CIFAR-10, sym 40 %)", "{numref}`fig-horizon-stages-0`"
+    where, evidence = "appendix F, Fig. 11–13 (CIFAR-10, sym 40 %, λ 0.5, the authors' schedule)", \
+        "{numref}`fig-horizon-stages-0`"
     cells = stages[stages.noise == "sym 40 %"] if len(stages) else stages
     if not len(cells):
         return _untested(key, claim, where, evidence, "no τ snapshots of long NAL runs at sym 40 %")
     found = {variant: tau_stages(g) for variant, g in cells.groupby("variant", sort=True)}
+    note = " (stage 1, alike at the first snapshot, holds by construction and is not counted)"
+    if PAPER_SETTING in found:  # the paper's own setting decides; the book's lambda and schedule are shown beside
+        main = found.pop(PAPER_SETTING)
+        beside = "; ".join(f"{v}: {stages_verdict([f])} ({f.words()})" for v, f in found.items())
+        return Claim(key, claim, where, evidence, f"sym 40 %, {PAPER_SETTING}: {main.words()}{note}",
+                     stages_verdict([main]), beside=f"other (λ, schedule): {beside}" if beside else "")
     parts = [f"{variant}: {f.words()}" for variant, f in found.items()]
-    return Claim(key, claim, where, evidence, "sym 40 %: " + "; ".join(parts) + " (stage 1, alike at the first "
-                 "snapshot, holds by construction and is not counted)", stages_verdict(list(found.values())))
+    return Claim(key, claim, where, evidence, "sym 40 %: " + "; ".join(parts) + note + f"; {PAPER_SETTING} "
+                 "pending", stages_verdict(list(found.values())))
 
 
 def _corrects(default: pd.DataFrame) -> Claim:
@@ -214,11 +246,16 @@ def _theorem(long_epochs: pd.DataFrame) -> Claim:
     if not len(long_epochs) or "phi_mislabeled" not in long_epochs:
         return _untested(key, claim, where, evidence, "no records of φ")
     e = with_variant(long_epochs)
-    table = phi_scaling(e[e.variant == "NAL"])
+    have = set(e.variant)
+    decide = PAPER_SETTING if PAPER_SETTING in have else "NAL"
+    table = phi_scaling(e[e.variant == decide])
     table = table[table.noise.isin(SETTINGS)] if len(table) else table
     if not len(table):
         return _untested(key, claim, where, evidence, "no records of φ")
-    parts = []
+    others = phi_scaling(e[e.variant.isin([v for v in ("NAL", "NAL, authors' schedule", "NAL (λ 0.5)") if v != decide])])
+    beside = "; ".join(f"{r.variant}, {r.noise}: {len(r.scaled)} of {r.epochs} epochs"
+                       for r in others.itertuples() if r.noise in SETTINGS)
+    parts = [f"{decide}:"]
     for r in table.itertuples():
         span = (f"{len(r.scaled)} of {r.epochs} epochs (first {min(r.scaled)}, last {max(r.scaled)})" if r.scaled
                 else "no epoch")
@@ -226,8 +263,10 @@ def _theorem(long_epochs: pd.DataFrame) -> Claim:
                      f"{r.last_clean:.4f} (clean), {r.last_mislabeled:.4f} (mislabeled)")
     met, anywhere = int(table.last_scaled.sum()), int(sum(bool(x) for x in table.scaled))
     verdict = REPRODUCED if met == len(table) else PARTLY if anywhere else NOT_REPRODUCED
-    return Claim(key, claim, where, evidence, "; ".join(parts) + " (the formula itself is checked against autograd "
-                 "in the tests)", verdict)
+    return Claim(key, claim, where, evidence, " ".join(parts[:1]) + " " + "; ".join(parts[1:])
+                 + (" (the paper's setting pending)" if decide != PAPER_SETTING else "")
+                 + " (the formula itself is checked against autograd in the tests)", verdict,
+                 beside=f"mislabeled φ below clean by ≥ {PHI_GAP:g} in: {beside}" if beside else "")
 
 
 def against_best(runs: pd.DataFrame, reference: str, rivals: Sequence[str], column: str = "method"
@@ -259,7 +298,34 @@ def per_sample_gaps(controls: pd.DataFrame, control: str = PER_SAMPLE_CONTROL) -
     return out
 
 
-def _per_sample(controls: pd.DataFrame) -> Claim:
+def paper_setting_gaps(long_runs: pd.DataFrame) -> dict[str, Difference]:
+    """Per setting, NAL at the paper's setting minus its one-learned-τ control (:data:`PAPER_CONTROLS`) over the long
+    tier (last-epoch test accuracy, paired over seeds)."""
+    if not len(long_runs):
+        return {}
+    runs = with_variant(long_runs) if "variant" not in long_runs else long_runs
+    control = PAPER_CONTROLS["one learned τ"]
+    out = {}
+    for s in _present(runs):
+        d = runs[runs.noise == s]
+        if {PAPER_SETTING, control} <= set(d.variant):
+            out[s] = paired_difference(d, "last_test_acc", PAPER_SETTING, control, column="variant")
+    return out
+
+
+def _per_sample(controls: pd.DataFrame, long_runs: pd.DataFrame | None = None) -> Claim:
+    main = _per_sample_40(controls)
+    gaps = paper_setting_gaps(long_runs if long_runs is not None else pd.DataFrame())
+    if not gaps:
+        return main
+    parts = [f"{s}: {_interval(d)} ({standing(d)})" for s, d in gaps.items()]
+    epochs = int(long_runs.epochs.max()) if "epochs" in long_runs else 200
+    other = Claim(main.key, main.claim, main.where, main.evidence, "NAL − one learned τ, λ 0.5, authors' schedule, "
+                  "last epoch: " + "; ".join(parts), directional_verdict(list(gaps.values())), True)
+    return _with_beside(main, other, f"{epochs} epochs at the paper's setting")
+
+
+def _per_sample_40(controls: pd.DataFrame) -> Claim:
     key = "C8"
     claim = ("The attention's per-sample values matter: NAL does better than the same method with one learned τ "
              "shared by all samples")
@@ -322,18 +388,30 @@ def claims_table(grids: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], stages:
     computed from their per-sample records when not given. ``overhead`` is the ``nal_overhead`` benchmark's table
     (C9 is decided on its paired ratios)."""
     empty = (pd.DataFrame(), pd.DataFrame())
-    default, _ = grids.get("default", empty)
+    default, default_epochs = grids.get("default", empty)
     long_runs, long_epochs = grids.get("long", empty)
     tuning, _ = grids.get("tuning", empty)
     controls, _ = grids.get("controls", empty)
     summary = _long_rows(long_runs, long_epochs)
     if stages is None:
         nal = with_variant(long_runs) if len(long_runs) else long_runs
-        nal = nal[nal.variant.isin(("NAL", "NAL, authors' schedule"))] if len(nal) else nal
+        nal = nal[nal.variant.isin(STAGE_VARIANTS)] if len(nal) else nal
         stages = stage_table(nal) if len(nal) else pd.DataFrame()
-    rows = [_beats_ce(default), _beats_baselines(default, tuning), _memorises(summary), _falls(summary),
-            _three_stages(stages), _corrects(default), _theorem(long_epochs), _per_sample(controls),
-            _cost(default, overhead)]
+    # C1 and C2 at the paper's protocol: the last epoch of the longest horizon that has every method
+    default_table = with_early_stopping(default, default_epochs) if len(default) and len(default_epochs) else default
+    protocol = protocol_runs(long_runs, long_epochs) if len(long_runs) else pd.DataFrame()
+    settings = _present(protocol)
+    complete = bool(settings) and not any(missing_methods(protocol, settings).values())
+    epochs = int(long_runs.epochs.max()) if len(long_runs) and "epochs" in long_runs else 200
+    long_label = f"last epoch of {epochs}"
+    c1 = _two_horizons("C1", _beats_ce(protocol, long_label), _beats_ce(default, "last epoch of 40"),
+                       bool(len(protocol)) and {"nal", "ce"} <= set(protocol.method), epochs,
+                       "{numref}`tab-horizon-ranking`")
+    c2 = _two_horizons("C2", _beats_baselines(protocol, tuning, long_label),
+                       _beats_baselines(default_table, tuning, "last epoch of 40"), complete, epochs,
+                       "{numref}`tab-horizon-ranking`")
+    rows = [c1, c2, _memorises(summary), _falls(summary), _three_stages(stages), _corrects(default),
+            _theorem(long_epochs), _per_sample(controls, long_runs), _cost(default, overhead)]
     rows += [Claim(key, claim, where, "–", reason, NOT_TESTED) for key, claim, where, reason in NOT_HERE]
     return rows
 

@@ -9,6 +9,9 @@ row per run and epoch) and return tidy frames the chapter plots and words:
 * :func:`at_epoch` -- per run, the metrics of one epoch, as a ``runs``-like frame for
   :func:`nalkit.results.paired_difference` (the 40-epoch verdicts re-read at epoch 200);
 * :func:`detector_series` -- the per-epoch AUROC (or AP) of the mislabel detectors, over seeds;
+* :func:`protocol_runs` -- the long tier read as the paper reports (the last epoch of the longest horizon that has
+  every method): one row per run, named like the default grid's methods, CE with early stopping added, for
+  :func:`nalkit.results.ranking` and the claims at 200 epochs;
 * :func:`phi_scaling` -- Theorem 1 at work per variant and setting: the epochs in which the mislabeled
   samples' gradient factor phi is below the clean samples' by the rulebook's ``PHI_GAP`` (C7 and the attention
   chapter both read it);
@@ -260,3 +263,39 @@ def phi_scaling(epochs: pd.DataFrame, by: Sequence[str] = ("variant", "noise")) 
                      "last_epoch": int(m.index[-1]), "last_clean": float(m.phi_clean.iloc[-1]),
                      "last_mislabeled": float(m.phi_mislabeled.iloc[-1])})
     return pd.DataFrame(rows, columns=cols)
+
+
+#: the long tier's variant that stands for each method in the paper's protocol: every method at the value the
+#: 40-epoch tuning chose (NAL lambda 2 with the book's schedule; SCE alpha 0.05), as in the default grid
+PROTOCOL_METHODS = {"CE": "ce", "NAL": "nal", "GCE": "gce", "SCE (α 0.05)": "sce", "ELR": "elr", "SELC": "selc"}
+#: NAL at the paper's setting (lambda 0.5, the authors' target schedule) and the controls that decide there
+PAPER_SETTING = "NAL (λ 0.5), authors' schedule"
+PAPER_CONTROLS = {"one learned τ": "NAL (λ 0.5), authors' schedule, one learned τ",
+                  "τ = 1": "NAL (λ 0.5), authors' schedule, τ = 1"}
+
+
+def protocol_runs(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """The long tier's runs of :data:`PROTOCOL_METHODS` as a runs frame whose ``method`` is the default grid's name
+    (``nal``, ``sce``, ...), read at their last epoch, plus CE stopped at its best noisy-validation epoch
+    (:func:`nalkit.results.with_early_stopping`): the frame :func:`nalkit.results.ranking` ranks. Only complete
+    (setting, method) cells count: a method with fewer than 2 seeds in a setting is left out of that setting."""
+    from .comparison import with_early_stopping
+
+    if not len(runs):
+        return runs
+    runs = with_variant(runs) if "variant" not in runs else runs
+    out = runs[runs.variant.isin(list(PROTOCOL_METHODS))].copy()
+    out["method"] = out.variant.map(PROTOCOL_METHODS)
+    seeds = out.groupby(["noise", "method"]).seed.transform("nunique")
+    out = out[seeds >= 2]
+    if "val_acc_noisy" in epochs:
+        out = with_early_stopping(out, epochs)
+    return out.reset_index(drop=True)
+
+
+def missing_methods(protocol: pd.DataFrame, settings: Sequence[str]) -> dict[str, list[str]]:
+    """Per setting, the methods of :data:`PROTOCOL_METHODS` that :func:`protocol_runs` lacks there (an empty list
+    when the setting has them all)."""
+    want = list(PROTOCOL_METHODS.values())
+    have = protocol.groupby("noise").method.agg(set).to_dict() if len(protocol) else {}
+    return {s: [m for m in want if m not in have.get(s, set())] for s in settings}
