@@ -10,7 +10,8 @@ Layout of ``<results>/<run name>/`` as :func:`nalkit.train.train` writes it thro
     metrics.csv        one row per epoch (columns: see nalkit.train), floats to 7 significant digits
     arrays.npz         written once, at the end: train_index, noisy_labels, clean_labels (-1 = unknown),
                        the per-sample arrays of the last epoch (final_*) and of every snapshot epoch E
-                       (*_eE): pred, loss, tau, q_argmax, phi; the mislabel detectors' accumulators at the
+                       (*_eE): pred, tau, q_argmax, phi (and, in records before format 3, loss); the
+                       mislabel detectors' accumulators at the
                        end (final_aum, final_mean_loss, final_wrong, final_forgets, final_never_learned);
                        the test predictions (final_test_pred). Stored compactly (:func:`encode_arrays`):
                        labels and predictions in the smallest integer type that holds them, real values as
@@ -113,9 +114,10 @@ class RunRecord:
         self._write("metrics.csv", buf.getvalue().encode())
 
     def write_arrays(self, arrays: dict[str, np.ndarray], labels_dir: str | Path | None = None) -> None:
-        """Write the per-sample arrays, encoded by :func:`encode_arrays`; with ``labels_dir``, the test labels are
-        stored there once (:func:`write_shared_labels`) and the record refers to them (format 3)."""
-        stored = encode_arrays(arrays)
+        """Write the per-sample arrays, encoded by :func:`encode_arrays`, without the losses of the snapshot epochs
+        before the last (:func:`without_loss_snapshots`); with ``labels_dir``, the test labels are stored there once
+        (:func:`write_shared_labels`) and the record refers to them (format 3)."""
+        stored = without_loss_snapshots(encode_arrays(arrays))
         if labels_dir is not None:
             stored = share_test_labels(stored, self.dir, labels_dir)
         self._write("arrays.npz", npz_bytes(stored))
@@ -356,9 +358,10 @@ def compact_record(run_dir: str | Path, labels_dir: str | Path | None = None) ->
     :func:`encode_arrays` and :func:`share_test_labels` (the manifest updated), and the images of its executed
     notebook as palette PNGs (:func:`nalkit._images.compact_png`).
 
-    Only the layout changes, never a stored value: a format-2 record becomes format 3 by moving its test labels
-    to ``labels_dir`` (default: ``<results>/labels`` for a record in ``<results>/runs/``), and a K-fold run
-    (``data.cv_folds``) keeps only what confident learning reads (:data:`HELDOUT_KEYS`). Idempotent: a record
+    No kept value changes: a format-2 record becomes format 3 by moving its test labels to ``labels_dir``
+    (default: ``<results>/labels`` for a record in ``<results>/runs/``), the per-sample losses of its snapshot
+    epochs before the last are dropped (:func:`without_loss_snapshots`), and a K-fold run (``data.cv_folds``)
+    keeps only what confident learning reads (:data:`HELDOUT_KEYS`). Idempotent: a record
     already compact is left byte for byte as it is. The record is verified first, so a damaged one raises
     :class:`RecordError` and is not touched.
     """
@@ -373,6 +376,7 @@ def compact_record(run_dir: str | Path, labels_dir: str | Path | None = None) ->
     new = encode_arrays(stored)  # a record of the original float32/int64 form: encoded
     if "heldout_probs" in new:
         new = heldout_only(new)
+    new = without_loss_snapshots(new)
     new = share_test_labels(new, run_dir, Path(labels_dir) if labels_dir is not None else default_labels_dir(run_dir))
     if new.keys() != stored.keys() or any(not np.array_equal(new[k], stored[k]) for k in new):
         RunRecord(run_dir)._write("arrays.npz", npz_bytes(new))
@@ -453,6 +457,21 @@ def share_test_labels(stored: dict[str, np.ndarray], run_dir: str | Path, labels
         out["test_labels" + SHARED] = np.asarray([os.path.relpath(path, run_dir), digest])
     out["format"] = np.asarray(ARRAYS_FORMAT, np.int8)
     return out
+
+
+def without_loss_snapshots(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """An encoded record without the per-sample loss of its snapshot epochs before the last (``loss_eE``): no chapter
+    reads them (the loss's AUROC and AP per epoch are in metrics.csv, computed over every sample) and they were the
+    largest arrays of the records (7.6 of 22 MB). The last epoch's loss (``final_loss``, stored as the last snapshot
+    when equal to it) stays."""
+    last = int(stored["final_epoch"]) if "final_epoch" in stored else None
+    keep = {}
+    for key, value in stored.items():
+        head, sep, tail = key.split("__")[0].rpartition("_e")
+        if head == "loss" and sep and tail.isdigit() and int(tail) != last:
+            continue
+        keep[key] = value
+    return keep
 
 
 def heldout_only(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

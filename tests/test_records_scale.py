@@ -63,7 +63,7 @@ def test_a_sampled_record_keeps_its_sample_and_the_statistics_stay_over_every_sa
     run = train(REPO / "configs/fmnist/cpu.yaml", over, results_dir=tmp_path, progress=False)
     a = load_arrays(run)
     assert int(a["n_train"]) == 600 and len(a["sample_index"]) == 200
-    for key in ("noisy_labels", "clean_labels", "train_index", "final_tau", "tau_e2", "loss_e3", "final_aum",
+    for key in ("noisy_labels", "clean_labels", "train_index", "final_tau", "tau_e2", "final_loss", "final_aum",
                 "final_never_learned", "pred_e2"):
         assert len(a[key]) == 200, key
     assert len(a["test_labels"]) == len(a["final_test_pred"]) == 10_000
