@@ -64,6 +64,12 @@ RULES: tuple[Rule, ...] = (
          "at the last epoch CE predicts at least 95 % of the mislabeled training samples as their noisy label",
          "the paper's Fig. 7/9: CE 'fits the whole noisy labels'; 95 % leaves room for a few samples never fitted",
          "C3; the regime chapter (a regime below it has not memorised: memorisation claims read 'not reached')"),
+    Rule("MEMORISING", 0.5, "Has CE entered memorisation in a regime (the regime chapter)?",
+         "CE predicts more than half of the mislabeled training samples as their noisy label at its last epoch; below "
+         "it the regime's verdicts on memorisation read 'not reached' (they can neither agree nor disagree)",
+         "'most of the mislabeled samples' (the regime issue's wording); more data and augmentation slow "
+         "memorisation down, and a claim about resisting it says nothing where it has not happened",
+         "the regime chapter's matrix"),
     Rule("NEAR_CLEAN", 0.05, "Does NAL fit only about the clean fraction (C3)?",
          "at the last epoch NAL's training accuracy on the noisy labels lies within 5 points of the clean fraction",
          "the paper's Fig. 7/9 show NAL's training accuracy levelling at the clean fraction",
@@ -117,6 +123,7 @@ _BY_NAME = {r.name: r for r in RULES}
 CONFIDENCE = _BY_NAME["CONFIDENCE"].value
 MATCH = _BY_NAME["MATCH"].value
 MEMORISED = _BY_NAME["MEMORISED"].value
+MEMORISING = _BY_NAME["MEMORISING"].value
 NEAR_CLEAN = _BY_NAME["NEAR_CLEAN"].value
 FLAT = _BY_NAME["FLAT"].value
 STAGE_ALIKE = _BY_NAME["STAGE_ALIKE"].value

@@ -1,0 +1,261 @@
+"""Does the regime matter? The book's claims re-decided in regimes that move the CPU regime toward the paper's.
+
+The CPU regime (:data:`BASE`: 3,000 Fashion-MNIST images, class-conditional noise, no augmentation, a small CNN,
+40 epochs) differs from the paper's in each of these; ``configs/grids/regime*.yaml`` moves it one factor at a time
+(:data:`REGIMES`, one axis each). In every regime the same five variants run (:func:`regime_variant`, named before
+any result was seen: CE, NAL, NAL with one learned tau for all samples, NAL with tau = 1, SCE at its tuned alpha),
+and each claim of :data:`REGIME_CLAIMS` is decided in every regime by the rulebook (:mod:`nalkit.results.criteria`).
+
+* :func:`regime_runs` -- the complete runs of every regime, labelled with their axis, regime and variant;
+* :func:`regime_matrix` -- one row per (axis, regime, claim): the deciding number, its interval and the word;
+* :func:`regime_stability` -- per claim and axis: the reference regime's word and the regimes that turn it.
+
+A regime in which CE has not memorised (:data:`nalkit.results.criteria.MEMORISING`) most of the mislabeled samples
+by its last epoch answers the claims about memorisation with "not reached": it cannot agree or disagree with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .criteria import MEMORISING, STAGE_APART, side, standing
+from .detection import detector_table, tau_rank, with_rescored_forgetting
+from .stats import Difference, mean_interval, paired_difference
+
+#: the CPU regime every axis starts from (configs/fmnist/cpu.yaml with the default grid's noisy validation set)
+BASE = {"dataset": "fashion_mnist", "model": "small_cnn", "augment": False, "train_subset": 3000, "epochs": 40,
+        "noise_mode": "sym", "noise_rate": 0.4, "noisy_val_size": 5000, "cv_folds": None}
+#: the variants every regime runs, by name, and the tuned values that define them
+VARIANTS = ("CE", "NAL", "NAL, one learned τ", "NAL, τ = 1", "SCE")
+NAL_LAMBDA = 2.0
+SCE_ALPHA = 0.05
+NOT_REACHED = "not reached"
+
+
+def regime_variant(row: Any) -> str | None:
+    """The regime tier's name of a run (:data:`VARIANTS`), or None for any other run: CE; SCE at alpha 0.05; NAL at
+    lambda 2 with the book's target schedule, full or with one learned tau for all samples or with tau = 1."""
+    method = row.get("method")
+    if method == "ce":
+        return "CE"
+    if method == "sce":
+        return "SCE" if _close(row.get("sce_alpha"), SCE_ALPHA) else None
+    if method != "nal" or not _close(row.get("lam"), NAL_LAMBDA):
+        return None
+    period = row.get("update_period")
+    if row.get("update_when") not in (None, "batch") and not pd.isna(row.get("update_when")):
+        return None
+    if (period is not None and not pd.isna(period) and int(period) != 1) or row.get("estimate_targets") is False \
+            or (row.get("alpha") is not None and not pd.isna(row.get("alpha")) and float(row["alpha"]) != 0.9):
+        return None
+    if row.get("attention") in (False, 0):
+        return "NAL, τ = 1"
+    mode = row.get("attention_mode")
+    if mode in (None, "sample") or (isinstance(mode, float) and np.isnan(mode)):
+        return "NAL"
+    return "NAL, one learned τ" if mode == "global" else None
+
+
+def _close(value: Any, target: float) -> bool:
+    return value is not None and not pd.isna(value) and np.isclose(float(value), target)
+
+
+@dataclass(frozen=True)
+class Regime:
+    """One regime of one axis: its name, the config values that differ from :data:`BASE`, and whether it is the
+    axis's reference (the CPU regime itself, or the long tier's at 200 epochs)."""
+
+    axis: str
+    name: str
+    changes: tuple[tuple[str, Any], ...] = ()
+    reference: bool = False
+
+    def selects(self, row: Any) -> bool:
+        want = {**BASE, **dict(self.changes)}
+        for col, value in want.items():
+            have = row.get(col)
+            if value is None:
+                if have is not None and not pd.isna(have):
+                    return False
+            elif isinstance(value, str) or isinstance(value, bool):
+                if have != value:
+                    return False
+            elif have is None or pd.isna(have) or not np.isclose(float(have), float(value)):
+                return False
+        return True
+
+
+REGIMES: tuple[Regime, ...] = (
+    Regime("noise type", "class-conditional sym 40 %", reference=True),
+    Regime("noise type", "IDN 20 %", (("noise_mode", "idn"), ("noise_rate", 0.2))),
+    Regime("noise type", "IDN 40 %", (("noise_mode", "idn"), ("noise_rate", 0.4))),
+    Regime("noise type, 200 epochs", "class-conditional sym 40 %", (("epochs", 200),), reference=True),
+    Regime("noise type, 200 epochs", "IDN 40 %", (("noise_mode", "idn"), ("epochs", 200))),
+    Regime("data size", "3,000 images", reference=True),
+    Regime("data size", "12,000 images", (("train_subset", 12000),)),
+    Regime("data size", "55,000 images", (("train_subset", 55000),)),
+    Regime("augmentation", "none, 200 epochs", (("epochs", 200),), reference=True),
+    Regime("augmentation", "crop + flip, 200 epochs", (("epochs", 200), ("augment", True))),
+    Regime("model", "small CNN", reference=True),
+    Regime("model", "narrow ResNet-18", (("model", "narrow_resnet"),)),
+)
+AXES = tuple(dict.fromkeys(r.axis for r in REGIMES))
+
+
+def regime_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every complete run of ``runs`` (a :func:`nalkit.results.load_runs` frame) that belongs to a regime, once per
+    regime it belongs to (the CPU regime is the reference of several axes), with ``axis``, ``regime`` and
+    ``variant`` columns."""
+    if not len(runs):
+        return runs.assign(axis=[], regime=[], variant=[])
+    rows = runs[runs.state == "complete"] if "state" in runs else runs
+    records = rows.to_dict("records")
+    variants = [regime_variant(r) for r in records]
+    frames = []
+    for regime in REGIMES:
+        keep = [i for i, (r, v) in enumerate(zip(records, variants)) if v is not None and regime.selects(r)]
+        if keep:
+            part = rows.iloc[keep].copy()
+            part["axis"], part["regime"], part["variant"] = regime.axis, regime.name, [variants[i] for i in keep]
+            frames.append(part)
+    return pd.concat(frames, ignore_index=True) if frames else rows.iloc[:0].assign(axis=[], regime=[], variant=[])
+
+
+@dataclass(frozen=True)
+class RegimeClaim:
+    """A claim re-decided per regime: its key in the claims table, what is measured, the function that measures it
+    on one regime's runs (``(runs, epochs) -> (Difference or None, extra words)``), and how the number reads."""
+
+    key: str
+    name: str
+    measure: Callable[[pd.DataFrame, pd.DataFrame], tuple[Difference | None, str]]
+    word: Callable[[Difference], str]
+    about_memorisation: bool = False
+
+
+def _paired(a: str, b: str, value: str = "last_test_acc") -> Callable[[pd.DataFrame, pd.DataFrame], tuple]:
+    def measure(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | None, str]:
+        if not {a, b} <= set(runs.variant) or value not in runs:
+            return None, ""
+        return paired_difference(runs, value, a, b, column="variant"), ""
+    return measure
+
+
+def _memorised(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | None, str]:
+    if not {"CE", "NAL"} <= set(runs.variant) or "last_memorized" not in runs:
+        return None, ""
+    ce = float(runs[runs.variant == "CE"].last_memorized.mean())
+    return paired_difference(runs, "last_memorized", "CE", "NAL", column="variant"), f"CE memorised {100 * ce:.0f} %"
+
+
+def _corrected(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | None, str]:
+    nal = runs[runs.variant == "NAL"]
+    if not len(nal) or "last_corrected_acc" not in nal or nal.last_corrected_acc.isna().all():
+        return None, ""
+    return mean_interval(nal.last_corrected_acc - (1 - nal.actual_noise_rate), "corrected", "noisy"), ""
+
+
+def _tau_auroc(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | None, str]:
+    names = set(runs[runs.variant == "NAL"].run)
+    e = epochs[epochs.run.isin(names)] if len(epochs) and "tau_auroc" in epochs else pd.DataFrame()
+    if not len(e):
+        return None, ""
+    best = e.groupby("run").tau_auroc.max()
+    where = e.loc[e.groupby("run").tau_auroc.idxmax()].epoch.median()
+    return mean_interval(best - STAGE_APART, "best AUROC", "STAGE_APART"), f"best around epoch {where:.0f}"
+
+
+def _detectors(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | None, str]:
+    nal = runs[runs.variant == "NAL"]
+    e = epochs[epochs.run.isin(set(nal.run))] if len(epochs) and len(nal) else pd.DataFrame()
+    if not len(e) or "tau_auroc" not in e:
+        return None, ""
+    e = with_rescored_forgetting(e, nal).assign(group="NAL")  # older records: forgetting rescored, last epoch
+    rank = tau_rank(detector_table(e, by=("group",)), by=("group",))
+    if not len(rank):
+        return None, ""
+    r = rank.iloc[0]
+    return None, f"1 − τ ranks {r.last_rank} of {r.of} at the last epoch (best: {r.last_top}, {r.last_top_value:.2f})"
+
+
+REGIME_CLAIMS: tuple[RegimeClaim, ...] = (
+    RegimeClaim("C1", "NAL − CE, test accuracy", _paired("NAL", "CE"), lambda d: side(d)),
+    RegimeClaim("C2", "NAL − SCE, test accuracy", _paired("NAL", "SCE"), standing),
+    RegimeClaim("C3", "CE − NAL, mislabeled samples memorised", _memorised, lambda d: side(d), True),
+    RegimeClaim("C5", f"τ's best AUROC − {STAGE_APART:g} (stage 2)", _tau_auroc, lambda d: side(d)),
+    RegimeClaim("C6", "corrected − noisy labels right", _corrected, lambda d: side(d)),
+    RegimeClaim("C8", "NAL − one learned τ, test accuracy", _paired("NAL", "NAL, one learned τ"), lambda d: side(d)),
+    RegimeClaim("–", "τ among the mislabel detectors", _detectors, lambda d: ""),
+)
+
+
+def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """Every claim of :data:`REGIME_CLAIMS` in every regime with records: one row per (axis, regime, claim).
+
+    Columns: ``axis, regime, reference, key, claim, seeds`` (the fewest seeds of a variant there), ``ce_memorised``
+    (CE's mean memorised share at the last epoch), ``mean, low, high`` (fractions; NaN where the claim has no
+    interval), ``word`` (the rulebook's word: ``holds``/``fails``/``undecided`` or C2's standing; ``not reached``
+    for a memorisation claim where CE memorised at most MEMORISING), ``note``."""
+    labelled = regime_runs(runs)
+    rows = []
+    for regime in REGIMES:
+        d = labelled[(labelled.axis == regime.axis) & (labelled.regime == regime.name)] if len(labelled) else labelled
+        if not len(d):
+            continue
+        e = epochs[epochs.run.isin(set(d.run))] if len(epochs) else epochs
+        seeds = int(d.groupby("variant").seed.nunique().min())
+        ce = d[d.variant == "CE"].last_memorized.mean() if "last_memorized" in d else np.nan
+        for claim in REGIME_CLAIMS:
+            diff, note = claim.measure(d, e)
+            word = claim.word(diff) if diff is not None else ("" if note else "no records")
+            if claim.about_memorisation and np.isfinite(ce) and ce <= MEMORISING:
+                word = NOT_REACHED
+            rows.append({"axis": regime.axis, "regime": regime.name, "reference": regime.reference, "key": claim.key,
+                         "claim": claim.name, "seeds": seeds, "ce_memorised": float(ce),
+                         "mean": diff.mean if diff is not None else np.nan,
+                         "low": diff.low if diff is not None else np.nan,
+                         "high": diff.high if diff is not None else np.nan, "word": word, "note": note})
+    return pd.DataFrame(rows, columns=["axis", "regime", "reference", "key", "claim", "seeds", "ce_memorised", "mean",
+                                       "low", "high", "word", "note"])
+
+
+def regime_stability(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Per claim and axis: ``reference_word`` (the word in the axis's reference regime), ``tested`` (the other
+    regimes with records), ``turned`` (those whose word differs from the reference's, "not reached" and "no
+    records" left out of the comparison), ``unreached`` (regimes where the memorisation claim is not reached) and
+    ``stable`` (True when no tested regime turns it; None when no other regime was tested)."""
+    rows = []
+    if not len(matrix):
+        return pd.DataFrame(columns=["key", "claim", "axis", "reference_word", "tested", "turned", "unreached",
+                                     "stable"])
+    for (key, claim, axis), g in matrix.groupby(["key", "claim", "axis"], sort=False):
+        ref = g[g.reference]
+        ref_word = str(ref.word.iloc[0]) if len(ref) else ""
+        others = g[~g.reference]
+        tested = [r.regime for r in others.itertuples() if r.word not in ("no records", NOT_REACHED, "")]
+        turned = [r.regime for r in others.itertuples() if r.regime in tested and r.word != ref_word]
+        unreached = [r.regime for r in others.itertuples() if r.word == NOT_REACHED]
+        rows.append({"key": key, "claim": claim, "axis": axis, "reference_word": ref_word, "tested": tested,
+                     "turned": turned, "unreached": unreached,
+                     "stable": (not turned) if tested and ref_word not in ("", "no records", NOT_REACHED) else None})
+    return pd.DataFrame(rows)
+
+
+def held_in_every_regime(stability: pd.DataFrame, key: str) -> str:
+    """The claims table's regime column for claim ``key``: ``held in every regime tested (n)``, ``turned by ...``, or
+    ``not tested in another regime``."""
+    g = stability[(stability.key == key) & stability.stable.notna()] if len(stability) else stability
+    if not len(g):
+        return "not tested in another regime"
+    turned = [f"{r} ({a})" for a, rs in zip(g.axis, g.turned) for r in rs]
+    n = sum(len(t) for t in g.tested)
+    return f"turned by {', '.join(turned)}" if turned else f"held in every regime tested ({n})"
+
+
+__all__ = ["AXES", "BASE", "NOT_REACHED", "REGIMES", "REGIME_CLAIMS", "Regime", "RegimeClaim", "VARIANTS",
+           "held_in_every_regime", "regime_matrix", "regime_runs", "regime_stability", "regime_variant"]

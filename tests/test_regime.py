@@ -1,0 +1,68 @@
+"""Does the regime matter? (nalkit.results.regime): the regime tier's runs found by their configs, every claim
+decided per regime by the rulebook, "not reached" where CE has not memorised, and which regime turns a verdict."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nalkit.results.regime import (NOT_REACHED, REGIMES, held_in_every_regime, regime_matrix, regime_runs,
+                                   regime_stability, regime_variant)
+
+pytestmark = pytest.mark.timeout(60)
+BASE_ROW = {"dataset": "fashion_mnist", "model": "small_cnn", "augment": False, "train_subset": 3000, "epochs": 40,
+            "noise_mode": "sym", "noise_rate": 0.4, "noisy_val_size": 5000, "cv_folds": np.nan, "state": "complete", "actual_noise_rate": 0.36,
+            "record_format": 3}
+VARIANT_CONFIG = {"CE": {"method": "ce"}, "SCE": {"method": "sce", "sce_alpha": 0.05},
+                  "NAL": {"method": "nal", "lam": 2.0, "attention_mode": "sample", "attention": True},
+                  "NAL, one learned τ": {"method": "nal", "lam": 2.0, "attention_mode": "global", "attention": True},
+                  "NAL, τ = 1": {"method": "nal", "lam": 2.0, "attention_mode": "sample", "attention": False}}
+
+
+def tier(changes=None, nal_minus_ce=0.1, ce_memorised=0.99, seeds=3, tag="base"):
+    rows = []
+    for variant, cfg in VARIANT_CONFIG.items():
+        for seed in range(seeds):
+            wobble = 0.003 * (seed - 1) * (variant == "NAL")
+            acc = 0.7 + (nal_minus_ce if variant.startswith("NAL") else 0.0) + wobble
+            rows.append({**BASE_ROW, **(changes or {}), **cfg, "seed": seed, "run": f"{tag}-{variant}-{seed}",
+                         "last_test_acc": acc, "last_memorized": ce_memorised if variant == "CE" else 0.1 + wobble,
+                         "last_corrected_acc": 0.8 + wobble if variant == "NAL" else np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_the_variants_and_regimes_are_found_by_their_configs():
+    assert regime_variant({"method": "sce", "sce_alpha": 0.1}) is None            # not the tuned alpha
+    assert regime_variant({"method": "nal", "lam": 0.5}) is None                  # not the selected lambda
+    assert regime_variant({"method": "nal", "lam": 2.0, "update_period": 10}) is None   # the authors' schedule
+    assert regime_variant({"method": "nal", "lam": 2.0, "attention_mode": "class"}) is None
+    assert regime_variant({"method": "nal", "lam": 2.0, "update_when": "epoch"}) is None
+    runs = pd.concat([tier(), tier({"noise_mode": "idn", "noise_rate": 0.4}, tag="idn"),
+                      tier({"train_subset": 12000}, tag="12k"), tier({"augment": True}, tag="aug")])
+    labelled = regime_runs(runs)
+    # the base runs are the reference of the noise, data-size and model axes; augmentation without 200 epochs is
+    # no regime of the tier
+    counts = labelled.groupby(["axis", "regime"]).size()
+    assert counts[("noise type", "class-conditional sym 40 %")] == 15 and counts[("noise type", "IDN 40 %")] == 15
+    assert counts[("data size", "12,000 images")] == 15 and counts[("model", "small CNN")] == 15
+    assert "crop + flip, 200 epochs" not in set(labelled.regime)
+    assert len({r.axis for r in REGIMES}) == 5
+
+
+def test_each_claim_is_decided_per_regime_and_the_turning_regime_is_named():
+    runs = pd.concat([tier(), tier({"noise_mode": "idn", "noise_rate": 0.4}, nal_minus_ce=-0.1, tag="idn"),
+                      tier({"train_subset": 12000}, ce_memorised=0.4, tag="12k")])
+    matrix = regime_matrix(runs, pd.DataFrame())
+    cell = matrix.set_index(["axis", "regime", "key"]).word
+    assert cell[("noise type", "class-conditional sym 40 %", "C1")] == "holds"
+    assert cell[("noise type", "IDN 40 %", "C1")] == "fails"
+    assert cell[("data size", "12,000 images", "C3")] == NOT_REACHED       # CE memorised 40 %: not most
+    assert cell[("data size", "12,000 images", "C1")] == "holds"
+    assert cell[("noise type", "IDN 40 %", "C5")] == "no records"           # no per-epoch tau here
+    stability = regime_stability(matrix)
+    c1 = stability[(stability.key == "C1") & (stability.axis == "noise type")].iloc[0]
+    assert c1.turned == ["IDN 40 %"] and c1.stable is False
+    c3 = stability[(stability.key == "C3") & (stability.axis == "data size")].iloc[0]
+    assert c3.unreached == ["12,000 images"] and c3.stable is None          # not reached is neither
+    assert held_in_every_regime(stability, "C1").startswith("turned by IDN 40 % (noise type)")
+    assert held_in_every_regime(stability, "C6") == "held in every regime tested (2)"
+    assert held_in_every_regime(stability, "C9") == "not tested in another regime"
