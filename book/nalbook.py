@@ -615,9 +615,10 @@ def placeholder_figure(text: str):
 
 
 # -- over the paper's horizon (book/horizon.md) --------------------------------------------------------------------
-#: the long tier's variants and their colours (CE and NAL as everywhere in the book)
-VARIANT_COLORS = {"CE": "#D55E00", "NAL": "#0072B2", "NAL, authors' schedule": "#009E73", "NAL, τ = 1": "#CC79A7",
-                  "SCE": "#E69F00"}
+#: the long tier's variants and their colours, from the book's one palette (nalkit.plotting.line_style: every
+#: method and variant is drawn alike in every chapter)
+VARIANT_COLORS = {v: plotting.line_style(v)["color"] for v in ("CE", "NAL", "NAL, authors' schedule", "NAL, τ = 1",
+                                                               "SCE")}
 
 
 def flipped(runs: pd.DataFrame, column: str = "noise") -> dict[str, str]:
@@ -769,7 +770,7 @@ def horizon_40_vs_last(epochs: pd.DataFrame, settings: Sequence[str], early: int
 #: full NAL, tau = 1 and the three attention controls, as nalkit.results.nal_variant names them
 CONTROL_VARIANTS = ["full NAL", "no attention (τ = 1)", "one learned τ for all samples", "one learned τ per class",
                     "τ = full NAL's mean per epoch"]
-CONTROL_COLORS = dict(zip(CONTROL_VARIANTS, ["#0072B2", "#CC79A7", "#E69F00", "#009E73", "#D55E00"]))
+CONTROL_COLORS = {v: plotting.line_style(v)["color"] for v in CONTROL_VARIANTS}
 
 
 def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:

@@ -1,7 +1,7 @@
 """Figures of run records, in one style: the book's chapters, the experiment notebook and ``explore.ipynb``.
 
-One colour per method, fixed across every figure (:func:`method_colors`: the Okabe-Ito palette, safe for the
-common colour-vision deficiencies, assigned in the order of the method registry), text sizes readable at the
+One colour per method and one line style per named variant, fixed across every figure (:func:`method_colors`,
+:func:`line_style`: Okabe-Ito colours, safe for the common colour-vision deficiencies), text sizes readable at the
 book's width (:func:`use_style`), legends outside the data, tick labels that never collide
 (:func:`thin_tick_labels`, checked by :func:`overlapping_labels`), and the attention weight tau on a logit axis
 so that a mass of samples at tau ~ 1 shows as such (:func:`tau_histogram`).
@@ -11,6 +11,7 @@ matplotlib is imported here and only here; the training code never imports this 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,8 +22,6 @@ from ._images import compact_png
 #: The palette of Okabe & Ito (2008), "Color Universal Design", distinguishable under protanopia, deuteranopia
 #: and tritanopia.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-#: NAL blue, CE vermillion: the pair every chapter contrasts gets the two most distinct colours.
-_FIXED = {"nal": "#0072B2", "ce": "#D55E00"}
 
 #: Base font size (points) of every figure. Figures are drawn 7 inches wide at 110 dpi, the book's text
 #: column at 100 % zoom, so 10 pt renders at about 15 px: 90 % of the book's 16 px body text.
@@ -30,21 +29,105 @@ FONT_SIZE = 10
 FIG_WIDTH = 7.0
 DPI = 110
 
+# --------------------------------------------------------------------------------------------
+# one colour per method, one style per variant
+# --------------------------------------------------------------------------------------------
+#: The colour of every method of the registry, the same in every figure. NAL blue and CE vermillion: the pair every
+#: chapter contrasts. The other four are the Okabe-Ito colours furthest from those two and from each other: of the
+#: six left, orange lies next to vermillion and sky blue next to NAL blue (CIELAB distance about 30, the pairs
+#: CE/ELR and NAL/SELC used to share), so they are left out, and Okabe-Ito's yellow is darkened (#F0E442 to
+#: #DDCC00) so that a thin line shows on white. Every pair is at least 50 CIELAB units apart for normal vision and
+#: 15 under simulated protanopia, deuteranopia and tritanopia (:func:`color_distance`; tested).
+METHOD_COLORS = {"ce": "#D55E00", "gce": "#DDCC00", "sce": "#CC79A7", "elr": "#000000", "selc": "#009E73",
+                 "nal": "#0072B2"}
+# methods registered after these: the Okabe-Ito colours no method uses, then grey (by name, so a name keeps its
+# colour whatever else a figure draws)
+_SPARE = ("#E69F00", "#56B4E9", "#7F7F7F")
+#: NAL's hue at three lightnesses (CIELAB L* 19, 46, 70): its variants share NAL's blue and differ in lightness
+#: and line style, since there are more variants than colours a reader tells apart.
+NAL_DARK, NAL_BLUE, NAL_LIGHT = "#002D62", "#0072B2", "#56B4E9"
+
+#: ``(colour, line style)`` of every named variant (``nalkit.results.nal_variant``, ``LONG_VARIANTS``,
+#: ``PROTOCOL_VARIANTS``, ``ATTENTION_CONTROLS``). The lightness says where tau comes from: learned per sample
+#: (NAL blue), learned once for many samples (dark), fixed (light). The line style tells the variants of one
+#: lightness apart; dotted is always the paper's protocol (lambda 0.5, the authors' target schedule), dash-dot
+#: lambda 0.5 with the book's schedule. A baseline at another hyper-parameter is its method's colour, dashed.
+VARIANT_STYLES: dict[str, tuple[str, str]] = {
+    "NAL": (NAL_BLUE, "-"),
+    "NAL, authors' schedule": (NAL_BLUE, "--"),
+    "NAL (λ 0.5)": (NAL_BLUE, "-."),
+    "NAL (λ 0.5), authors' schedule": (NAL_BLUE, ":"),
+    "one learned τ for all samples": (NAL_DARK, "-"),
+    "one learned τ per class": (NAL_DARK, "--"),
+    "NAL (λ 0.5), authors' schedule, one learned τ": (NAL_DARK, ":"),
+    "NAL, τ = 1": (NAL_LIGHT, "-"),
+    "τ = full NAL's mean per epoch": (NAL_LIGHT, "--"),
+    "NAL (λ 0.5), authors' schedule, τ = 1": (NAL_LIGHT, ":"),
+    "SCE (α 0.05)": (METHOD_COLORS["sce"], "--"),
+    "ce + early stop": (METHOD_COLORS["ce"], "--"),
+}
+#: Names two chapters give one variant: they are drawn alike.
+VARIANT_ALIASES = {"full NAL": "NAL", "no attention (τ = 1)": "NAL, τ = 1"}
+_LINE_STYLES = ("-", "--", "-.", ":")
+
 
 def method_colors(methods: Iterable[str] | None = None) -> dict[str, str]:
-    """``{method: colour}`` for every registered method (and any extra names given), the same in every figure."""
+    """``{method: colour}`` for every registered method (and any extra names given), the same in every figure and
+    every call (:data:`METHOD_COLORS`; a method without one gets a spare colour chosen by its name)."""
     from .methods import METHODS
 
     names = list(METHODS.names()) + [m for m in (methods or ()) if m not in METHODS]
-    free = [c for c in OKABE_ITO if c not in _FIXED.values()]
-    out, i = {}, 0
-    for name in names:
-        if name in _FIXED:
-            out[name] = _FIXED[name]
-        else:
-            out[name] = free[i % len(free)]
-            i += 1
-    return out
+    return {name: METHOD_COLORS.get(name) or _SPARE[zlib.crc32(name.encode()) % len(_SPARE)] for name in names}
+
+
+def line_style(name: str) -> dict[str, str]:
+    """``{"color": ..., "ls": ...}`` of a method (``nal``, ``CE``; any case) or a named variant
+    (:data:`VARIANT_STYLES`, :data:`VARIANT_ALIASES`), for ``ax.plot(..., **line_style(name))``.
+
+    Methods are solid lines in their :data:`METHOD_COLORS` colour. A name nobody registered gets, by its name, a
+    line style in NAL's blue if it starts with "NAL" (a new variant of NAL), else in grey."""
+    name = VARIANT_ALIASES.get(name, name)
+    if name in VARIANT_STYLES:
+        colour, ls = VARIANT_STYLES[name]
+    elif name.lower() in METHOD_COLORS or name.lower() in _registered():
+        colour, ls = method_colors([name.lower()])[name.lower()], "-"
+    else:
+        colour = NAL_BLUE if name.startswith("NAL") else "#7F7F7F"
+        ls = _LINE_STYLES[zlib.crc32(name.encode()) % len(_LINE_STYLES)]
+    return {"color": colour, "ls": ls}
+
+
+def _registered() -> tuple[str, ...]:
+    from .methods import METHODS
+
+    return tuple(METHODS.names())
+
+
+# Machado, Oliveira & Fernandes (2009), severity 1: the colour a dichromat sees, as a matrix on linear RGB
+_DICHROMAT = {
+    "protanopia": ((0.152286, 1.052583, -0.204868), (0.114503, 0.786281, 0.099216), (-0.003882, -0.048116, 1.051998)),
+    "deuteranopia": ((0.367322, 0.860646, -0.227968), (0.280085, 0.672501, 0.047413), (-0.011820, 0.042940, 0.968881)),
+    "tritanopia": ((1.255528, -0.076749, -0.178779), (-0.078411, 0.930809, 0.147602), (0.004733, 0.691367, 0.303900)),
+}
+
+
+def _lab(colour: str, vision: str | None = None) -> np.ndarray:
+    """CIELAB (D65) of a ``#rrggbb`` colour, as seen with normal vision or simulated ``vision``."""
+    c = np.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    rgb = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    if vision is not None:
+        rgb = np.clip(np.array(_DICHROMAT[vision]) @ rgb, 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def color_distance(a: str, b: str, vision: str | None = None) -> float:
+    """The CIELAB distance (Delta E 1976) between two ``#rrggbb`` colours: about 2.3 is just noticeable side by
+    side, lines in a figure want tens. ``vision``: None (normal), "protanopia", "deuteranopia" or "tritanopia",
+    simulated with the matrices of Machado et al. (2009) at full severity."""
+    return float(np.linalg.norm(_lab(a, vision) - _lab(b, vision)))
 
 
 def method_label(name: str) -> str:
@@ -250,9 +333,9 @@ def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40
     different. ``limits`` (default: :func:`tau_limits` of the data, capped at :data:`TAU_CAP`) bound the axis.
 
     Samples above the axis go to an **overflow bin** right of it, behind a dotted line, with the tick label
-    ``> limit`` and the share of all samples there written above it (``overflow``: True, False, or by default
-    when at least 0.1 % of the samples are there; without it they count in the last bin, as samples below the
-    axis count in the first). When the central 98 % of the samples fall within fewer than four bins, an inset
+    ``> limit`` and the share of each group there written in the panel's upper right corner in the group's colour
+    ("clean 12.3 %", "mislabeled 0.4 %"; ``overflow``: True, False, or by default when at least 0.1 % of the
+    samples are there; without it they count in the last bin, as samples below the axis count in the first). When the central 98 % of the samples fall within fewer than four bins, an inset
     shows them on a linear tau axis over their own range, its ticks at the range's ends (``inset``). ``thin``
     drops tick labels that would overlap at the figure's size (:func:`thin_tick_labels`; :func:`tau_grid`
     thins once for all its panels). Returns the highest bar drawn (a fraction of its group).
@@ -267,10 +350,13 @@ def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40
         overflow = share >= _OVERFLOW_MIN
     slot = (hi + width, hi + 3 * width)  # the overflow bin: two bins wide, one bin right of the axis
     top = over_top = 0.0
+    over_text = []
     for mask, label, colour in ((~is_noisy, "clean", TAU_CLEAN), (is_noisy, "mislabeled", TAU_MISLABELED)):
         x = logit(tau[mask])
         if not len(x):
             continue
+        if overflow:
+            over_text.append((label, float(np.mean(x > hi + 1e-9)), colour))
         above = x > hi + 1e-9
         counts, _ = np.histogram(np.clip(x[~above] if overflow else x, lo, hi), bins=edges)
         heights = counts / len(x)
@@ -284,9 +370,12 @@ def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40
     if overflow:
         ax.axvline(hi, color="grey", ls=":", lw=1)
         ax.axvspan(*slot, color="0.93", lw=0, zorder=0)
-        if share > 0:
-            ax.annotate(f"{100 * share:.1f} %" if share >= 0.001 else "< 0.1 %", xy=(float(np.mean(slot)), over_top),
-                        xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=FONT_SIZE - 2)
+        # which group the overflow bin counts, said in words: the two groups' bars share the bin (nothing when it
+        # is empty)
+        for k, (group, group_share, colour) in enumerate(over_text if share > 0 else ()):
+            ax.annotate(f"{group} {_share_text(group_share)}", xy=(1, 1), xycoords="axes fraction", xytext=(-2, -1 - k * 1.15 * (FONT_SIZE - 2)),
+                        textcoords="offset points", ha="right", va="top", fontsize=FONT_SIZE - 2, color=colour,
+                        gid=_OVERFLOW_GID)
         locs.append(float(np.mean(slot)))
         names.append(f"> {_tau_text(limits[1])}")
     ax.set_xticks(locs, names)
@@ -297,7 +386,43 @@ def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40
         _tau_inset(ax, tau, is_noisy, width)
     if thin:
         thin_tick_labels(ax.figure, prefer=_round_tau)
+        room = _room_for_overflow_text(ax.figure, [ax])
+        if room > ax.get_ylim()[1]:
+            ax.set_ylim(0, room)
     return max(top, over_top)
+
+
+_OVERFLOW_GID = "tau-overflow-share"
+
+
+def _share_text(share: float) -> str:
+    return "0 %" if share == 0 else "< 0.1 %" if share < 0.001 else f"{100 * share:.1f} %"
+
+
+def _room_for_overflow_text(fig: Any, axes: Iterable[Any]) -> float:
+    """The lowest y limit (from 0) at which no histogram bar of ``axes`` reaches into the overflow shares written
+    in its upper right corner (0 when nothing is written): the text sits a fixed number of points below the top,
+    so the bars under it must end below that share of the axes' height."""
+    from matplotlib.patches import StepPatch
+    from matplotlib.transforms import Bbox
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    need = 0.0
+    for ax in axes:
+        texts = [t for t in ax.texts if t.get_gid() == _OVERFLOW_GID]
+        if not texts:
+            continue
+        box = Bbox.union([t.get_window_extent(renderer) for t in texts])
+        x0, x1 = sorted(ax.transData.inverted().transform([[box.x0, box.y0], [box.x1, box.y0]])[:, 0])
+        below = float(ax.transAxes.inverted().transform((box.x0, box.y0))[1]) - 0.03
+        for patch in ax.patches:
+            if isinstance(patch, StepPatch):
+                values, edges = patch.get_data().values, patch.get_data().edges
+                under = (edges[1:] > x0) & (edges[:-1] < x1)
+                if under.any() and below > 0:
+                    need = max(need, float(np.max(values[under])) / below)
+    return need
 
 
 def _tau_inset(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, width: float) -> Any:
@@ -312,7 +437,9 @@ def _tau_inset(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, width: float) -> 
         a, b = a - 1e-6, b + 1e-6
     left, right = ax.get_xlim()
     centre = (float(np.median(x)) - left) / (right - left)
-    inset = ax.inset_axes([0.5, 0.38, 0.45, 0.5] if centre < 0.5 else [0.08, 0.38, 0.45, 0.5])
+    # below the overflow shares when they are written in the upper right corner
+    bottom = 0.22 if centre < 0.5 and any(t.get_gid() == _OVERFLOW_GID for t in ax.texts) else 0.38
+    inset = ax.inset_axes([0.5, bottom, 0.45, 0.5] if centre < 0.5 else [0.08, 0.38, 0.45, 0.5])
     edges = np.linspace(a, b, 21)
     for mask, colour in ((~is_noisy, TAU_CLEAN), (is_noisy, TAU_MISLABELED)):
         if mask.any():
@@ -335,20 +462,24 @@ def _tau_inset(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, width: float) -> 
 # --------------------------------------------------------------------------------------------
 # curves and matrices
 # --------------------------------------------------------------------------------------------
-def mean_band(ax: Any, frame: Any, x: str, y: str, colour: str, label: str, scale: float = 100.0) -> None:
-    """Mean of ``y`` over the runs in ``frame`` against ``x``, with a band from their minimum to maximum."""
+def mean_band(ax: Any, frame: Any, x: str, y: str, colour: str, label: str, scale: float = 100.0,
+              ls: str = "-") -> None:
+    """Mean of ``y`` over the runs in ``frame`` against ``x`` (line style ``ls``), with a band from their minimum to
+    maximum."""
     stats = frame.groupby(x)[y].agg(["mean", "min", "max"]).dropna()
     if not len(stats):
         return
-    ax.plot(stats.index, scale * stats["mean"], color=colour, label=label, lw=1.6)
+    ax.plot(stats.index, scale * stats["mean"], color=colour, label=label, lw=1.6, ls=ls)
     if len(frame.groupby(x)[y].count()) and frame.groupby(x)[y].count().max() > 1:
         ax.fill_between(stats.index, scale * stats["min"], scale * stats["max"], color=colour, alpha=0.15, lw=0)
 
 
 def confusion_matrix(ax: Any, m: np.ndarray, title: str, class_names: Sequence[str] | None = None,
-                     xlabel: str = "label", annotate: bool = True, fontsize: float | None = None) -> None:
+                     xlabel: str = "label", annotate: bool = True, fontsize: float | None = None,
+                     min_share: float = 0.005) -> None:
     """A row-normalised confusion matrix (rows: clean class) with its cells annotated in percent (``fontsize``:
-    of the cell numbers; smaller where several matrices share a row, so that two-digit cells stay apart)."""
+    of the cell numbers; smaller where several matrices share a row, so that two-digit cells stay apart): every
+    cell of at least ``min_share`` and every diagonal cell of at least 0.5 %."""
     ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
     c = m.shape[0]
     ax.set_xticks(range(c))
@@ -363,7 +494,7 @@ def confusion_matrix(ax: Any, m: np.ndarray, title: str, class_names: Sequence[s
     if annotate and c <= 10:
         for i in range(c):
             for j in range(c):
-                if m[i, j] >= 0.005:
+                if m[i, j] >= min_share or (i == j and m[i, j] >= 0.005):
                     ax.text(j, i, f"{100 * m[i, j]:.0f}", ha="center", va="center", fontsize=fontsize or FONT_SIZE - 1,
                             color="white" if m[i, j] > 0.5 else "black")
 
@@ -373,17 +504,27 @@ def confusion_matrix(ax: Any, m: np.ndarray, title: str, class_names: Sequence[s
 # --------------------------------------------------------------------------------------------
 def curves_grid(epochs: Any, rows: Sequence[str], panels: Sequence[tuple[str, str]], row_column: str = "setting",
                 by: str = "method", x: str = "epoch", label: Any = method_label, colors: dict[str, str] | None = None,
-                height: float = 2.3, ncol: int | None = None) -> Any:
+                height: float = 2.3, ncol: int | None = None, order: Sequence[str] | None = None) -> Any:
     """Rows of panels of per-epoch curves: one row per ``row_column`` value, one panel per ``(metric, title)``.
 
-    Each line is the mean over the runs of one ``by`` group, with a band from their minimum to maximum; values
-    in % (metrics are fractions). Panel titles head the top row only, row labels stand left of the rows, and
-    one legend sits below the grid (``ncol`` columns; by default one row of up to six).
+    Each line is the mean over the runs of one ``by`` group (a method or a named variant, drawn in its
+    :func:`line_style` unless ``colors`` gives its colour), with a band from their minimum to maximum; values in %
+    (metrics are fractions). Groups are drawn in registry order for methods, else in ``order`` (then by name).
+    Panel titles head the top row only, row labels stand left of the rows, and one legend sits below the grid
+    (``ncol`` columns; by default one row of up to six).
     """
     import matplotlib.pyplot as plt
 
-    groups = method_order(epochs[by].unique()) if by == "method" else sorted(epochs[by].unique(), key=str)
-    colors = colors or method_colors(groups)
+    present = list(epochs[by].unique())
+    if by == "method":
+        groups = method_order(present)
+    else:
+        rank = {g: i for i, g in enumerate(order or ())}
+        groups = sorted(present, key=lambda g: (rank.get(g, len(rank)), str(g)))
+    styles = {g: line_style(str(g)) for g in groups}
+    for g, colour in (colors or {}).items():
+        if g in styles:
+            styles[g] = {"color": colour, "ls": styles[g]["ls"]}
     fig, axes = plt.subplots(len(rows), len(panels), figsize=(FIG_WIDTH, height * len(rows) + 0.6), squeeze=False,
                              sharex=True)
     for r, row in enumerate(rows):
@@ -393,7 +534,7 @@ def curves_grid(epochs: Any, rows: Sequence[str], panels: Sequence[tuple[str, st
             for g in groups:
                 d = e[e[by] == g]
                 if metric in d and d[metric].notna().any():
-                    mean_band(ax, d, x, metric, colors.get(g, "grey"), label(g))
+                    mean_band(ax, d, x, metric, styles[g]["color"], label(g), ls=styles[g]["ls"])
             if r == 0:
                 ax.set_title(f"{title}, %")
             if r == len(rows) - 1:
@@ -404,13 +545,77 @@ def curves_grid(epochs: Any, rows: Sequence[str], panels: Sequence[tuple[str, st
     return fig
 
 
+def confusion_grid(cells: dict[tuple[str, str], np.ndarray], rows: Sequence[str], columns: Sequence[str],
+                   class_names: Sequence[str], min_share: float = 0.05, xlabels: Sequence[str] | None = None,
+                   fontsize: float = FONT_SIZE - 2) -> Any:
+    """A grid of :func:`confusion_matrix` panels, ``cells[(row, column)]`` (row-normalised; missing cells blank),
+    three to a row at the book's width so that the cell numbers stay legible: column titles on top, each row's
+    name beside its first panel, class names on the outer panels only. Cells are annotated (in %) where they
+    hold at least ``min_share`` of their row, and on the diagonal; the colour shows the rest. ``xlabels``: the x
+    axis label of each column (default "label")."""
+    import matplotlib.pyplot as plt
+
+    size = (FIG_WIDTH - 1.0) / len(columns)  # square panels, the class names left and below
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(FIG_WIDTH, size * len(rows) + 1.2), squeeze=False,
+                             sharex=True, sharey=True)
+    for r, row in enumerate(rows):
+        for c, col in enumerate(columns):
+            ax = axes[r, c]
+            if (row, col) not in cells:
+                ax.axis("off")
+                continue
+            confusion_matrix(ax, cells[(row, col)], col if r == 0 else "", class_names,
+                             xlabel=xlabels[c] if xlabels else "label",
+                             fontsize=fontsize, min_share=min_share)
+            ax.set_ylabel(f"{row}\nclean label" if c == 0 else "")
+            ax.tick_params(labelleft=c == 0, labelbottom=r == len(rows) - 1)
+            if r < len(rows) - 1:
+                ax.set_xlabel("")
+    return fig
+
+
+def gap_grid(epochs: Any, rows: Sequence[str], columns: Sequence[str], pair: tuple[str, str],
+             row_column: str = "noise", column_column: str = "variant", titles: dict[str, str] | None = None,
+             ylabel: str = "", height: float = 2.0, x: str = "epoch") -> Any:
+    """The same quantity of the clean and of the mislabeled samples in one panel, the gap between them shaded:
+    ``pair = (clean metric, mislabeled metric)`` (fractions, drawn in %), one row per ``row_column`` value, one
+    column per ``column_column`` value (``titles`` renames them), one y range for all panels. Lines are means over
+    the runs with a band from their minimum to maximum, in the clean / mislabeled colours of the tau histograms."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(FIG_WIDTH, height * len(rows) + 0.6), squeeze=False,
+                             sharex=True, sharey=True)
+    for r, row in enumerate(rows):
+        for c, col in enumerate(columns):
+            ax = axes[r, c]
+            d = epochs[(epochs[row_column] == row) & (epochs[column_column] == col)]
+            for metric, colour, label in ((pair[0], TAU_CLEAN, "clean samples"),
+                                          (pair[1], TAU_MISLABELED, "mislabeled samples")):
+                mean_band(ax, d, x, metric, colour, label)
+            means = d.groupby(x)[list(pair)].mean().dropna()
+            if len(means):
+                ax.fill_between(means.index, 100 * means[pair[0]], 100 * means[pair[1]], color="0.85", lw=0,
+                                zorder=0.5, label="gap (clean − mislabeled)")
+            if r == 0:
+                ax.set_title((titles or {}).get(col, str(col)))
+            if r == len(rows) - 1:
+                ax.set_xlabel(x)
+            if c == 0:
+                ax.set_ylabel(f"{row}\n{ylabel}" if ylabel else str(row))
+    legend_outside(fig, axes)
+    return fig
+
+
 def sweep_grid(runs: Any, x: str, metrics: Sequence[tuple[str, str]], columns: Sequence[str],
                column: str = "setting", reference: dict[tuple[str, str], float] | None = None,
-               reference_label: str = "CE", height: float = 1.75, log: bool = True) -> Any:
+               reference_label: str = "CE", height: float = 1.75, log: bool = True,
+               marks: Sequence[tuple[float, str, str]] = ()) -> Any:
     """A hyper-parameter sweep: one row per ``(metric, label)``, one column per ``column`` value (a setting);
     each panel shows the mean ± std over seeds of the metric (in %) against ``x``.
 
-    ``reference[(column value, metric)]`` draws a horizontal line (e.g. CE's level) labelled ``reference_label``.
+    ``reference[(column value, metric)]`` draws a horizontal line (e.g. CE's level) labelled ``reference_label``;
+    each ``(x value, label, line style)`` of ``marks`` a dark vertical line through every panel (e.g. the selected
+    value and the paper's), with its label in the legend.
     """
     import matplotlib.pyplot as plt
 
@@ -422,11 +627,13 @@ def sweep_grid(runs: Any, x: str, metrics: Sequence[tuple[str, str]], columns: S
             ax = axes[r, c]
             s = d.groupby(x)[metric].agg(["mean", "std"]).dropna(subset=["mean"])
             if len(s):
-                ax.errorbar(s.index, 100 * s["mean"], yerr=100 * s["std"].fillna(0), color=_FIXED["nal"], marker="o",
-                            ms=3.5, lw=1.4, capsize=2, label="NAL, mean ± std over seeds")
+                ax.errorbar(s.index, 100 * s["mean"], yerr=100 * s["std"].fillna(0), color=METHOD_COLORS["nal"],
+                            marker="o", ms=3.5, lw=1.4, capsize=2, label="NAL, mean ± std over seeds")
+            for value, text, ls in marks:
+                ax.axvline(value, color="0.3", ls=ls, lw=1.1, zorder=1.5, label=text)
             ref = (reference or {}).get((col, metric))
             if ref is not None and np.isfinite(ref):
-                ax.axhline(100 * ref, color=_FIXED["ce"], ls="--", lw=1.2, label=reference_label)
+                ax.axhline(100 * ref, color=METHOD_COLORS["ce"], ls="--", lw=1.2, label=reference_label)
             if log:
                 ax.set_xscale("log")
             if r == 0:
@@ -435,7 +642,7 @@ def sweep_grid(runs: Any, x: str, metrics: Sequence[tuple[str, str]], columns: S
                 ax.set_xlabel(x)
             if c == 0:
                 ax.set_ylabel(label)
-    legend_outside(fig, axes)
+    legend_outside(fig, axes, ncol=2 if marks else None)
     return fig
 
 
@@ -473,11 +680,14 @@ def tau_grid(cells: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], rows: 
                 ax.set_ylabel("")
             if r < len(rows) - 1:
                 ax.set_xlabel("")
-    if top > 0:  # room above the highest bar for the overflow bin's share
-        axes[0, 0].set_ylim(0, 1.15 * top)
+    if top > 0:  # room above the highest bar, and under the overflow shares where they are written
+        axes[0, 0].set_ylim(0, 1.1 * top)
     handles = [plt.Line2D([], [], color=TAU_CLEAN, lw=1.6), plt.Line2D([], [], color=TAU_MISLABELED, lw=1.6)]
     fig.legend(handles, ["clean samples", "mislabeled samples"], loc="outside lower center", ncol=2)
     thin_tick_labels(fig, prefer=_round_tau)
+    room = _room_for_overflow_text(fig, axes.ravel())
+    if room > axes[0, 0].get_ylim()[1]:
+        axes[0, 0].set_ylim(0, room)
     return fig
 
 

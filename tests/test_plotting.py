@@ -13,14 +13,90 @@ from nalkit.methods import METHODS  # noqa: E402
 
 
 def test_every_method_has_one_distinct_colour_blind_safe_colour():
+    import itertools
+
     colours = plotting.method_colors()
     assert set(colours) == set(METHODS.names())
-    assert len(set(colours.values())) == len(colours), "two methods share a colour"
-    assert set(colours.values()) <= set(plotting.OKABE_ITO)
     assert colours["nal"] == "#0072B2" and colours["ce"] == "#D55E00"
-    assert plotting.method_colors(["extra"])["extra"] in plotting.OKABE_ITO
+    # every pair of methods far apart for normal vision and under each simulated colour-vision deficiency (the
+    # pairs the book used to draw alike, CE/ELR as vermillion/orange and NAL/SELC as blue/sky blue, are 33 and 26
+    # apart for normal vision)
+    for vision, least in ((None, 50), ("protanopia", 15), ("deuteranopia", 15), ("tritanopia", 15)):
+        for (m1, c1), (m2, c2) in itertools.combinations(colours.items(), 2):
+            assert plotting.color_distance(c1, c2, vision) >= least, (m1, m2, vision)
+    # the same name, the same colour: in every call, whatever else a figure draws, in any case of the name
     assert plotting.method_colors() == plotting.method_colors(), "the mapping is fixed"
+    extra = plotting.method_colors(["extra"])["extra"]
+    assert plotting.method_colors(["other", "extra"])["extra"] == extra
+    for m, c in colours.items():
+        assert plotting.line_style(m) == plotting.line_style(m.upper()) == {"color": c, "ls": "-"}
     assert plotting.method_order(["nal", "zzz", "ce"]) == ["ce", "nal", "zzz"]
+
+
+def test_colour_distance_is_cielab():
+    assert plotting.color_distance("#000000", "#FFFFFF") == pytest.approx(100, abs=0.1)
+    assert plotting.color_distance("#0072B2", "#0072B2", "deuteranopia") == 0
+    # red and green, far apart for normal vision, close for a deuteranope
+    assert plotting.color_distance("#FF0000", "#00FF00") > 4 * plotting.color_distance("#FF0000", "#00FF00",
+                                                                                        "deuteranopia")
+
+
+def _variant_names():
+    import sys
+    from pathlib import Path
+
+    from nalkit.results.horizon import LONG_VARIANTS, PROTOCOL_VARIANTS
+    from nalkit.results.load import ATTENTION_CONTROLS
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
+    import nalbook
+
+    return list(dict.fromkeys([*LONG_VARIANTS, *PROTOCOL_VARIANTS, *ATTENTION_CONTROLS.values(),
+                               *nalbook.CONTROL_VARIANTS])), nalbook
+
+
+def test_every_named_variant_has_one_style_everywhere():
+    """Each variant the chapters draw (the long tier's, the protocol's, the attention controls) has its own entry
+    of the palette, one (colour, line style) no other name has, the same in every call and under both names a
+    variant goes by; NAL's variants stay in NAL's hue at lightnesses a reader tells apart."""
+    names, nalbook = _variant_names()
+    known = set(plotting.VARIANT_STYLES) | set(plotting.VARIANT_ALIASES) | set(plotting.METHOD_COLORS)
+    assert [n for n in names if n not in known and n.lower() not in known] == [], "a variant without its own style"
+    aliased = [plotting.VARIANT_ALIASES.get(n, n) for n in names]
+    canonical = {n.lower() if n.lower() in plotting.METHOD_COLORS else n for n in aliased}
+    styles = {n: tuple(plotting.line_style(n).values()) for n in canonical}
+    assert len(set(styles.values())) == len(styles), "two variants drawn alike"
+    assert all(plotting.line_style(n) == plotting.line_style(n) for n in names)
+    assert plotting.line_style("full NAL") == plotting.line_style("NAL") == plotting.line_style("nal")
+    assert plotting.line_style("no attention (τ = 1)") == plotting.line_style("NAL, τ = 1")
+    shades = (plotting.NAL_DARK, plotting.NAL_BLUE, plotting.NAL_LIGHT)
+    for name, (colour, _) in plotting.VARIANT_STYLES.items():
+        if "NAL" in name or "τ" in name:
+            assert colour in shades, name
+    for a, b in ((plotting.NAL_DARK, plotting.NAL_BLUE), (plotting.NAL_BLUE, plotting.NAL_LIGHT)):
+        assert plotting.color_distance(a, b) >= 20 and abs(plotting._lab(a)[0] - plotting._lab(b)[0]) >= 20
+    # the chapters' dictionaries read the palette
+    assert all(c == plotting.line_style(v)["color"] for v, c in nalbook.VARIANT_COLORS.items())
+    assert all(c == plotting.line_style(v)["color"] for v, c in nalbook.CONTROL_COLORS.items())
+    # an unknown variant of NAL: NAL's blue, a fixed style
+    assert plotting.line_style("NAL, something new")["color"] == plotting.NAL_BLUE
+    assert plotting.line_style("NAL, something new") == plotting.line_style("NAL, something new")
+
+
+def test_curves_draw_each_group_in_its_palette_style():
+    import pandas as pd
+
+    plotting.use_style()
+    groups = ["full NAL", "no attention (τ = 1)", "one learned τ for all samples", "one learned τ per class"]
+    epochs = pd.DataFrame([{"setting": "s", "variant": v, "seed": seed, "epoch": e, "test_acc": 0.5 + 0.01 * e}
+                           for v in groups for seed in (0, 1) for e in range(1, 4)])
+    fig = plotting.curves_grid(epochs, ["s"], [("test_acc", "test")], by="variant", label=str, order=groups)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert list(lines) == groups
+    for v, line in lines.items():
+        style = plotting.line_style(v)
+        assert matplotlib.colors.same_color(line.get_color(), style["color"]) and line.get_linestyle() == style["ls"]
+    plt.close(fig)
 
 
 def test_logit_axis_separates_the_mass_near_one():
@@ -152,6 +228,25 @@ def test_tau_axis_labels_never_collide_at_the_book_width(limits):
     plt.close(fig)
 
 
+def _assert_overflow_text_clear_of_bars(fig, ax):
+    """No bar of ``ax`` reaches into the overflow shares written in its corner."""
+    from matplotlib.patches import StepPatch
+    from matplotlib.transforms import Bbox
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in ax.texts if t.get_text().startswith(("clean", "mislabeled"))]
+    assert texts
+    box = Bbox.union([t.get_window_extent(renderer) for t in texts])
+    for patch in ax.patches:
+        if isinstance(patch, StepPatch):
+            data = patch.get_data()
+            for v, a, b in zip(data.values, data.edges[:-1], data.edges[1:]):
+                (xa, y), (xb, _) = ax.transData.transform([[a, v], [b, v]])
+                if xb > box.x0 and xa < box.x1:
+                    assert y < box.y0, f"a bar of height {v:.3f} reaches into the overflow text"
+
+
 @pytest.mark.timeout(60)
 def test_tau_histogram_counts_what_lies_above_the_axis_in_a_labelled_overflow_bin():
     plotting.use_style()
@@ -163,7 +258,10 @@ def test_tau_histogram_counts_what_lies_above_the_axis_in_a_labelled_overflow_bi
     fig, ax = plt.subplots(figsize=(3, 2.5))
     plotting.tau_histogram(ax, tau, noisy, limits=(0.99, 1 - 1e-6))
     assert ax.get_xticklabels()[-1].get_text() == "> 0.999999"
-    assert [t.get_text() for t in ax.texts] == ["6.5 %"]
+    # the share of each group above the axis, saying which group it counts (32 of 500 clean, 33 of 500 mislabeled)
+    assert [t.get_text() for t in ax.texts] == ["clean 6.4 %", "mislabeled 6.6 %"]
+    assert [t.get_color() for t in ax.texts] == [plotting.TAU_CLEAN, plotting.TAU_MISLABELED]
+    _assert_overflow_text_clear_of_bars(fig, ax)
     # the histogram inside the axis holds the rest: no silent pile-up in its last bin
     from matplotlib.patches import StepPatch
 
@@ -239,5 +337,116 @@ def test_chapter_grids_have_no_colliding_labels_and_legends_off_the_data():
     renderer = fig.canvas.get_renderer()
     legend, box = fig.legends[0].get_window_extent(renderer), ax.get_window_extent(renderer)
     assert legend.y1 <= box.y0, "the legend overlaps the axes"
+    assert plotting.overlapping_labels(fig) == []
+    plt.close(fig)
+
+
+@pytest.mark.timeout(180)
+def test_horizon_tau_grids_share_one_axis_and_no_label_collides():
+    """The horizon chapter's grids: seven snapshot rows, two schedules, 1.05 inches a row, one tau range for the
+    three settings; no two tick labels touch (neighbouring panels included), and every overflow share names its
+    group and stays clear of the bars."""
+    plotting.use_style()
+    rng = np.random.default_rng(3)
+    grids = []
+    for centre in (1.0, 6.0, 11.0):  # three settings whose tau sit at different places
+        cells = {}
+        for e in (5, 20, 40, 60, 100, 150, 200):
+            for col in ("book's schedule", "authors' schedule"):
+                x = rng.normal(centre + e / 40, 1.5, 2000)
+                cells[(f"epoch {e}", col)] = (1 / (1 + np.exp(-x)), rng.random(2000) < 0.4)
+        grids.append(cells)
+    taus = [tau for cells in grids for tau, _ in cells.values()]
+    limits = plotting.tau_limits(*taus, cap=plotting.TAU_CAP)
+    xlims, written = [], 0
+    for cells in grids:
+        rows = sorted({r for r, _ in cells}, key=lambda r: int(r.split()[1]))
+        fig = plotting.tau_grid(cells, rows, ["book's schedule", "authors' schedule"], height=1.05, limits=limits,
+                                overflow=True)
+        assert plotting.overlapping_labels(fig, pad=1.0) == []
+        xlims.append(fig.axes[0].get_xlim())
+        for ax in fig.axes:
+            texts = [t.get_text() for t in ax.texts]
+            assert all(t.startswith(("clean ", "mislabeled ")) for t in texts), texts
+            if texts:
+                written += 1
+                _assert_overflow_text_clear_of_bars(fig, ax)
+        plt.close(fig)
+    assert xlims[0] == xlims[1] == xlims[2]
+    assert written >= 10, "the grids have overflow shares to check"
+
+
+@pytest.mark.timeout(120)
+def test_confusion_grid_is_legible_and_has_every_column():
+    plotting.use_style()
+    rng = np.random.default_rng(4)
+    rows, columns = ["sym 40 %", "sym 80 %", "asym 40 %"], ["noisy labels", "NAL corrected", "SELC corrected"]
+    cells = {}
+    for r in rows:
+        for c in columns:
+            m = rng.dirichlet(np.ones(10) * 0.3, size=10) * 0.4 + np.eye(10) * 0.6
+            cells[(r, c)] = m / m.sum(1, keepdims=True)
+    names = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
+    fig = plotting.confusion_grid(cells, rows, columns, names, min_share=0.05)
+    assert fig.get_size_inches()[0] <= plotting.FIG_WIDTH
+    assert [a.get_title() for a in fig.axes[:3]] == columns
+    assert plotting.overlapping_labels(fig) == []
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax, (r, c) in zip(fig.axes, [(r, c) for r in rows for c in columns]):
+        m = cells[(r, c)]
+        want = sum(1 for i in range(10) for j in range(10) if m[i, j] >= 0.05 or (i == j and m[i, j] >= 0.005))
+        assert len(ax.texts) == want
+        boxes = [t.get_window_extent(renderer) for t in ax.texts]
+        assert all(b.height >= 11 for b in boxes), "cell numbers at least 11 px tall at the book's dpi"
+        cell = ax.transData.transform([[0, 0], [1, 0]])
+        assert all(b.width <= cell[1, 0] - cell[0, 0] for b in boxes), "a number wider than its cell"
+    plt.close(fig)
+
+
+@pytest.mark.timeout(120)
+def test_sweep_marks_the_selected_and_the_papers_value():
+    import pandas as pd
+
+    plotting.use_style()
+    runs = pd.DataFrame({"setting": ["a"] * 8 + ["b"] * 8, "lam": [0.01, 0.05, 0.1, 0.5, 2, 5, 10, 50] * 2,
+                         "last_test_acc": np.linspace(0.3, 0.8, 16), "last_clean_acc": np.linspace(0.3, 0.95, 16)})
+    marks = [(2.0, "selected λ = 2", "-"), (0.5, "paper's λ = 0.5", "-.")]
+    fig = plotting.sweep_grid(runs, "lam", [("last_test_acc", "test"), ("last_clean_acc", "clean")], ["a", "b"],
+                              reference={("a", "last_test_acc"): 0.6}, marks=marks)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "selected λ = 2" in labels and "paper's λ = 0.5" in labels
+    for ax in fig.axes:  # in every panel, a vertical line at each value
+        vertical = {line.get_xdata()[0] for line in ax.get_lines() if line.get_xdata()[0] == line.get_xdata()[-1]}
+        assert {2.0, 0.5} <= vertical
+    assert plotting.overlapping_labels(fig) == []
+    assert fig.get_size_inches()[0] <= plotting.FIG_WIDTH
+    plt.close(fig)
+
+
+@pytest.mark.timeout(120)
+def test_gap_grid_draws_clean_and_mislabeled_in_one_panel_on_one_range():
+    import pandas as pd
+
+    plotting.use_style()
+    rows = []
+    for noise, low in (("sym 40 %", 0.1), ("asym 40 %", 0.6)):
+        for variant in ("NAL", "NAL, authors' schedule"):
+            for seed in (0, 1):
+                for e in range(1, 21):
+                    rows.append({"noise": noise, "variant": variant, "seed": seed, "epoch": e,
+                                 "phi_clean": min(1.0, 0.5 + e / 20), "phi_mislabeled": min(1.0, low + e / 40)})
+    epochs = pd.DataFrame(rows)
+    fig = plotting.gap_grid(epochs, ["sym 40 %", "asym 40 %"], ["NAL", "NAL, authors' schedule"],
+                            ("phi_clean", "phi_mislabeled"), titles={"NAL": "book's schedule"}, ylabel="φ, %")
+    assert len(fig.axes) == 4 and fig.axes[0].get_title() == "book's schedule"
+    assert fig.axes[1].get_title() == "NAL, authors' schedule"
+    assert len({ax.get_ylim() for ax in fig.axes}) == 1, "one y range"
+    for ax in fig.axes:
+        colours = [line.get_color() for line in ax.get_lines()]
+        assert colours == [plotting.TAU_CLEAN, plotting.TAU_MISLABELED]
+        assert any(c.get_label().startswith("gap") for c in ax.collections)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["clean samples", "mislabeled samples", "gap (clean − mislabeled)"]
     assert plotting.overlapping_labels(fig) == []
     plt.close(fig)
