@@ -66,3 +66,25 @@ def test_each_claim_is_decided_per_regime_and_the_turning_regime_is_named():
     assert held_in_every_regime(stability, "C1").startswith("turned by IDN 40 % (noise type)")
     assert held_in_every_regime(stability, "C6") == "held in every regime tested (2)"
     assert held_in_every_regime(stability, "C9") == "not tested in another regime"
+
+
+def test_every_run_of_the_regime_grids_lands_in_a_regime_of_the_chapter():
+    """The grid files and the chapter's regime definitions agree: each regime grid's experiment of the five variants
+    is in a regime; the IDN grids' other methods and controls (every method and control of the default grid, NAL with
+    the authors' schedule) are shown beside the matrix, not in it."""
+    from pathlib import Path
+
+    from nalkit.grid import load_grid
+    from nalkit.results.load import CONFIG_COLUMNS, config_value
+
+    repo = Path(__file__).resolve().parents[1]
+    outside = []
+    for grid in sorted((repo / "configs" / "grids").glob("regime*.yaml")):
+        for e in load_grid(grid).experiments:
+            row = {k: config_value(e.cfg, v) for k, v in CONFIG_COLUMNS.items()}
+            if regime_variant(row) is None or not any(r.selects(row) for r in REGIMES):
+                outside.append((grid.stem, row["method"], row["attention_mode"], row["update_period"]))
+    assert outside and {g for g, *_ in outside} == {"regime-noise", "regime-noise-long"}, outside
+    beyond = {(m, a if m == "nal" else None, p if m == "nal" else None) for _, m, a, p in outside}
+    assert beyond == {("gce", None, None), ("elr", None, None), ("selc", None, None), ("nal", "class", 1),
+                      ("nal", "schedule", 1), ("nal", "sample", 10)}, beyond
