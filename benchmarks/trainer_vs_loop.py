@@ -5,7 +5,7 @@ subset, small_cnn hidden=512, batch 64), a fresh run each repeat with a few epoc
 out of the way (``run.eval_every`` large, a small ``data.test_subset``: evaluation is not in the epoch's
 ``seconds`` anyway). Its throughput is read from the run's own ``metrics.csv`` ``seconds`` column.
 
-Candidate B is the least a user would write: the same data (``nalkit.train.prepare_data``, the same noisy
+Candidate B is the least a user would write: the same data (``nalkit.data.prepare_data``, the same noisy
 labels), the same model (``build_model``), the same ``DeviceLoader``, SGD with the same hyper-parameters, the
 same method object (``build_method``: NAL with targets updated every batch, ``es=1``, unless ``--method``
 says otherwise), and per batch only forward, loss, backward, step. What the trainer does on top (per-sample
@@ -30,10 +30,11 @@ import torch
 
 import benchlib
 from nalkit.config import Config
+from nalkit.data import prepare_data
 from nalkit.loader import DeviceLoader
 from nalkit.methods import build_method
 from nalkit.models import build_model
-from nalkit.train import prepare_data, set_seed, train
+from nalkit.train import set_seed, train
 
 BENCHMARK = "trainer_vs_loop"
 CONFIG = benchlib.ROOT / "configs" / "fmnist" / "cpu.yaml"

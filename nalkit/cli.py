@@ -29,10 +29,17 @@ def _is_user_error(err: BaseException) -> bool:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import Config
     from .train import train
 
-    run_dir = train(args.config, args.overrides, results_dir=args.results_dir,
-                    run_dir=args.run_dir, progress=not args.quiet)
+    cfg = Config.load(args.config, args.overrides).validate()
+    run_dir = Path(args.run_dir) if args.run_dir is not None else Path(args.results_dir) / cfg.run_name()
+    if cfg.method.name == "nal" and cfg.method.nal.attention_mode == "schedule":
+        # NAL's schedule control: full NAL's mean tau per epoch, read from its record beside this run before training
+        from .results.load import tau_schedule_override
+
+        cfg.apply_overrides(tau_schedule_override(cfg, run_dir))
+    run_dir = train(cfg, results_dir=args.results_dir, run_dir=run_dir, progress=not args.quiet)
     from .records import read_status
 
     if int(os.environ.get("RANK", "0")) != 0:

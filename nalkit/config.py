@@ -308,11 +308,14 @@ class Config:
         Only values that differ from the defaults enter the hash, so adding a new field (with a default
         that keeps the old behaviour) never renames existing runs: defaults are never changed. The method
         section is hashed in its flat pre-section spelling (:data:`LEGACY_METHOD_KEYS`), so runs recorded
-        before the per-method sections keep their names.
+        before the per-method sections keep their names. ``method.nal.tau_schedule`` is left out: it is read from
+        another run's record (full NAL's, for the schedule control), not chosen, and records written before the
+        field existed name the same runs.
         """
         d = _non_default(_hash_view(self), _hash_view(Config()))
         for k in ("device", "progress", "threads", "compile", "record_samples"):
             d.get("run", {}).pop(k, None)
+        d.get("method", {}).pop("nal.tau_schedule", None)
         d.get("data", {}).pop("num_workers", None)
         d.get("data", {}).pop("root", None)
         d = {k: v for k, v in d.items() if v}

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import ConfigError
 from .losses import ce_loss, elr_loss, gce_loss, nal_loss, nal_phi_logit, sce_loss
 from .registry import Registry
 from .targets import UPDATE_WHEN, TargetStore, UpdateSchedule
@@ -83,11 +84,6 @@ class Method:
     def parameters(self) -> list[torch.nn.Parameter]:
         """Learned parameters the method owns besides the model's (the optimiser trains them with the model's)."""
         return []
-
-    def prepare(self, cfg: Config, run_dir: Any) -> dict[str, Any]:
-        """Called once when a run is built, with its config and run directory: a method that reads other records
-        (NAL's per-epoch tau schedule) does so here. Returns what the run's status.json should record about it."""
-        return {}
 
     def gradient_factor_logit(self, logits: Tensor, attention_logits: Tensor | None, labels: Tensor,
                               index: Tensor, epoch: int) -> Tensor | None:
@@ -284,8 +280,12 @@ class NALOptions:
     #   "global"   one learned tau shared by every sample (a parameter trained with the model, logit 0 at start);
     #   "class"    one learned tau per given (noisy) class;
     #   "schedule" fixed, the same for every sample: in epoch e the mean tau that full NAL (this config with
-    #              attention_mode "sample") had in epoch e, read from that run's committed record
+    #              attention_mode "sample") had in epoch e, given by method.nal.tau_schedule
     attention_mode: str = "sample"
+    # attention_mode "schedule": tau of epoch 1, 2, ..., optim.epochs, each in (0, 1). `nalkit run` and `nalkit train`
+    # read it from full NAL's record before training and write it into the run's config; it is what that record
+    # says, not a choice, so it is not part of the config digest (the run name)
+    tau_schedule: list[float] | None = None
 
     def check(self, prefix: str, cfg: Config, active: bool) -> None:
         _require(self.lam >= 0, f"{prefix}.lam={self.lam} must be >= 0 (the paper searches 0.01 ... 50)")
@@ -304,6 +304,25 @@ class NALOptions:
         _require(self.attention or self.estimate_targets,
                  f"{prefix}.attention=false with {prefix}.estimate_targets=false is plain cross-entropy; "
                  f"use method.name=ce")
+        if self.tau_schedule is not None:
+            _require(self.attention_mode == "schedule",
+                     f"{prefix}.tau_schedule is the tau of {prefix}.attention_mode=schedule; this config has "
+                     f"attention_mode={self.attention_mode!r}: remove tau_schedule")
+            _require(len(self.tau_schedule) == cfg.optim.epochs,
+                     f"{prefix}.tau_schedule has {len(self.tau_schedule)} values, one per epoch of "
+                     f"optim.epochs={cfg.optim.epochs} expected (full NAL's run must have as many epochs)")
+            bad = [t for t in self.tau_schedule if not 0.0 < t < 1.0]
+            _require(not bad, f"{prefix}.tau_schedule holds {bad[:3]}: every tau must lie in (0, 1)")
+
+    def ready(self) -> None:
+        """Raise :class:`nalkit.config.ConfigError` when a value that the code launching the run supplies is
+        missing: the schedule control's ``tau_schedule``, which the trainer does not read from another record."""
+        if self.attention and self.attention_mode == "schedule" and self.tau_schedule is None:
+            raise ConfigError(
+                "method.nal.attention_mode=schedule needs method.nal.tau_schedule, full NAL's mean tau per epoch; "
+                "the trainer reads no other run's record: `nalkit run` and `nalkit train` read it from full NAL's "
+                "record (this config with method.nal.attention_mode=sample) before training, and code calling "
+                "nalkit.train.train sets it first (nalkit.results.load.tau_schedule_override)")
 
 
 #: where NAL's tau comes from (``method.nal.attention_mode``; see :class:`NALOptions`)
@@ -327,7 +346,8 @@ class NAL(Method):
         # the controls' own tau: one logit (global) or one per class, trained with the model; logit 0 = tau 0.5
         size = {"global": 1, "class": num_classes}.get(self.mode, 0)
         self.tau_logit = torch.nn.Parameter(torch.zeros(size, device=device)) if size else None
-        self.tau_by_epoch: list[float] = []  # the "schedule" control's tau per epoch (index 0 = epoch 1)
+        opts.ready()
+        self.tau_by_epoch = list(opts.tau_schedule or [])  # the "schedule" control's tau (index 0 = epoch 1)
 
     @property
     def uses_attention(self) -> bool:
@@ -336,14 +356,6 @@ class NAL(Method):
     def parameters(self) -> list[torch.nn.Parameter]:
         return [self.tau_logit] if self.tau_logit is not None else []
 
-    def prepare(self, cfg: Config, run_dir: Any) -> dict[str, Any]:
-        if self.mode != "schedule":
-            return {}
-        from .results.load import matched_tau_schedule
-
-        source, self.tau_by_epoch = matched_tau_schedule(cfg, run_dir)
-        return {"tau_schedule": {"source": source, "tau": self.tau_by_epoch}}
-
     def attention_logits(self, attention_logits, labels, index, epoch):
         if self.mode == "sample":
             return attention_logits
@@ -351,8 +363,6 @@ class NAL(Method):
             return self.tau_logit.expand(len(labels))
         if self.mode == "class":
             return self.tau_logit[labels]
-        if not self.tau_by_epoch:
-            raise RuntimeError("attention_mode=schedule: no tau schedule was read (NAL.prepare was not called)")
         tau = self.tau_by_epoch[min(epoch, len(self.tau_by_epoch)) - 1]
         return torch.full((len(labels),), float(np.log(tau) - np.log1p(-tau)), device=labels.device)
 
@@ -397,6 +407,15 @@ class NAL(Method):
             if dist is not None and dist.world > 1:
                 self.store.sync_remembered(dist)
             self.store.update_from_epoch()
+
+
+def check_ready(cfg: Any) -> None:
+    """Raise :class:`nalkit.config.ConfigError` when the method that ``cfg`` (the config's ``method`` section)
+    selects lacks a value that the code launching the run supplies (its options' ``ready()``, where they have one):
+    the trainer calls it before it touches the data."""
+    ready = getattr(cfg.options, "ready", None)
+    if ready is not None:
+        ready()
 
 
 def build_method(cfg: Any, labels: np.ndarray, num_classes: int, device: Any) -> Method:

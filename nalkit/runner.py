@@ -6,9 +6,13 @@ anything is written, skips experiments whose run is already complete, and execut
 (:mod:`nalkit.experiment`), through an executor (:mod:`nalkit.executors`: inline, local processes, Slurm).
 The notebook trains through :func:`nalkit.train.train` (which resumes an interrupted run from its
 checkpoint) and plots the run record; its executed copy lands beside the record, titled with the run
-name, for the book. One failed experiment never stops the others. ``nalkit status`` (:func:`print_status`)
-reads the state of every experiment from the results directory (and asks ``squeue`` about experiments
-that Slurm requeued, when it is there), and agrees with the runner's final summary.
+name, for the book. One failed experiment never stops the others. NAL's schedule control
+(``method.nal.attention_mode: schedule``) trains on full NAL's mean tau per epoch: the runner reads it from full
+NAL's record before the control starts and passes it as the override ``method.nal.tau_schedule`` (the trainer
+reads no other run's record); a control whose full NAL is in the same grid and not complete starts after the
+other experiments, once it is. ``nalkit status`` (:func:`print_status`) reads the state of every experiment
+from the results directory (and asks ``squeue`` about experiments that Slurm requeued, when it is there), and
+agrees with the runner's final summary.
 
 The modules form one chain, each importing only those before it:
 ``grid`` -> ``locks`` -> ``experiment`` -> ``slurm`` -> ``executors`` -> ``runner``.
@@ -39,6 +43,7 @@ from typing import Any
 from . import slurm
 from ._io import atomic_write_text, now_iso
 from ._progress import ProgressBar
+from .config import ConfigError
 from .executors import PROGRESS, check_executor, run_experiments
 from .experiment import (
     FAILURE_FILE,
@@ -49,6 +54,7 @@ from .experiment import (
     read_stop,
     relative,
     result_from_status,
+    write_failure,
 )
 from .grid import Experiment, Grid, GridError, expand_grid, load_grid
 from .locks import describe_holder, lock_is_live, read_lock
@@ -99,6 +105,71 @@ def experiment_spec(exp: Experiment, grid: Grid) -> ExperimentSpec:
                           notebook=str(grid.notebook) if grid.notebook else None, repo_root=str(Path.cwd()))
 
 
+def _tau_schedules(pending: list[tuple[Experiment, ExperimentSpec]], grid: Grid) -> dict[str, str]:
+    """Give every schedule control of ``pending`` its tau list now where full NAL's record is complete (an override
+    added to its spec); return the controls that wait for a full NAL of ``pending`` still to run (control's name ->
+    full NAL's name).
+
+    Raises:
+        ConfigError: before anything is written, for a control whose full NAL is neither complete nor pending.
+    """
+    from .results.load import needs_tau_schedule, schedule_twin, tau_schedule_override
+
+    names = {exp.name for exp, _ in pending}
+    waiting: dict[str, str] = {}
+    for exp, spec in pending:
+        if not needs_tau_schedule(exp.cfg) or is_complete(exp.run_dir, spec.config_hash):
+            continue  # (a control trained already, awaiting only its notebook, reads no tau)
+        twin = schedule_twin(exp.cfg).run_name()
+        try:
+            done = read_status(exp.run_dir.parent / twin).get("state") == "complete"
+        except RecordError:
+            done = False
+        if twin in names and not done:
+            waiting[spec.name] = twin
+            continue
+        try:
+            spec.overrides += tau_schedule_override(exp.cfg, exp.run_dir)
+        except ConfigError as err:
+            raise ConfigError(f"{grid.path}: experiment {exp.name}: {err}") from None
+    return waiting
+
+
+def _after_twin(exp: Experiment, spec: ExperimentSpec, twin: str, result: ExperimentResult | None,
+                ) -> ExperimentResult | None:
+    """A schedule control once the executor is through with its full NAL ``twin`` (and its ``result``): None after
+    adding the tau list to ``spec.overrides`` (it can run now), else the control's result: failed (failure.json)
+    when full NAL failed, was cancelled or left a record it cannot read; queued, for a rerun of the grid, when full
+    NAL is still under way (submitted without waiting, requeued, running elsewhere)."""
+    from .results.load import tau_schedule_override
+
+    try:
+        spec.overrides += tau_schedule_override(exp.cfg, exp.run_dir)
+        return None
+    except ConfigError as err:
+        state = result.state if result is not None else State.QUEUED
+        if state not in (State.DONE, State.FAILED, State.CANCELLED):
+            return ExperimentResult(spec.name, State.QUEUED, run_dir=spec.run_dir,
+                                    error=f"waits for full NAL {twin} ({state}): run the grid again once it is "
+                                          "complete")
+        error = write_failure(spec, f"ConfigError: full NAL is {state} in this run of the grid: {err}",
+                              "ConfigError", "")
+        return ExperimentResult(spec.name, State.FAILED, error=error, run_dir=spec.run_dir)
+
+
+def _report(res: ExperimentResult) -> None:
+    """One line per finished experiment, above the progress bar."""
+    if res.state == State.DONE:
+        requeued = f"  (requeued {res.requeues}x)" if res.requeues else ""
+        line = f"done     {res.name}  {res.seconds:.0f} s  test acc final {_fmt_acc(res.final_test_acc)} " \
+               f"best {_fmt_acc(res.best_test_acc)}{requeued}"
+    elif res.state == State.FAILED:
+        line = f"FAILED   {res.name}  {res.error}  (traceback: {Path(res.run_dir) / FAILURE_FILE})"
+    else:
+        line = f"{str(res.state):8s} {res.name}  {res.error}"
+    ProgressBar.write(line, file=sys.stderr)
+
+
 def run_grid(grid: str | Path, results_dir: str | Path | None = None, executor: str = "inline", workers: int = 1,
              overrides: list[str] | tuple[str, ...] = (), only: str | None = None,
              slurm: dict[str, Any] | None = None, wait: bool = True, notebooks: bool = True) -> GridSummary:
@@ -122,6 +193,11 @@ def run_grid(grid: str | Path, results_dir: str | Path | None = None, executor: 
         A :class:`GridSummary`; ``summary.ok`` is False when any experiment failed or was cancelled.
         Its states are those ``nalkit status`` reports afterwards (``skipped`` ones are ``done`` there,
         or running elsewhere).
+
+    Raises:
+        GridError: the grid file is wrong (nothing is written).
+        ConfigError: a schedule control (``method.nal.attention_mode: schedule``) whose full NAL is neither
+            complete nor among the experiments to run (nothing is written).
     """
     import pandas as pd
 
@@ -135,35 +211,45 @@ def run_grid(grid: str | Path, results_dir: str | Path | None = None, executor: 
         if not selected:
             raise GridError(f"--only {only!r} matches none of the {len(g.experiments)} experiments of {g.path} "
                             f"(e.g. {g.experiments[0].name})")
-    manifest = _write_grid_manifest(g)
 
     results: dict[str, ExperimentResult] = {}
-    todo: list[ExperimentSpec] = []
+    pending: list[tuple[Experiment, ExperimentSpec]] = []
     for exp in selected:
         spec = experiment_spec(exp, g)
         if is_complete(exp.run_dir, spec.config_hash, notebook=g.notebook is not None):
             results[exp.name] = result_from_status(spec, State.SKIPPED, 0.0, "complete")
         else:
-            todo.append(spec)
-    print(f"grid {g.name}: {len(selected)} experiments ({len(results)} complete, {len(todo)} to run) -> "
+            pending.append((exp, spec))
+    waiting = _tau_schedules(pending, g)  # NAL's schedule controls: raises before anything is written
+    manifest = _write_grid_manifest(g)
+    later = f", {len(waiting)} of them after their full NAL" if waiting else ""
+    print(f"grid {g.name}: {len(selected)} experiments ({len(results)} complete, {len(pending)} to run{later}) -> "
           f"{g.results_dir}  [executor {executor}]", flush=True)
     slurm_params = {**g.slurm, **{k: v for k, v in (slurm or {}).items() if v is not None}}
-    bar = ProgressBar(total=len(todo), desc=g.name, unit="exp", file=sys.stderr, disable=not todo, dynamic_ncols=True)
-    try:
-        for res in run_experiments(todo, executor, workers=workers, results_dir=g.results_dir,
+    bar = ProgressBar(total=len(pending), desc=g.name, unit="exp", file=sys.stderr, disable=not pending,
+                      dynamic_ncols=True)
+
+    def execute(specs: list[ExperimentSpec]) -> None:
+        for res in run_experiments(specs, executor, workers=workers, results_dir=g.results_dir,
                                    slurm=slurm_params, wait=wait):
             if res.state not in PROGRESS:  # a requeued task is reported, then waited for
                 results[res.name] = res
                 bar.update(1)
-            if res.state == State.DONE:
-                requeued = f"  (requeued {res.requeues}x)" if res.requeues else ""
-                line = f"done     {res.name}  {res.seconds:.0f} s  test acc final {_fmt_acc(res.final_test_acc)} " \
-                       f"best {_fmt_acc(res.best_test_acc)}{requeued}"
-            elif res.state == State.FAILED:
-                line = f"FAILED   {res.name}  {res.error}  (traceback: {Path(res.run_dir) / FAILURE_FILE})"
+            _report(res)
+
+    try:
+        execute([spec for _, spec in pending if spec.name not in waiting])
+        # the schedule controls whose full NAL ran above: its record gives their tau now
+        ready = []
+        for exp, spec in ((e, s) for e, s in pending if s.name in waiting):
+            res = _after_twin(exp, spec, waiting[spec.name], results.get(waiting[spec.name]))
+            if res is None:
+                ready.append(spec)
             else:
-                line = f"{str(res.state):8s} {res.name}  {res.error}"
-            ProgressBar.write(line, file=sys.stderr)
+                results[res.name] = res
+                bar.update(1)
+                _report(res)
+        execute(ready)
     finally:
         bar.close()
 

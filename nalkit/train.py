@@ -2,7 +2,8 @@
 
 The phases, each a function (the shape of torchvision's reference ``train.py``):
 
-* :func:`build` -- data and noise (:func:`prepare_data`), model, method, optimiser, loaders: a :class:`Run`;
+* :func:`build` -- data and noise (:func:`nalkit.data.prepare_data`), model, method, optimiser, loaders
+  (:func:`nalkit.data.make_loader`): a :class:`Run`;
 * :func:`train_one_epoch` -- one pass over the training set: per-sample predictions, tau and losses;
 * :func:`evaluate` -- accuracy on the test set and the other evaluation splits;
 * :func:`train` -- the epoch loop: resume from the newest checkpoint, train, evaluate, record, checkpoint.
@@ -33,9 +34,7 @@ augmented inputs), as in the authors' code; they cost nothing extra.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
-import multiprocessing as mp
 import random
 import sys
 import time
@@ -52,13 +51,13 @@ from ._io import now_iso
 from ._progress import progress_bar
 from .checkpoint import load_latest_checkpoint, save_checkpoint
 from .config import Config, ConfigError
-from .distributed import Dist, ShardedBatches
+from .data import Prepared, make_loader, prepare_data, set_loader_epoch
 from .detectors import DetectorState, detector_metrics, margins
+from .distributed import Dist
 from .loader import DeviceLoader
-from .methods import Method, build_method
+from .methods import Method, build_method, check_ready
 from .metrics import auroc, masked_mean
 from .models import build_model
-from .noise import inject_noise, load_or_create_noise
 from .records import ARRAYS_FORMAT, LABELS_DIR, RunRecord, read_status, record_sample
 
 Tensor = torch.Tensor
@@ -94,230 +93,6 @@ def lr_at(cfg: Config, epoch: int) -> float:
     if o.schedule == "multistep":
         return o.lr * o.gamma ** sum(epoch - 1 >= m for m in o.milestones)
     return o.lr
-
-
-# --------------------------------------------------------------------------------------------
-# data
-# --------------------------------------------------------------------------------------------
-@dataclass
-class Prepared:
-    """Everything the training loop needs about the data, with labels as numpy arrays."""
-
-    bundle: ds.DatasetBundle
-    train: ds.ArraySplit | ds.FileSplit  # training split after subset / validation hold-out
-    noisy: np.ndarray  # labels trained on (N,)
-    clean: np.ndarray | None  # clean labels where known (-1 = unknown), else None
-    # position of each training sample in the dataset's training split (after data.train_subset): for
-    # Clothing1M's fixed class-balanced subset, its line in noisy_train_key_list.txt
-    train_index: np.ndarray
-    val: ds.ArraySplit | ds.FileSplit | None  # noisy validation split (labels = noisy)
-    noise_info: dict[str, Any]
-    heldout: ds.ArraySplit | ds.FileSplit | None = None  # data.cv_folds: the held-out fold (labels = noisy)
-    heldout_index: np.ndarray | None = None  # its positions in the training set, as train_index
-    sampling: dict[str, Any] = field(default_factory=dict)  # how the training split was drawn (status.json)
-
-
-def _with_labels(split: ds.Split, idx: np.ndarray, labels: np.ndarray, clean: np.ndarray | None) -> ds.Split:
-    """The samples ``idx`` of ``split``, labelled ``labels[idx]`` (clean labels ``clean[idx]``)."""
-    return dataclasses.replace(ds.take(split, idx), labels=labels[idx],
-                               clean_labels=None if clean is None else clean[idx])
-
-
-def _corrupt(cfg: Config, labels: np.ndarray, num_classes: int, noise_dir: Path | None):
-    """``labels`` with the config's synthetic noise (a content-addressed file under ``noise_dir``)."""
-    n, d = cfg.noise, cfg.data
-    kwargs: dict[str, Any] = dict(exclude_true_class=n.exclude_true_class)
-    if n.mode == "transition":
-        kwargs["transition"] = np.asarray(n.transition, dtype=np.float64)
-    if noise_dir is None:
-        return inject_noise(labels, num_classes, n.mode, n.rate, n.seed, d.name, **kwargs)
-    return load_or_create_noise(noise_dir, labels, num_classes, n.mode, n.rate, n.seed, d.name, **kwargs)
-
-
-def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:
-    """Load the dataset, take the training subset, inject (or read) the noise, split off validation."""
-    d, n = cfg.data, cfg.noise
-    bundle = ds.load_dataset(d.name, d.root)
-    full = bundle.train
-    subset = np.arange(len(full)) if d.train_subset is None else \
-        ds.stratified_subset_indices(np.asarray(full.labels), d.train_subset, d.subset_seed)
-    bundle.train = ds.take(full, subset) if d.train_subset is not None else full
-    if d.test_subset is not None:
-        if d.test_subset > len(bundle.test.labels):
-            raise ConfigError(f"data.test_subset={d.test_subset} exceeds the {len(bundle.test.labels)} test images")
-        keep = ds.stratified_subset_indices(np.asarray(bundle.test.labels), d.test_subset, d.subset_seed)
-        bundle.test = _with_labels(bundle.test, keep, np.asarray(bundle.test.labels), None)
-    shipped = np.asarray(bundle.train.labels, dtype=np.int64)
-    if bundle.real_noise:
-        noisy = shipped
-        clean = None if bundle.train.clean_labels is None else np.asarray(bundle.train.clean_labels, np.int64)
-        info = {"noise_mode": "real", "nominal_rate": float("nan"), "actual_rate": float("nan")}
-    else:
-        made = _corrupt(cfg, shipped, bundle.num_classes, noise_dir)
-        noisy, clean = np.asarray(made.labels, np.int64), shipped
-        info = {"noise_mode": n.mode, "nominal_rate": float(made.nominal_rate),
-                "actual_rate": float(made.actual_rate), "noise_key": getattr(made, "key", "")}
-    all_idx = np.arange(len(noisy))
-    val = None
-    if d.val_fraction > 0:
-        # the paper's protocol: a *noisy* validation split taken out of the noisy training set
-        rng = np.random.default_rng([n.seed, 7919])
-        perm = rng.permutation(len(noisy))
-        n_val = int(round(d.val_fraction * len(noisy)))
-        val_idx, all_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        val = _with_labels(bundle.train, val_idx, noisy, clean)
-    elif d.noisy_val_size is not None:
-        val = _noisy_validation(cfg, full, subset, bundle.num_classes, noise_dir)
-    sampling: dict[str, Any] = {}
-    if d.batches_per_epoch is not None and d.balanced_sampling == "fixed_subset":
-        all_idx, sampling = _fixed_balanced_subset(cfg, noisy, all_idx)
-    heldout = heldout_idx = None
-    if d.cv_folds is not None:
-        # one permutation per noise seed: the K folds of every fold's run partition the same training set
-        folds = np.array_split(np.random.default_rng([n.seed, 104729]).permutation(all_idx), d.cv_folds)
-        heldout_idx = np.sort(folds[d.cv_fold])
-        all_idx = np.setdiff1d(all_idx, heldout_idx)
-        heldout = _with_labels(bundle.train, heldout_idx, noisy, clean)
-        sampling = {"rule": f"fold {d.cv_fold} of {d.cv_folds} held out", "heldout": int(len(heldout_idx))}
-    train = _with_labels(bundle.train, all_idx, noisy, clean)
-    return Prepared(bundle, train, noisy[all_idx], None if clean is None else clean[all_idx], all_idx, val, info,
-                    sampling=sampling, heldout=heldout, heldout_index=heldout_idx)
-
-
-def _fixed_balanced_subset(cfg: Config, noisy: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The authors' Clothing1M training set: ``batches_per_epoch x batch_size`` of ``candidates``, balanced by
-    noisy label, drawn once (a pure function of the labels and ``run.seed``, so a resumed run draws it again).
-
-    The authors seed this draw with their training seed (train_clothing1m.py:45 seeds ``random`` before
-    dataloader_clothing1m.py:43 shuffles), so here it is ``run.seed``: every training seed its own subset,
-    every method of one seed the same one.
-    """
-    size = cfg.data.batches_per_epoch * cfg.optim.batch_size
-    if size > len(candidates):
-        raise ConfigError(f"data.batches_per_epoch={cfg.data.batches_per_epoch} x optim.batch_size="
-                          f"{cfg.optim.batch_size} = {size} images, but the training set holds {len(candidates)}; "
-                          "lower data.batches_per_epoch")
-    pick = ds.class_balanced_subset_indices(noisy[candidates], size, seed=cfg.run.seed)
-    chosen = candidates[pick]
-    per_class = np.bincount(noisy[chosen], minlength=int(noisy.max()) + 1)
-    return chosen, {"rule": "fixed class-balanced subset (by noisy label), drawn once, reshuffled every epoch",
-                    "size": int(size), "seed": int(cfg.run.seed), "per_class": per_class.tolist()}
-
-
-def _noisy_validation(cfg: Config, full: ds.Split, subset: np.ndarray, num_classes: int,
-                      noise_dir: Path | None) -> ds.Split:
-    """``data.noisy_val_size`` images from outside the training subset, noisy by the same process."""
-    clean_all = np.asarray(full.labels, np.int64)
-    pick = noisy_validation_indices(clean_all, subset, cfg.data.noisy_val_size, cfg.data.subset_seed,
-                                    cfg.data.train_subset)
-    clean = clean_all[pick]
-    noisy = np.asarray(_corrupt(cfg, clean, num_classes, noise_dir).labels, np.int64)
-    return dataclasses.replace(ds.take(full, pick), labels=noisy, clean_labels=clean)
-
-
-def noisy_validation_indices(labels: np.ndarray, subset: np.ndarray, size: int, seed: int,
-                             train_subset: int | None = None) -> np.ndarray:
-    """The ``data.noisy_val_size`` images of the training split outside ``subset``: a class-stratified draw
-    (``data.subset_seed``) from the rest, as positions in the full training split."""
-    rest = np.setdiff1d(np.arange(len(labels)), subset)
-    if size > len(rest):
-        raise ConfigError(f"data.noisy_val_size={size} exceeds the {len(rest)} training images outside "
-                          f"data.train_subset={train_subset}")
-    return rest[ds.stratified_subset_indices(np.asarray(labels)[rest], size, seed)]
-
-
-def training_images_read(cfg: Config, labels: np.ndarray) -> np.ndarray:
-    """Positions in the full training split of every image a run of ``cfg`` reads (its training subset and its
-    noisy validation set), given the split's ``labels``; sorted. Every image when there is no subset."""
-    d = cfg.data
-    if d.train_subset is None:
-        return np.arange(len(labels))
-    subset = ds.stratified_subset_indices(np.asarray(labels), d.train_subset, d.subset_seed)
-    if d.noisy_val_size is None:
-        return subset
-    val = noisy_validation_indices(labels, subset, d.noisy_val_size, d.subset_seed, d.train_subset)
-    return np.union1d(subset, val)
-
-
-def worker_context() -> mp.context.BaseContext:
-    """Start method of DataLoader workers: ``forkserver`` (``spawn`` where there is none), never ``fork``.
-
-    Workers are started every epoch (so that their augmentation seeds come from the checkpointed global
-    RNG and a resumed run repeats the uninterrupted one), from a trainer that has threads by then (CUDA,
-    the intra-op pool, a pinning thread) whose locks a forked child could inherit held. The fork server
-    is a fresh single-threaded interpreter that imports torch and the dataset code once; workers forked
-    from it start in milliseconds.
-    """
-    if "forkserver" not in mp.get_all_start_methods():  # pragma: no cover - Windows
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["torch", "torchvision", "nalkit.datasets"])
-    return ctx
-
-
-def normalization(bundle: ds.DatasetBundle, cfg: Config) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel (mean, std) in [0, 1] units that ``cfg.data.normalization`` selects for ``bundle``."""
-    if cfg.data.normalization == "imagenet":
-        if bundle.in_channels != 3:
-            raise ConfigError(f"data.normalization=imagenet needs RGB images; {bundle.name} has "
-                              f"{bundle.in_channels} channel(s): use data.normalization=dataset")
-        return ds.IMAGENET_MEAN, ds.IMAGENET_STD
-    return tuple(bundle.mean), tuple(bundle.std)
-
-
-def make_loader(bundle: ds.DatasetBundle, split: ds.Split, train: bool, cfg: Config, device: torch.device,
-                shard: tuple[int, int] = (0, 1), name: str = "test") -> Any:
-    """Batches ``(x, y, index)`` of ``split``: a :class:`DeviceLoader` for in-memory data, else a DataLoader.
-
-    ``name`` is an evaluation split's name (``test``, ``clean_val``, ``ilsvrc12_val``...): file-backed splits
-    take their transform by it (``nalkit.datasets.FILE_GEOMETRY``).
-    """
-    mean, std = normalization(bundle, cfg)
-    drop_last = train and cfg.data.drop_last
-    bs = cfg.optim.batch_size if train else cfg.run.eval_batch_size
-    if drop_last and len(split) < bs:
-        raise ConfigError(f"data.drop_last=true with optim.batch_size={bs} and {len(split)} training images "
-                          "leaves no batch; lower the batch size or set data.drop_last=false")
-    if isinstance(split, ds.ArraySplit):
-        if train and cfg.data.batches_per_epoch and cfg.data.balanced_sampling == "every_epoch":
-            raise ConfigError(f"data.balanced_sampling=every_epoch is implemented for file-backed datasets only, "
-                              f"not {bundle.name}; use data.balanced_sampling=fixed_subset")
-        return DeviceLoader(
-            split.images, torch.as_tensor(split.labels), bs, mean, std, device=device, shuffle=train,
-            augment=train and cfg.data.augment, padding=cfg.data.crop_padding, flip=cfg.data.flip,
-            seed=cfg.run.seed, channels_last=cfg.run.channels_last and device.type == "cuda", shard=shard,
-            drop_last=drop_last,
-        )
-    dataset = ds.ImageFileDataset(split, ds.file_transforms(bundle, train=train, split=name, mean=mean, std=std))
-    kw: dict[str, Any] = dict(num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda",
-                              persistent_workers=False)
-    if cfg.data.num_workers > 0:
-        kw["prefetch_factor"] = 4
-        kw["multiprocessing_context"] = worker_context()
-    if train and cfg.data.batches_per_epoch and cfg.data.balanced_sampling == "every_epoch":
-        batches = ds.ClassBalancedBatchSampler(split.labels, bs, cfg.data.batches_per_epoch, seed=cfg.run.seed)
-    elif train:  # (the fixed class-balanced subset, if any, is the split itself: see prepare_data)
-        gen = torch.Generator().manual_seed(cfg.run.seed)
-        batches = torch.utils.data.BatchSampler(
-            torch.utils.data.RandomSampler(dataset, generator=gen), bs, drop_last=drop_last)
-    else:
-        return torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=False, **kw)
-    if shard[1] > 1:
-        batches = ShardedBatches(batches, *shard)
-    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, **kw)
-
-
-def _set_epoch(loader: Any, cfg: Config, epoch: int) -> None:
-    """Reseed a DataLoader's batch order for ``epoch`` (DeviceLoader carries its own generator)."""
-    if isinstance(loader, DeviceLoader):
-        return
-    batches = loader.batch_sampler
-    if hasattr(batches, "set_epoch"):  # class-balanced sampler (possibly inside the sharding wrapper)
-        batches.set_epoch(epoch)
-    inner = getattr(batches, "batches", batches)
-    sampler = getattr(inner, "sampler", None)
-    if getattr(sampler, "generator", None) is not None:
-        sampler.generator.manual_seed(cfg.run.seed * 100_003 + epoch)
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -383,7 +158,6 @@ class Run:
     eval_loaders: dict[str, Any]  # main process only
     eval_labels: dict[str, np.ndarray]
     history: History = field(default_factory=History)
-    method_info: dict[str, Any] = field(default_factory=dict)  # what Method.prepare read (status.json records it)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: model, optimiser, method, loader, RNGs, history."""
@@ -426,6 +200,7 @@ def build(cfg: Config, run_dir: Path, noise_dir: Path | None, dist: Dist | None 
     device = distributed.local_device(dist, resolve_device(cfg.run.device))
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
+    check_ready(cfg.method)  # e.g. NAL's schedule control without its tau list: refused before the noise is written
     prep = prepare_data(cfg, noise_dir)  # raises DatasetNotFoundError before anything is written
     bundle = prep.bundle
     set_seed(cfg.run.seed)  # the model's initialisation draws from here
@@ -437,7 +212,6 @@ def build(cfg: Config, run_dir: Path, noise_dir: Path | None, dist: Dist | None 
     if cfg.run.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     method = build_method(cfg.method, prep.noisy, bundle.num_classes, device)
-    method_info = method.prepare(cfg, run_dir)  # e.g. the tau schedule NAL's "schedule" control reads from a record
     step_model = distributed.wrap_model(model, dist, device, method.uses_attention)
     if cfg.run.compile:
         step_model = torch.compile(step_model)
@@ -465,7 +239,7 @@ def build(cfg: Config, run_dir: Path, noise_dir: Path | None, dist: Dist | None 
     if prep.val is not None and prep.val.clean_labels is not None:
         eval_labels["val_clean"] = np.asarray(prep.val.clean_labels)
     return Run(cfg, Path(run_dir), device, dist, prep, model, step_model, method, optimizer, loader,
-               eval_loaders, eval_labels, method_info=method_info)
+               eval_loaders, eval_labels)
 
 
 # --------------------------------------------------------------------------------------------
@@ -493,7 +267,7 @@ def train_one_epoch(run: Run, epoch: int) -> EpochResult:
     lr = lr_at(cfg, epoch)
     for g in run.optimizer.param_groups:
         g["lr"] = lr
-    _set_epoch(run.loader, cfg, epoch)
+    set_loader_epoch(run.loader, cfg, epoch)
     run.step_model.train()
     n = len(run.data.noisy)
     # per-sample records: one process fills NaN/-1 for unseen samples; several fill -inf/-1 and combine
@@ -757,7 +531,6 @@ def train(
                   epochs=cfg.optim.epochs, noise=run.data.noise_info, n_train=len(run.data.noisy), world_size=dd.world)
     if run.data.sampling:
         common["sampling"] = run.data.sampling
-    common.update(run.method_info)
     if record is not None:
         record.write_config(cfg.to_yaml())
         record.write_environment(run.device)

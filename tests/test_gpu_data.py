@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from nalkit.config import Config
+from nalkit.data import prepare_data
 from nalkit.datasets import SYSTEM_DATA_DIRS
-from nalkit.train import prepare_data
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("fashion_mnist")

@@ -18,10 +18,11 @@ from PIL import Image
 
 from nalkit import datasets as ds
 from nalkit.config import Config, ConfigError
+from nalkit.data import prepare_data
+from nalkit.data import set_loader_epoch as set_epoch
 from nalkit.datasets.fabricate import fabricate_dataset
 from nalkit.results import load_arrays
-from nalkit.train import _set_epoch as set_epoch
-from nalkit.train import build, evaluate, predict, prepare_data, train, train_one_epoch
+from nalkit.train import build, evaluate, predict, train, train_one_epoch
 
 pytestmark = pytest.mark.filterwarnings("ignore::nalkit.datasets.DatasetSizeWarning")
 

@@ -41,7 +41,7 @@ def write_idx(path: Path, array: np.ndarray, magic: int) -> None:
 def kept_indices(configs: list[tuple[str, list[str]]], labels: np.ndarray) -> np.ndarray:
     """The union, over ``(config file, overrides)``, of the training images a run reads."""
     from nalkit.config import Config
-    from nalkit.train import training_images_read
+    from nalkit.data import training_images_read
 
     keep = np.zeros(0, dtype=np.int64)
     for path, overrides in configs:

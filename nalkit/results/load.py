@@ -269,10 +269,25 @@ def with_tau_mean(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return epochs.assign(tau_mean=epochs.tau_mean.fillna(weighted) if "tau_mean" in epochs else weighted)
 
 
+def needs_tau_schedule(cfg: Config) -> bool:
+    """Whether ``cfg`` is a run of NAL's ``attention_mode: schedule`` control whose tau list
+    (``method.nal.tau_schedule``) is still to be read from full NAL's record."""
+    nal = cfg.method.nal
+    return (cfg.method.name == "nal" and nal.attention and nal.attention_mode == "schedule"
+            and nal.tau_schedule is None)
+
+
+def schedule_twin(cfg: Config) -> Config:
+    """Full NAL for a run of the schedule control: the same config with ``method.nal.attention_mode: sample`` (the
+    attention branch) and no tau list; its run name is where :func:`matched_tau_schedule` looks."""
+    twin = Config.from_dict(yaml.safe_load(cfg.to_yaml()))
+    return twin.apply_overrides(["method.nal.attention_mode=sample", "method.nal.tau_schedule=null"])
+
+
 def matched_tau_schedule(cfg: Config, run_dir: str | Path) -> tuple[str, list[float]]:
     """The mean tau per epoch of full NAL for a run of NAL's ``attention_mode: schedule`` control.
 
-    Full NAL is the same config with ``method.nal.attention_mode: sample`` (the attention branch); its record is
+    Full NAL is :func:`schedule_twin` (the same config with ``method.nal.attention_mode: sample``); its record is
     looked up beside ``run_dir`` by its run name and must be complete. The mean is over all training samples: the
     record's ``tau_mean`` column, or for records made before it the mean of ``tau_clean`` and ``tau_mislabeled``
     weighted by the actual noise rate. Returns (the full run's name, [tau of epoch 1, ..., tau of the last]).
@@ -282,8 +297,7 @@ def matched_tau_schedule(cfg: Config, run_dir: str | Path) -> tuple[str, list[fl
     """
     from ..config import ConfigError
 
-    twin = Config.from_dict(yaml.safe_load(cfg.to_yaml())).apply_overrides(["method.nal.attention_mode=sample"])
-    name = twin.run_name()
+    name = schedule_twin(cfg).run_name()
     path = Path(run_dir).parent / name
     hint = (f"attention_mode=schedule takes tau from full NAL, the same config with method.nal.attention_mode=sample "
             f"({path}); ")
@@ -301,3 +315,18 @@ def matched_tau_schedule(cfg: Config, run_dir: str | Path) -> tuple[str, list[fl
     if not np.all((tau > 0) & (tau < 1)):
         raise ConfigError(hint + "its tau_mean is not in (0, 1) in every epoch")
     return name, [float(t) for t in tau]
+
+
+def tau_schedule_override(cfg: Config, run_dir: str | Path) -> list[str]:
+    """What the code that launches a run (``nalkit run``, ``nalkit train``) adds to its overrides before it trains:
+    ``[]`` for a run that needs no tau list (:func:`needs_tau_schedule`), else the one override
+    ``method.nal.tau_schedule=[...]`` holding full NAL's mean tau per epoch (:func:`matched_tau_schedule`, read
+    beside ``run_dir``), written so that it reads back as the same floats. The trainer itself reads no other record.
+
+    Raises:
+        ConfigError: full NAL's record is missing, incomplete, damaged or of another length.
+    """
+    if not needs_tau_schedule(cfg):
+        return []
+    _, tau = matched_tau_schedule(cfg, run_dir)
+    return ["method.nal.tau_schedule=" + json.dumps(tau)]
