@@ -24,7 +24,7 @@ torch's intra-op pool, tqdm's monitor) may hold such a lock while it forks. nalk
 a process that may have threads:
 
 * ``local`` workers are started with ``spawn`` (below);
-* DataLoader workers of image-file datasets come from a ``forkserver`` (:func:`nalkit.train.worker_context`),
+* DataLoader workers of image-file datasets come from a ``forkserver`` (:func:`nalkit.data.worker_context`),
   a fresh single-threaded interpreter;
 * papermill's kernels, submitit's local jobs, torchrun's ranks and ``git`` are started by
   ``subprocess`` (fork immediately followed by exec, which replaces the whole image and its locks);

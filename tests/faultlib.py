@@ -95,7 +95,7 @@ def write_yaml(path: Path, data) -> Path:
 # comparing a run with the reference
 # --------------------------------------------------------------------------------------------
 def run_dir_of(results: Path) -> Path:
-    dirs = [p for p in results.iterdir() if p.is_dir() and p.name != "noise"]
+    dirs = [p for p in results.iterdir() if p.is_dir() and p.name not in ("noise", "labels")]
     assert len(dirs) == 1, dirs
     return dirs[0]
 

@@ -29,10 +29,12 @@ from ..records import RecordError, decode_arrays, read_shared_labels, read_statu
 CONFIG_COLUMNS = {
     "dataset": "data.name",
     "train_subset": "data.train_subset",
+    "augment": "data.augment",
     "noise_mode": "noise.mode",
     "noise_rate": "noise.rate",
     "noise_seed": "noise.seed",
     "noisy_val_size": "data.noisy_val_size",
+    "cv_folds": "data.cv_folds",
     "model": "model.name",
     "method": "method.name",
     "lam": "method.nal.lam",

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..detectors import DETECTORS
 from .criteria import MEMORISING, STAGE_APART, side, standing
 from .detection import detector_table, tau_rank, with_rescored_forgetting
 from .stats import Difference, mean_interval, paired_difference
@@ -180,14 +181,15 @@ def _detectors(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | N
     if not len(rank):
         return None, ""
     r = rank.iloc[0]
-    return None, f"1 − τ ranks {r.last_rank} of {r.of} at the last epoch (best: {r.last_top}, {r.last_top_value:.2f})"
+    return None, (f"1 − τ ranks {r.last_rank} of {r.of} at the last epoch (best: {DETECTORS[r.last_top]}, "
+                  f"{r.last_top_value:.2f})")
 
 
 REGIME_CLAIMS: tuple[RegimeClaim, ...] = (
     RegimeClaim("C1", "NAL − CE, test accuracy", _paired("NAL", "CE"), lambda d: side(d)),
     RegimeClaim("C2", "NAL − SCE, test accuracy", _paired("NAL", "SCE"), standing),
     RegimeClaim("C3", "CE − NAL, mislabeled samples memorised", _memorised, lambda d: side(d), True),
-    RegimeClaim("C5", f"τ's best AUROC − {STAGE_APART:g} (stage 2)", _tau_auroc, lambda d: side(d)),
+    RegimeClaim("C5", f"τ separates (stage 2: best AUROC of 1 − τ ≥ {STAGE_APART:g})", _tau_auroc, lambda d: side(d)),
     RegimeClaim("C6", "corrected − noisy labels right", _corrected, lambda d: side(d)),
     RegimeClaim("C8", "NAL − one learned τ, test accuracy", _paired("NAL", "NAL, one learned τ"), lambda d: side(d)),
     RegimeClaim("–", "τ among the mislabel detectors", _detectors, lambda d: ""),
@@ -197,7 +199,8 @@ REGIME_CLAIMS: tuple[RegimeClaim, ...] = (
 def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
     """Every claim of :data:`REGIME_CLAIMS` in every regime with records: one row per (axis, regime, claim).
 
-    Columns: ``axis, regime, reference, key, claim, seeds`` (the fewest seeds of a variant there), ``ce_memorised``
+    Columns: ``axis, regime, reference, key, claim, seeds``, ``seeds_most`` (the fewest and the most seeds of a
+    variant there), ``ce_memorised``
     (CE's mean memorised share at the last epoch), ``mean, low, high`` (fractions; NaN where the claim has no
     interval), ``word`` (the rulebook's word: ``holds``/``fails``/``undecided`` or C2's standing; ``not reached``
     for a memorisation claim where CE memorised at most MEMORISING), ``note``."""
@@ -208,7 +211,8 @@ def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
         if not len(d):
             continue
         e = epochs[epochs.run.isin(set(d.run))] if len(epochs) else epochs
-        seeds = int(d.groupby("variant").seed.nunique().min())
+        per_variant = d.groupby("variant").seed.nunique()
+        seeds, most = int(per_variant.min()), int(per_variant.max())
         ce = d[d.variant == "CE"].last_memorized.mean() if "last_memorized" in d else np.nan
         for claim in REGIME_CLAIMS:
             diff, note = claim.measure(d, e)
@@ -216,12 +220,12 @@ def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
             if claim.about_memorisation and np.isfinite(ce) and ce <= MEMORISING:
                 word = NOT_REACHED
             rows.append({"axis": regime.axis, "regime": regime.name, "reference": regime.reference, "key": claim.key,
-                         "claim": claim.name, "seeds": seeds, "ce_memorised": float(ce),
+                         "claim": claim.name, "seeds": seeds, "seeds_most": most, "ce_memorised": float(ce),
                          "mean": diff.mean if diff is not None else np.nan,
                          "low": diff.low if diff is not None else np.nan,
                          "high": diff.high if diff is not None else np.nan, "word": word, "note": note})
-    return pd.DataFrame(rows, columns=["axis", "regime", "reference", "key", "claim", "seeds", "ce_memorised", "mean",
-                                       "low", "high", "word", "note"])
+    return pd.DataFrame(rows, columns=["axis", "regime", "reference", "key", "claim", "seeds", "seeds_most",
+                                       "ce_memorised", "mean", "low", "high", "word", "note"])
 
 
 def regime_stability(matrix: pd.DataFrame) -> pd.DataFrame:
