@@ -930,8 +930,10 @@ def claims_md(claims, name: str = "tab-claims") -> str:
     frame["claim"] = [f"{c}<br>*{w}*" for c, w in zip(frame.claim, frame.paper)]
     frame["deciding numbers"] = frame["deciding numbers"].str.replace("; ", "<br>", regex=False)
     frame["beside it"] = frame["beside it"].str.replace("; ", "<br>", regex=False)
+    frame["in other regimes"] = frame["in other regimes"].replace("", "–")
     frame["verdict"] = [f"**{v}**" for v in frame.verdict]
-    frame = frame.rename(columns={"beside it": "beside it (another horizon or setting, not deciding)"})
+    frame = frame.rename(columns={"beside it": "beside it (another horizon or setting, not deciding)",
+                                  "in other regimes": "in other regimes ([](regime.md))"})
     frame = frame.drop(columns="paper").rename(columns={"claim": "claim (where the paper makes it)"})
     return table_md(frame, "The paper's claims that this book tests, and what the committed records say. Verdicts "
                     "are computed when the book is built (nalkit.results.claims_table) by the rules of "
@@ -940,6 +942,25 @@ def claims_md(claims, name: str = "tab-claims") -> str:
                     "every interval covers the boundary, *not tested here* without records (the reason given).",
                     name, index=False,
                     align="left")
+
+
+def regime_sentence(stability: pd.DataFrame) -> str:
+    """The intro's sentence on which verdicts depend on the regime (from nalkit.results.regime_stability)."""
+    if not len(stability):
+        return ""
+    decided = stability[stability.stable.notna()]
+    if not len(decided):
+        return ("Whether these verdicts belong to the method or to this regime is not known yet: the regime tier "
+                "(more data, augmentation, a ResNet, instance-dependent noise) has no records beyond the CPU regime "
+                "([](regime.md)).")
+    turned = sorted({k for k, st in zip(decided.key, decided.stable) if not st})
+    held = sorted(set(decided.key) - set(turned))
+    untested = sorted(set(stability.key) - set(decided.key) - {"–"})
+    return (f"Across the regimes tested so far ([](regime.md)), "
+            + (f"the verdicts of {join_and(turned)} depend on the regime" if turned else "no verdict depends on the regime")
+            + (f", those of {join_and(held)} held in every one" if held else "")
+            + (f"; {join_and(untested)} {'is' if len(untested) == 1 else 'are'} not tested beyond the CPU regime yet"
+               if untested else "") + ".")
 
 
 def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stages: pd.DataFrame) -> list[str]:

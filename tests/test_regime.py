@@ -88,3 +88,24 @@ def test_every_run_of_the_regime_grids_lands_in_a_regime_of_the_chapter():
     beyond = {(m, a if m == "nal" else None, p if m == "nal" else None) for _, m, a, p in outside}
     assert beyond == {("gce", None, None), ("elr", None, None), ("selc", None, None), ("nal", "class", 1),
                       ("nal", "schedule", 1), ("nal", "sample", 10)}, beyond
+
+
+def test_the_claims_table_and_the_intro_say_which_verdicts_depend_on_the_regime():
+    import sys
+    from pathlib import Path
+
+    from nalkit.results import claims_table
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
+    import nalbook
+
+    runs = pd.concat([tier(), tier({"noise_mode": "idn", "noise_rate": 0.4}, nal_minus_ce=-0.1, tag="idn")])
+    stability = regime_stability(regime_matrix(runs, pd.DataFrame()))
+    claims = {c.key: c for c in claims_table({}, stages=pd.DataFrame(), regimes=stability)}
+    assert claims["C1"].regimes == "turned by IDN 40 % (noise type)"
+    assert claims["C6"].regimes == "held in every regime tested (1)" and claims["C9"].regimes == ""
+    assert claims["C1"].row()["in other regimes"] == "turned by IDN 40 % (noise type)"
+    text = nalbook.regime_sentence(stability)
+    assert text.startswith("Across the regimes tested so far") and "the verdicts of C1 and C2 depend on the regime" in text
+    only_base = regime_stability(regime_matrix(tier(), pd.DataFrame()))
+    assert "not known yet" in nalbook.regime_sentence(only_base)

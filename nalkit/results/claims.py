@@ -11,6 +11,7 @@ a claim whose records do not exist is *not tested here*, with the reason.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,18 +55,21 @@ class Claim:
     hypothesis: bool = False
     #: the same question at the other horizon or setting, with its verdict (shown beside, never deciding)
     beside: str = ""
+    #: whether the verdict held in every regime of the regime tier (nalkit.results.regime.held_in_every_regime)
+    regimes: str = ""
 
     def row(self) -> dict[str, str]:
         """The claim as one table row, keyed by the table's column names."""
         where = f"the book's hypothesis, {self.where}" if self.hypothesis else self.where
         return {"": self.key, "claim": self.claim, "paper": where, "evidence": self.evidence,
-                "deciding numbers": self.numbers, "verdict": self.verdict, "beside it": self.beside}
+                "deciding numbers": self.numbers, "verdict": self.verdict, "beside it": self.beside,
+                "in other regimes": self.regimes}
 
 
 def _with_beside(main: Claim, other: Claim, label: str) -> Claim:
     """``main`` with ``other`` (the same question elsewhere) in its beside column as "label: verdict (numbers)"."""
     text = f"{label}: *{other.verdict}* ({other.numbers})"
-    return Claim(main.key, main.claim, main.where, main.evidence, main.numbers, main.verdict, main.hypothesis, text)
+    return dataclasses.replace(main, beside=text)
 
 
 def _pts(x: float) -> str:
@@ -382,11 +386,12 @@ NOT_HERE = (
 
 
 def claims_table(grids: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], stages: pd.DataFrame | None = None,
-                 overhead: pd.DataFrame | None = None) -> list[Claim]:
+                 overhead: pd.DataFrame | None = None, regimes: pd.DataFrame | None = None) -> list[Claim]:
     """The claims table from the grids' ``(runs, epochs)`` frames (keys ``default``, ``long``, ``tuning``,
     ``controls``; any may be absent). ``stages`` is :func:`nalkit.results.stage_table` of the long tier's NAL runs;
     computed from their per-sample records when not given. ``overhead`` is the ``nal_overhead`` benchmark's table
-    (C9 is decided on its paired ratios)."""
+    (C9 is decided on its paired ratios). ``regimes`` is :func:`nalkit.results.regime.regime_stability` of the
+    regime tier: each claim it re-decides says whether its verdict held in every regime tested."""
     empty = (pd.DataFrame(), pd.DataFrame())
     default, default_epochs = grids.get("default", empty)
     long_runs, long_epochs = grids.get("long", empty)
@@ -413,6 +418,12 @@ def claims_table(grids: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], stages:
     rows = [c1, c2, _memorises(summary), _falls(summary), _three_stages(stages), _corrects(default),
             _theorem(long_epochs), _per_sample(controls, long_runs), _cost(default, overhead)]
     rows += [Claim(key, claim, where, "–", reason, NOT_TESTED) for key, claim, where, reason in NOT_HERE]
+    if regimes is not None and len(regimes):
+        from .regime import held_in_every_regime
+
+        decided = set(regimes.key)
+        rows = [dataclasses.replace(c, regimes=held_in_every_regime(regimes, c.key)) if c.key in decided else c
+                for c in rows]
     return rows
 
 
