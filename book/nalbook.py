@@ -776,12 +776,11 @@ CONTROL_COLORS = {v: plotting.line_style(v)["color"] for v in CONTROL_VARIANTS}
 def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """The controls beside full NAL and tau = 1 per setting (test accuracy, memorisation, each paired over seeds
     against full NAL), one sentence per setting saying which variant stays within the seed spread of full NAL,
-    and a last sentence answering the section's question: in how many settings the per-sample part of tau adds
-    accuracy beyond the seed spread of the best control without it."""
+    and a last sentence answering the section's question by C8's rule (:func:`nalkit.results.claims.per_sample_answer`:
+    full NAL against the control the rule names, one learned tau for all samples)."""
     from nalkit.results import paired_difference
 
-    rows, lines, best_lines = [], [], []
-    outcome: dict[str, list[str]] = {"adds": [], "behind": [], "open": []}
+    rows, lines = [], []
     for s in settings:
         d = runs[runs.setting == s] if len(runs) else runs
         present = [v for v in CONTROL_VARIANTS if len(d) and (d.variant == v).any()]
@@ -802,25 +801,24 @@ def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataF
         if recovered or short:
             lines.append(f"**{s}:** within the seed spread of full NAL or above it: "
                          f"{join_and(recovered) if recovered else 'none'}; below it: {join_and(short) if short else 'none'}.")
-        controls = [v for v in present if v in CONTROL_VARIANTS[2:]]
-        if controls:
-            best = d[d.variant.isin(controls)].groupby("variant").last_test_acc.mean().idxmax()
-            diff = paired_difference(d, "last_test_acc", "full NAL", best, column="variant")
-            mem = paired_difference(d, "last_memorized", "full NAL", best, column="variant")
-            if diff.n >= 2:
-                outcome["adds" if diff.low > 0 else "behind" if diff.high < 0 else "open"].append(s)
-                best_lines.append(f"{s}: {100 * diff.mean:+.1f} points of test accuracy (95 % CI {100 * diff.low:+.1f} "
-                                  f"to {100 * diff.high:+.1f}) and {100 * mem.mean:+.1f} points memorised (CI "
-                                  f"{100 * mem.low:+.1f} to {100 * mem.high:+.1f}) against {best}")
-    if best_lines:
-        lines.append(f"**The per-sample part of τ** (full NAL − the best control without it, paired over seeds): "
-                     f"{'; '.join(best_lines)}. It adds test accuracy beyond the seed spread in "
-                     f"{len(outcome['adds'])} of {len(best_lines)} settings"
-                     + (f" ({join_and(outcome['adds'])})" if outcome["adds"] else "")
-                     + (f"; a control without per-sample values is ahead of full NAL beyond the spread at "
-                        f"{join_and(outcome['behind'])}" if outcome["behind"] else "")
-                     + (f"; the records do not separate the two at {join_and(outcome['open'])}" if outcome["open"]
-                        else "") + ".")
+    from nalkit.results.claims import PER_SAMPLE_CONTROL, per_sample_answer
+
+    chosen = runs[runs.setting.isin(settings)] if len(runs) else runs
+    answer = per_sample_answer(chosen.assign(noise=chosen.setting) if len(chosen) else chosen)
+    answer = answer[answer.test.map(lambda x: x.n >= 2)] if len(answer) else answer
+    if len(answer):
+        parts = [f"{r.noise}: {100 * r.test.mean:+.1f} points of test accuracy (95 % CI {100 * r.test.low:+.1f} to "
+                 f"{100 * r.test.high:+.1f}; {r.standing}) and {100 * r.memorised.mean:+.1f} points memorised (CI "
+                 f"{100 * r.memorised.low:+.1f} to {100 * r.memorised.high:+.1f})" for r in answer.itertuples()]
+        ahead = [r.noise for r in answer.itertuples() if r.standing == "ahead"]
+        behind = [r.noise for r in answer.itertuples() if r.standing == "behind"]
+        open_ = [r.noise for r in answer.itertuples() if r.standing in ("undecided", "matches")]
+        lines.append(f"**The per-sample part of τ** (full NAL − {PER_SAMPLE_CONTROL}, the control claim C8 names: "
+                     f"everything of NAL but a τ per sample; paired over seeds): {'; '.join(parts)}. It adds test "
+                     f"accuracy beyond the seed spread in {len(ahead)} of {len(answer)} settings"
+                     + (f" ({join_and(ahead)})" if ahead else "")
+                     + (f"; the control is ahead of full NAL beyond the spread at {join_and(behind)}" if behind else "")
+                     + (f"; the records do not separate the two at {join_and(open_)}" if open_ else "") + ".")
     table = pd.DataFrame(rows).set_index(["setting", "variant"]) if rows else pd.DataFrame()
     return table, lines
 

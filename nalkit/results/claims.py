@@ -31,7 +31,7 @@ __all__ = ["COST_SAME", "FLAT", "MATCH", "MEMORISED", "MEMORY_SAME", "NEAR_CLEAN
            "PARTLY", "PHI_GAP", "REPRODUCED", "STAGE_ALIKE", "STAGE_APART", "STAGE_FINAL", "UNDECIDED", "VERDICTS",
            "Claim", "claims_frame", "claims_table", "count_verdict", "directional_verdict", "matches", "standing",
            "scales_down", "stages_present", "against_best", "per_sample_gaps", "baselines_tuned", "NOT_HERE",
-           "PER_SAMPLE_CONTROL", "STAGE_VARIANTS", "paper_setting_gaps"]
+           "PER_SAMPLE_CONTROL", "STAGE_VARIANTS", "paper_setting_gaps", "per_sample_answer"]
 #: the appendix's settings, in the book's order
 SETTINGS = ("sym 40 %", "sym 80 %", "asym 40 %")
 #: C8's comparison, named in the rule rather than picked per setting after the results: the control that keeps
@@ -287,13 +287,20 @@ def against_best(runs: pd.DataFrame, reference: str, rivals: Sequence[str], colu
     return gaps
 
 
+def _nal_variants(controls: pd.DataFrame) -> pd.DataFrame:
+    """The NAL runs of ``controls`` with a ``variant`` column (:func:`nalkit.results.nal_variant`, unless given)."""
+    if not len(controls):
+        return controls.iloc[:0]
+    runs = controls[controls.method == "nal"] if "method" in controls else controls
+    if "variant" not in runs and len(runs):
+        runs = runs.assign(variant=runs.apply(nal_variant, axis=1))
+    return runs
+
+
 def per_sample_gaps(controls: pd.DataFrame, control: str = PER_SAMPLE_CONTROL) -> dict[str, Difference]:
     """Per setting, full NAL − ``control`` (default :data:`PER_SAMPLE_CONTROL`, named by C8's rule), last-epoch
     test accuracy paired over seeds; settings without both are left out."""
-    runs = controls[controls.method == "nal"] if len(controls) and "method" in controls else controls.iloc[:0]
-    if not len(runs):
-        return {}
-    runs = runs.assign(variant=runs.apply(nal_variant, axis=1))
+    runs = _nal_variants(controls)
     out = {}
     for s in _present(runs):
         d = runs[runs.noise == s]
@@ -315,6 +322,20 @@ def paper_setting_gaps(long_runs: pd.DataFrame) -> dict[str, Difference]:
         if {PAPER_SETTING, control} <= set(d.variant):
             out[s] = paired_difference(d, "last_test_acc", PAPER_SETTING, control, column="variant")
     return out
+
+
+def per_sample_answer(controls: pd.DataFrame, control: str = PER_SAMPLE_CONTROL) -> pd.DataFrame:
+    """C8's question per setting, as the attention chapter answers it: full NAL − ``control`` in last-epoch test
+    accuracy (``test``) and memorised share (``memorised``), paired over seeds, with the test difference's
+    standing (:func:`nalkit.results.criteria.standing`)."""
+    runs = _nal_variants(controls)
+    rows = []
+    if len(runs):
+        for s, test in per_sample_gaps(runs, control).items():
+            d = runs[runs.noise == s]
+            mem = paired_difference(d, "last_memorized", "full NAL", control, column="variant")
+            rows.append({"noise": s, "control": control, "test": test, "memorised": mem, "standing": standing(test)})
+    return pd.DataFrame(rows, columns=["noise", "control", "test", "memorised", "standing"])
 
 
 def _per_sample(controls: pd.DataFrame, long_runs: pd.DataFrame | None = None) -> Claim:
