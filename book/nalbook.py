@@ -666,20 +666,21 @@ def _where(found: Sequence[str], have: Sequence[str]) -> str:
 def horizon_fit_verdict(summary: pd.DataFrame, settings: Sequence[str]) -> str:
     """One sentence: does appendix E's picture (CE fits everything and falls; NAL fits about the clean fraction and
     does not fall) hold in every setting?"""
-    ce_all = [s for s in settings if (r := _row(summary, s, "CE")) is not None and r.memorized_last >= 0.95]
-    # a fall needs an interval: settings with one seed count as not falling ("beyond the seed spread")
-    ce_fall = [s for s in settings if (r := _row(summary, s, "CE")) is not None and r.test_drop.low > 0]
-    nal_near = [s for s in settings if (r := _row(summary, s, "NAL")) is not None
-                and abs(r.fit_last - r.clean_fraction) <= 0.05]
-    nal_flat = [s for s in settings if (r := _row(summary, s, "NAL")) is not None and r.test_drop.mean < 0.01]
+    from nalkit.results.criteria import FLAT, MEMORISED, NEAR_CLEAN
+    from nalkit.results.horizon import appendix_e
+
+    judged = appendix_e(summary, settings)
+    ce_all, ce_fall, nal_near, nal_flat = (list(judged.noise[judged[c]]) for c in
+                                           ("ce_memorises", "ce_falls", "nal_near_clean", "nal_flat"))
     have = [s for s in settings if _row(summary, s, "CE") is not None and _row(summary, s, "NAL") is not None]
     if not have:
         return "The long tier has no complete CE and NAL pair yet."
     where = functools.partial(_where, have=have)
-    return (f"**Appendix E, over {int(summary.last_epoch.max())} epochs:** CE memorises at least 95 % of the mislabeled samples in "
-            f"{where(ce_all)}, and its test accuracy ends below its peak beyond the seed spread in {where(ce_fall)}; "
-            f"NAL's training accuracy on the noisy labels ends within 5 points of the clean fraction in "
-            f"{where(nal_near)}, and its test accuracy ends within 1 point of its peak in {where(nal_flat)}.")
+    return (f"**Appendix E, over {int(summary.last_epoch.max())} epochs** (the rules of C3 and C4): CE memorises at "
+            f"least {100 * MEMORISED:.0f} % of the mislabeled samples in {where(ce_all)}, and its test accuracy ends "
+            f"below its peak beyond the seed spread in {where(ce_fall)}; NAL's training accuracy on the noisy labels "
+            f"ends within {100 * NEAR_CLEAN:.0f} points of the clean fraction in {where(nal_near)}, and its test "
+            f"accuracy ends within {100 * FLAT:.0f} point of its peak in {where(nal_flat)}.")
 
 
 def horizon_stage_lines(stages: pd.DataFrame, settings: Sequence[str], low: float = 0.5) -> list[str]:

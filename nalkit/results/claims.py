@@ -22,8 +22,8 @@ from .criteria import (COST_SAME, FLAT, MATCH, MEMORISED, MEMORY_SAME, NEAR_CLEA
                        PHI_GAP, REPRODUCED, STAGE_ALIKE, STAGE_APART, STAGE_FINAL, UNDECIDED, VERDICTS, count_verdict,
                        cost_verdict, directional_verdict, matches, scales_down, stages_verdict, standing, tau_stages)
 from .comparison import with_early_stopping
-from .horizon import (PAPER_CONTROLS, PAPER_SETTING, horizon_summary, missing_methods, phi_scaling, protocol_runs,
-                      stage_table, with_variant)
+from .horizon import (PAPER_CONTROLS, PAPER_SETTING, appendix_e, horizon_summary, missing_methods, phi_scaling,
+                      protocol_runs, stage_table, with_variant)
 from .load import ATTENTION_CONTROLS, nal_variant
 from .stats import Difference, epoch_time_by_hardware, mean_interval, paired_difference
 
@@ -185,19 +185,21 @@ def _ce_against_nal(summary: pd.DataFrame, key: str, claim: str, where: str, hea
 
 
 def _memorises(summary: pd.DataFrame) -> Claim:
+    judged = appendix_e(summary).set_index("noise") if len(summary) else pd.DataFrame()
     return _ce_against_nal(
         summary, "C3", "CE memorises every noisy label; NAL fits only about the clean fraction",
         "appendix E, Fig. 7 and 9", "epoch {epoch}: ",
-        lambda ce, nal: ce.memorized_last >= MEMORISED and abs(nal.fit_last - nal.clean_fraction) <= NEAR_CLEAN,
+        lambda ce, nal: bool(judged.loc[ce.noise, "ce_memorises"] and judged.loc[ce.noise, "nal_near_clean"]),
         lambda ce, nal: (f"CE memorised {100 * ce.memorized_last:.0f} %, NAL fits {100 * nal.fit_last:.1f} % "
                          f"(clean {100 * nal.clean_fraction:.1f} %)"))
 
 
 def _falls(summary: pd.DataFrame) -> Claim:
+    judged = appendix_e(summary).set_index("noise") if len(summary) else pd.DataFrame()
     return _ce_against_nal(
         summary, "C4", "CE's test accuracy falls as it memorises; NAL's does not", "appendix E, Fig. 8 and 10; B.3",
         "peak − epoch {epoch}, points: ",
-        lambda ce, nal: ce.test_drop.n >= 2 and ce.test_drop.low > 0 and nal.test_drop.mean <= FLAT,
+        lambda ce, nal: bool(judged.loc[ce.noise, "ce_falls"] and judged.loc[ce.noise, "nal_flat"]),
         lambda ce, nal: f"CE {_interval(ce.test_drop)}, NAL {_pts(nal.test_drop.mean)}")
 
 

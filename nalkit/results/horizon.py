@@ -299,3 +299,26 @@ def missing_methods(protocol: pd.DataFrame, settings: Sequence[str]) -> dict[str
     want = list(PROTOCOL_METHODS.values())
     have = protocol.groupby("noise").method.agg(set).to_dict() if len(protocol) else {}
     return {s: [m for m in want if m not in have.get(s, set())] for s in settings}
+
+
+def appendix_e(summary: pd.DataFrame, settings: Sequence[str] | None = None) -> pd.DataFrame:
+    """Appendix E's picture per setting, by the rulebook (C3, C4 and the horizon chapter read it): ``ce_memorises``
+    (CE memorised at least MEMORISED of the mislabeled samples at the last epoch), ``ce_falls`` (CE's drop from its
+    peak has a 95 % interval above 0), ``nal_near_clean`` (NAL's training accuracy on the noisy labels within
+    NEAR_CLEAN of the clean fraction), ``nal_flat`` (NAL's mean drop at most FLAT), from :func:`horizon_summary`'s
+    ``CE`` and ``NAL`` rows; settings without both are left out."""
+    from .criteria import FLAT, MEMORISED, NEAR_CLEAN
+
+    rows = []
+    have = list(dict.fromkeys(summary.noise)) if len(summary) else []
+    for s in (settings if settings is not None else have):
+        d = summary[summary.noise == s] if len(summary) else summary
+        ce, nal = d[d.variant == "CE"], d[d.variant == "NAL"]
+        if not len(ce) or not len(nal):
+            continue
+        ce, nal = ce.iloc[0], nal.iloc[0]
+        rows.append({"noise": s, "ce_memorises": bool(ce.memorized_last >= MEMORISED),
+                     "ce_falls": bool(ce.test_drop.n >= 2 and ce.test_drop.low > 0),
+                     "nal_near_clean": bool(abs(nal.fit_last - nal.clean_fraction) <= NEAR_CLEAN),
+                     "nal_flat": bool(nal.test_drop.mean <= FLAT)})
+    return pd.DataFrame(rows, columns=["noise", "ce_memorises", "ce_falls", "nal_near_clean", "nal_flat"])
