@@ -62,16 +62,36 @@ def corrupt_labels(cfg: Config, split: ds.Split, num_classes: int, noise_dir: Pa
     With ``noise_dir`` the noise is a content-addressed file there (read when it exists, else made and saved);
     ``None`` makes it in memory. It takes the whole split, not only its labels, so that a noise mode whose flips
     depend on the samples themselves (instance-dependent noise) can read ``split.images`` here; the training
-    split and the noisy validation split both come through this one function.
+    split and the noisy validation split both come through this one function. ``noise.mode=idn`` reads them
+    through :func:`idn_features`.
     """
     n, d = cfg.noise, cfg.data
     labels = np.asarray(split.labels, np.int64)
     kwargs: dict[str, Any] = dict(exclude_true_class=n.exclude_true_class)
     if n.mode == "transition":
         kwargs["transition"] = np.asarray(n.transition, dtype=np.float64)
+    if n.mode == "idn":
+        kwargs["features"] = idn_features(split, d.name)
     if noise_dir is None:
         return inject_noise(labels, num_classes, n.mode, n.rate, n.seed, d.name, **kwargs)
     return load_or_create_noise(noise_dir, labels, num_classes, n.mode, n.rate, n.seed, d.name, **kwargs)
+
+
+def idn_features(split: ds.Split, dataset: str) -> np.ndarray:
+    """The (N, d) features instance-dependent noise projects: each image of ``split`` flattened in (C, H, W)
+    order, as its raw pixel values 0..255 (uint8, a view of the split's images, no copy).
+
+    Raw values, as in Xia et al.'s code (``torch.from_numpy(images).float()``, no scaling): the scale of the
+    features is the softmax's temperature, so images scaled to [0, 1] would spread each flip over more classes
+    than Xia et al.'s generator does (see :mod:`nalkit.noise`).
+    """
+    if not isinstance(split, ds.ArraySplit):
+        raise ConfigError(
+            f"noise.mode=idn projects the images, but data.name={dataset!r} reads its images from files; use an "
+            "in-memory dataset (fashion_mnist, cifar10, cifar100) or another noise.mode"
+        )
+    images = split.images.detach().cpu()
+    return images.reshape(images.shape[0], -1).numpy()
 
 
 def prepare_data(cfg: Config, noise_dir: Path | None) -> Prepared:

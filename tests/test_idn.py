@@ -303,3 +303,47 @@ def test_full_fashion_mnist_size(fashion_mnist):
     m = idn_expected_rate(0.4)
     assert abs(nz.actual_rate - m) < 4 * math.sqrt(m * (1 - m) / len(y))
     assert elapsed < 30
+
+
+# ------------------------------------------------------------------------------------------------
+# the data pipeline
+
+
+def test_the_data_pipeline_projects_the_raw_pixels():
+    """nalkit.data feeds idn the split's images flattened in (C, H, W) order as raw 0..255 values, as Xia et
+    al.'s code does (uint8 cast to float): a view, not a copy, and the same labels as the float32 values."""
+    from nalkit import datasets as ds
+    from nalkit.data import corrupt_labels, idn_features
+
+    g = np.random.default_rng(0)
+    images = torch.as_tensor(g.integers(0, 256, size=(500, 3, 4, 4), dtype=np.uint8))
+    y = g.integers(0, C, 500)
+    split = ds.ArraySplit(images=images, labels=y, clean_labels=None)
+    feats = idn_features(split, "cifar10")
+    assert feats.shape == (500, 48) and feats.dtype == np.uint8 and np.shares_memory(feats, images.numpy())
+    np.testing.assert_array_equal(feats[7], images[7].numpy().ravel())
+    cfg = Config.load(ROOT / "configs" / "fmnist" / "cpu.yaml", ["noise.mode=idn", "noise.rate=0.4"]).validate()
+    made = corrupt_labels(cfg, split, C, None)
+    as_float = inject_noise(y, C, "idn", 0.4, cfg.noise.seed, cfg.data.name, features=feats.astype(np.float32))
+    np.testing.assert_array_equal(made.labels, as_float.labels)
+    assert made.features_digest == features_digest(feats)
+    files = ds.FileSplit(paths=[f"/nonexistent/{i}.jpg" for i in range(500)], labels=y, clean_labels=None)
+    with pytest.raises(ConfigError, match="noise.mode=idn projects the images, but data.name='clothing1m' reads"):
+        idn_features(files, "clothing1m")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_run_with_idn_noise_reports_its_rate(fashion_mnist, tmp_path):
+    import json
+
+    from nalkit.train import train
+
+    run_dir = train(ROOT / "configs" / "fmnist" / "cpu.yaml",
+                    ["noise.mode=idn", "noise.rate=0.4", "optim.epochs=1", "method.nal.es=1", "data.train_subset=300",
+                     "run.eval_every=1", "run.snapshot_epochs=[1]"], results_dir=tmp_path, progress=False)
+    noise = json.loads((Path(run_dir) / "status.json").read_text())["noise"]
+    assert noise["noise_mode"] == "idn" and noise["nominal_rate"] == 0.4
+    assert abs(noise["actual_rate"] - idn_expected_rate(0.4)) < 4 * math.sqrt(0.24 / 300)  # 4 sd = 0.11
+    [file] = (tmp_path / "noise").glob("*.npz")
+    assert file.stem == noise["noise_key"] and "-F" in file.stem
