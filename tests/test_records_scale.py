@@ -1,18 +1,25 @@
 """Records that scale (arrays format 3): a run's record does not grow with its training set, the test labels are
 stored once, K-fold runs keep what confident learning reads, and format-2 records still read the same way."""
 
-import io
 import subprocess
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from nalkit.config import Config, ConfigError
 from nalkit.detectors import DetectorState, forgetting_score
-from nalkit.records import (ARRAYS_FORMAT, LABELS_DIR, RecordError, RunRecord, compact_record, decode_arrays,
-                            encode_arrays, npz_bytes, record_sample)
+from nalkit.records import (
+    ARRAYS_FORMAT,
+    LABELS_DIR,
+    RecordError,
+    RunRecord,
+    compact_record,
+    decode_arrays,
+    encode_arrays,
+    npz_bytes,
+    record_sample,
+)
 from nalkit.results import load_arrays, load_runs
 from nalkit.train import train
 
@@ -107,7 +114,7 @@ def _format2(n=300, seed=0, heldout=False):
 
 
 def test_compacting_a_format_2_record_moves_its_test_labels_and_changes_no_value(tmp_path):
-    a, stored = _format2()
+    _, stored = _format2()
     run = _record(tmp_path, stored)
     before = load_arrays(run)
     compact_record(run)

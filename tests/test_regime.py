@@ -5,14 +5,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nalkit.results.regime import (NOT_REACHED, REGIMES, held_in_every_regime, regime_matrix, regime_runs,
-                                   regime_stability, regime_variant)
+from nalkit.results.regime import (
+    NOT_REACHED,
+    REGIMES,
+    held_in_every_regime,
+    regime_matrix,
+    regime_runs,
+    regime_stability,
+    regime_variant,
+)
 
 pytestmark = pytest.mark.timeout(60)
 BASE_ROW = {"dataset": "fashion_mnist", "model": "small_cnn", "augment": False, "train_subset": 3000, "epochs": 40,
             "noise_mode": "sym", "noise_rate": 0.4, "noisy_val_size": 5000, "cv_folds": np.nan, "state": "complete", "actual_noise_rate": 0.36,
             "record_format": 3}
-VARIANT_CONFIG = {"CE": {"method": "ce"}, "SCE": {"method": "sce", "sce_alpha": 0.05},
+VARIANT_CONFIG = {"CE": {"method": "ce"}, "SCE (α 0.05)": {"method": "sce", "sce_alpha": 0.05},
                   "NAL": {"method": "nal", "lam": 2.0, "attention_mode": "sample", "attention": True},
                   "NAL, one learned τ": {"method": "nal", "lam": 2.0, "attention_mode": "global", "attention": True},
                   "NAL, τ = 1": {"method": "nal", "lam": 2.0, "attention_mode": "sample", "attention": False}}

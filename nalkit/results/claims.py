@@ -10,28 +10,89 @@ a claim whose records do not exist is *not tested here*, with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .comparison import TUNED, select_methods
-from .criteria import (COST_SAME, FLAT, MATCH, MEMORISED, MEMORY_SAME, NEAR_CLEAN, NOT_REPRODUCED, NOT_TESTED, PARTLY,
-                       PHI_GAP, REPRODUCED, STAGE_ALIKE, STAGE_APART, STAGE_FINAL, UNDECIDED, VERDICTS, count_verdict,
-                       cost_verdict, directional_verdict, matches, scales_down, stages_verdict, standing, tau_stages)
-from .comparison import with_early_stopping
-from .horizon import (PAPER_CONTROLS, PAPER_SETTING, appendix_e, horizon_summary, missing_methods, phi_scaling,
-                      protocol_runs, stage_table, with_variant)
+from .comparison import TUNED, select_methods, with_early_stopping
+from .criteria import (
+    COST_SAME,
+    FLAT,
+    MATCH,
+    MEMORISED,
+    MEMORY_SAME,
+    NEAR_CLEAN,
+    NOT_REPRODUCED,
+    NOT_TESTED,
+    PARTLY,
+    PHI_GAP,
+    REPRODUCED,
+    STAGE_ALIKE,
+    STAGE_APART,
+    STAGE_FINAL,
+    UNDECIDED,
+    VERDICTS,
+    cost_verdict,
+    count_verdict,
+    directional_verdict,
+    matches,
+    scales_down,
+    stages_verdict,
+    standing,
+    tau_stages,
+)
+from .horizon import (
+    PAPER_CONTROLS,
+    PAPER_SETTING,
+    appendix_e,
+    horizon_summary,
+    missing_methods,
+    phi_scaling,
+    protocol_runs,
+    stage_table,
+    with_variant,
+)
 from .load import ATTENTION_CONTROLS, nal_variant
 from .stats import Difference, epoch_time_by_hardware, mean_interval, paired_difference
 
-__all__ = ["COST_SAME", "FLAT", "MATCH", "MEMORISED", "MEMORY_SAME", "NEAR_CLEAN", "NOT_REPRODUCED", "NOT_TESTED",
-           "PARTLY", "PHI_GAP", "REPRODUCED", "STAGE_ALIKE", "STAGE_APART", "STAGE_FINAL", "UNDECIDED", "VERDICTS",
-           "Claim", "claims_frame", "claims_table", "count_verdict", "directional_verdict", "matches", "standing",
-           "scales_down", "stages_present", "against_best", "per_sample_gaps", "baselines_tuned", "NOT_HERE",
-           "PER_SAMPLE_CONTROL", "STAGE_VARIANTS", "paper_setting_gaps", "per_sample_answer"]
+__all__ = [
+    "COST_SAME",
+    "FLAT",
+    "MATCH",
+    "MEMORISED",
+    "MEMORY_SAME",
+    "NEAR_CLEAN",
+    "NOT_HERE",
+    "NOT_REPRODUCED",
+    "NOT_TESTED",
+    "PARTLY",
+    "PER_SAMPLE_CONTROL",
+    "PHI_GAP",
+    "REPRODUCED",
+    "STAGE_ALIKE",
+    "STAGE_APART",
+    "STAGE_FINAL",
+    "STAGE_VARIANTS",
+    "UNDECIDED",
+    "VERDICTS",
+    "Claim",
+    "against_best",
+    "baselines_tuned",
+    "claims_frame",
+    "claims_table",
+    "count_verdict",
+    "directional_verdict",
+    "matches",
+    "paper_setting_gaps",
+    "per_sample_answer",
+    "per_sample_gaps",
+    "scales_down",
+    "stages_present",
+    "standing",
+]
 #: the appendix's settings, in the book's order
 SETTINGS = ("sym 40 %", "sym 80 %", "asym 40 %")
 #: C8's comparison, named in the rule rather than picked per setting after the results: the control that keeps

@@ -42,7 +42,9 @@ def long_variant(row: Any) -> str:
     """The long tier's name of a run: ``CE``, ``NAL`` (lambda 2, the book's target schedule), ``NAL, authors'
     schedule`` (q updated in every batch of the epochs divisible by 10, from epoch 60), ``NAL, τ = 1``, ``SCE``
     (its authors' alpha 0.1), ``SCE (α 0.05)`` (the tuned alpha); NAL at another lambda carries it (``NAL (λ 0.5),
-    authors' schedule, one learned τ``); other runs get their method's upper-case name."""
+    authors' schedule, one learned τ``), and so does every other departure from full NAL (an attention control, no
+    target estimation, q updated once per epoch, another alpha): the one vocabulary of the long and regime tiers.
+    Other runs get their method's upper-case name."""
     method = row["method"]
     if method == "sce":
         alpha = row.get("sce_alpha")
@@ -54,11 +56,21 @@ def long_variant(row: Any) -> str:
     period = row.get("update_period")
     if period is not None and not pd.isna(period) and int(period) > 1:
         name += ", authors' schedule"
+    if row.get("update_when") == "epoch":
+        name += ", q updated once per epoch"
+    if row.get("estimate_targets") in (False, 0):
+        name += ", no target estimation"
+    alpha = row.get("alpha")
+    if alpha is not None and not pd.isna(alpha) and float(alpha) != 0.9:
+        name += f", α {float(alpha):g}"
     if row.get("attention") in (False, 0):
         return name + ", τ = 1"
-    if row.get("attention_mode") == "global":
-        return name + ", one learned τ"
-    return name
+    return name + _MODE_SUFFIX.get(row.get("attention_mode"), "")
+
+
+#: the suffix of NAL's attention controls (method.nal.attention_mode) in the variant names
+_MODE_SUFFIX = {"global": ", one learned τ", "class": ", one learned τ per class",
+                "schedule": ", τ = full NAL's mean per epoch"}
 
 
 def with_variant(frame: pd.DataFrame) -> pd.DataFrame:

@@ -3,7 +3,8 @@
 The CPU regime (:data:`BASE`: 3,000 Fashion-MNIST images, class-conditional noise, no augmentation, a small CNN,
 40 epochs) differs from the paper's in each of these; ``configs/grids/regime*.yaml`` moves it one factor at a time
 (:data:`REGIMES`, one axis each). In every regime the same five variants run (:func:`regime_variant`, named before
-any result was seen: CE, NAL, NAL with one learned tau for all samples, NAL with tau = 1, SCE at its tuned alpha),
+any result was seen: CE, NAL at lambda 2 with the book's schedule, NAL with one learned tau for all samples, NAL
+with tau = 1, SCE at its tuned alpha 0.05),
 and each claim of :data:`REGIME_CLAIMS` is decided in every regime by the rulebook (:mod:`nalkit.results.criteria`).
 
 * :func:`regime_runs` -- the complete runs of every regime, labelled with their axis, regime and variant;
@@ -26,44 +27,22 @@ import pandas as pd
 from ..detectors import DETECTORS
 from .criteria import MEMORISING, STAGE_APART, side, standing
 from .detection import detector_table, tau_rank, with_rescored_forgetting
+from .horizon import long_variant
 from .stats import Difference, mean_interval, paired_difference
 
 #: the CPU regime every axis starts from (configs/fmnist/cpu.yaml with the default grid's noisy validation set)
 BASE = {"dataset": "fashion_mnist", "model": "small_cnn", "augment": False, "train_subset": 3000, "epochs": 40,
         "noise_mode": "sym", "noise_rate": 0.4, "noisy_val_size": 5000, "cv_folds": None}
 #: the variants every regime runs, by name, and the tuned values that define them
-VARIANTS = ("CE", "NAL", "NAL, one learned τ", "NAL, τ = 1", "SCE")
-NAL_LAMBDA = 2.0
-SCE_ALPHA = 0.05
+VARIANTS = ("CE", "NAL", "NAL, one learned τ", "NAL, τ = 1", "SCE (α 0.05)")
 NOT_REACHED = "not reached"
 
 
 def regime_variant(row: Any) -> str | None:
-    """The regime tier's name of a run (:data:`VARIANTS`), or None for any other run: CE; SCE at alpha 0.05; NAL at
-    lambda 2 with the book's target schedule, full or with one learned tau for all samples or with tau = 1."""
-    method = row.get("method")
-    if method == "ce":
-        return "CE"
-    if method == "sce":
-        return "SCE" if _close(row.get("sce_alpha"), SCE_ALPHA) else None
-    if method != "nal" or not _close(row.get("lam"), NAL_LAMBDA):
-        return None
-    period = row.get("update_period")
-    if row.get("update_when") not in (None, "batch") and not pd.isna(row.get("update_when")):
-        return None
-    if (period is not None and not pd.isna(period) and int(period) != 1) or row.get("estimate_targets") is False \
-            or (row.get("alpha") is not None and not pd.isna(row.get("alpha")) and float(row["alpha"]) != 0.9):
-        return None
-    if row.get("attention") in (False, 0):
-        return "NAL, τ = 1"
-    mode = row.get("attention_mode")
-    if mode in (None, "sample") or (isinstance(mode, float) and np.isnan(mode)):
-        return "NAL"
-    return "NAL, one learned τ" if mode == "global" else None
-
-
-def _close(value: Any, target: float) -> bool:
-    return value is not None and not pd.isna(value) and np.isclose(float(value), target)
+    """The regime tier's name of a run (:data:`VARIANTS`, in the long tier's vocabulary:
+    :func:`nalkit.results.long_variant`), or None for any other run."""
+    name = long_variant(row)
+    return name if name in VARIANTS else None
 
 
 @dataclass(frozen=True)
@@ -83,7 +62,7 @@ class Regime:
             if value is None:
                 if have is not None and not pd.isna(have):
                     return False
-            elif isinstance(value, str) or isinstance(value, bool):
+            elif isinstance(value, (str, bool)):
                 if have != value:
                     return False
             elif have is None or pd.isna(have) or not np.isclose(float(have), float(value)):
@@ -187,7 +166,7 @@ def _detectors(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | N
 
 REGIME_CLAIMS: tuple[RegimeClaim, ...] = (
     RegimeClaim("C1", "NAL − CE, test accuracy", _paired("NAL", "CE"), lambda d: side(d)),
-    RegimeClaim("C2", "NAL − SCE, test accuracy", _paired("NAL", "SCE"), standing),
+    RegimeClaim("C2", "NAL − SCE (α 0.05), test accuracy", _paired("NAL", "SCE (α 0.05)"), standing),
     RegimeClaim("C3", "CE − NAL, mislabeled samples memorised", _memorised, lambda d: side(d), True),
     RegimeClaim("C5", f"τ separates (stage 2: best AUROC of 1 − τ ≥ {STAGE_APART:g})", _tau_auroc, lambda d: side(d)),
     RegimeClaim("C6", "corrected − noisy labels right", _corrected, lambda d: side(d)),
@@ -261,5 +240,18 @@ def held_in_every_regime(stability: pd.DataFrame, key: str) -> str:
     return f"turned by {', '.join(turned)}" if turned else f"held in every regime tested ({n})"
 
 
-__all__ = ["AXES", "BASE", "NOT_REACHED", "REGIMES", "REGIME_CLAIMS", "Regime", "RegimeClaim", "VARIANTS",
-           "held_in_every_regime", "regime_matrix", "regime_runs", "regime_stability", "regime_variant"]
+__all__ = [
+    "AXES",
+    "BASE",
+    "NOT_REACHED",
+    "REGIMES",
+    "REGIME_CLAIMS",
+    "VARIANTS",
+    "Regime",
+    "RegimeClaim",
+    "held_in_every_regime",
+    "regime_matrix",
+    "regime_runs",
+    "regime_stability",
+    "regime_variant",
+]
