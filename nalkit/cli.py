@@ -64,6 +64,10 @@ def _cmd_noise(args: argparse.Namespace) -> int:
     bundle = ds.load_dataset(args.dataset, args.root, train_subset=args.train_subset)
     transition = np.loadtxt(args.transition, delimiter=",") if args.transition else None
     kwargs = {"transition": transition} if transition is not None else {}
+    if args.mode == "idn":  # instance-dependent noise projects the images (as training does: nalkit.data)
+        from .data import idn_features
+
+        kwargs["features"] = idn_features(bundle.train, args.dataset)
     nz = load_or_create_noise(Path(args.out), np.asarray(bundle.train.labels), bundle.num_classes, args.mode,
                               args.rate, args.seed, args.dataset, **kwargs)
     _print_noise(nz)

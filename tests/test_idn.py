@@ -347,3 +347,16 @@ def test_a_run_with_idn_noise_reports_its_rate(fashion_mnist, tmp_path):
     assert abs(noise["actual_rate"] - idn_expected_rate(0.4)) < 4 * math.sqrt(0.24 / 300)  # 4 sd = 0.11
     [file] = (tmp_path / "noise").glob("*.npz")
     assert file.stem == noise["noise_key"] and "-F" in file.stem
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.usefixtures("fashion_mnist")
+def test_the_cli_makes_idn_noise_from_the_training_images(tmp_path, capsys):
+    """`nalkit noise make --mode idn` projects the training images, as training does (nalkit.data.idn_features)."""
+    from nalkit.cli import main
+
+    argv = ["noise", "make", "--dataset", "fashion_mnist", "--mode", "idn", "--rate", "0.4", "--root", "data",
+            "--train-subset", "300", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    files = list(tmp_path.glob("fashion_mnist-idn-0.4000-seed0-n300-*-F*.npz"))
+    assert len(files) == 1, list(tmp_path.iterdir())
