@@ -32,8 +32,8 @@ DPI = 110
 # --------------------------------------------------------------------------------------------
 # one colour per method, one style per variant
 # --------------------------------------------------------------------------------------------
-#: The colour of every method of the registry, the same in every figure. NAL blue and CE vermillion: the pair every
-#: chapter contrasts. The other four are the Okabe-Ito colours furthest from those two and from each other: of the
+#: The colour of every method of the registry, the same in every figure. NAL blue and CE vermillion go to the pair
+#: every chapter contrasts. The other four are the Okabe-Ito colours furthest from those two and from each other: of the
 #: six left, orange lies next to vermillion and sky blue next to NAL blue (CIELAB distance about 30, the pairs
 #: CE/ELR and NAL/SELC used to share), so they are left out, and Okabe-Ito's yellow is darkened (#F0E442 to
 #: #DDCC00) so that a thin line shows on white. Every pair is at least 50 CIELAB units apart for normal vision and
@@ -43,8 +43,8 @@ METHOD_COLORS = {"ce": "#D55E00", "gce": "#DDCC00", "sce": "#CC79A7", "elr": "#0
 # methods registered after these: the Okabe-Ito colours no method uses, then grey (by name, so a name keeps its
 # colour whatever else a figure draws)
 _SPARE = ("#E69F00", "#56B4E9", "#7F7F7F")
-#: NAL's hue at three lightnesses (CIELAB L* 19, 46, 70): its variants share NAL's blue and differ in lightness
-#: and line style, since there are more variants than colours a reader tells apart.
+#: NAL's hue at three lightnesses (CIELAB lightness 19, 46 and 70). NAL's variants share NAL's blue and differ in
+#: lightness and line style, since there are more variants than colours a reader tells apart.
 NAL_DARK, NAL_BLUE, NAL_LIGHT = "#002D62", "#0072B2", "#56B4E9"
 
 #: ``(colour, line style)`` of every named variant (``nalkit.results.nal_variant``, ``LONG_VARIANTS``,
@@ -66,7 +66,7 @@ VARIANT_STYLES: dict[str, tuple[str, str]] = {
     "SCE (α 0.05)": (METHOD_COLORS["sce"], "--"),
     "ce + early stop": (METHOD_COLORS["ce"], "--"),
 }
-#: Names two chapters give one variant: they are drawn alike.
+#: Names two chapters give one variant, drawn alike.
 VARIANT_ALIASES = {"full NAL": "NAL", "no attention (τ = 1)": "NAL, τ = 1"}
 _LINE_STYLES = ("-", "--", "-.", ":")
 
@@ -375,7 +375,7 @@ def tau_histogram(ax: Any, tau: np.ndarray, is_noisy: np.ndarray, bins: int = 40
         for k, (group, group_share, colour) in enumerate(over_text if share > 0 else ()):
             ax.annotate(f"{group} {_share_text(group_share)}", xy=(1, 1), xycoords="axes fraction", xytext=(-2, -1 - k * 1.15 * (FONT_SIZE - 2)),
                         textcoords="offset points", ha="right", va="top", fontsize=FONT_SIZE - 2, color=colour,
-                        gid=_OVERFLOW_GID)
+                        gid=_OVERFLOW_GID, bbox={"facecolor": "white", "alpha": 0.85, "lw": 0, "pad": 0.3})
         locs.append(float(np.mean(slot)))
         names.append(f"> {_tau_text(limits[1])}")
     ax.set_xticks(locs, names)
@@ -692,7 +692,7 @@ def tau_grid(cells: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], rows: 
 
 
 def figure_png(fig: Any, colors: int = 32) -> bytes:
-    """The PNG of matplotlib figure ``fig`` at the book's dpi, palette-compressed (:func:`compact_png`)."""
+    """The PNG of matplotlib figure ``fig`` at the book's dpi, palette-compressed (``nalkit._images.compact_png``)."""
     import io
 
     buf = io.BytesIO()
