@@ -122,7 +122,7 @@ class DetectorState:
 def forgetting_score(forgets: np.ndarray, never_learned: np.ndarray, epochs: int) -> np.ndarray:
     """Toneva et al.'s forgetting score from the counts: ``forgets`` events, ``epochs + 1`` for a sample never learned
     (more than any learned sample can have). Records written before this rule (arrays format 2) scored such a
-    sample 0; :func:`nalkit.results.forgetting_last_epoch` rescores them from their final arrays."""
+    sample 0; :func:`nalkit.results.with_rescored_forgetting` rescores them from their final arrays."""
     return np.where(np.asarray(never_learned, bool), float(epochs + 1), np.asarray(forgets, np.float64))
 
 

@@ -361,7 +361,7 @@ def compact_record(run_dir: str | Path, labels_dir: str | Path | None = None) ->
     No kept value changes: a format-2 record becomes format 3 by moving its test labels to ``labels_dir``
     (default: ``<results>/labels`` for a record in ``<results>/runs/``), the per-sample losses of its snapshot
     epochs before the last are dropped (:func:`without_loss_snapshots`), and a K-fold run (``data.cv_folds``)
-    keeps only what confident learning reads (:data:`HELDOUT_KEYS`). Idempotent: a record
+    keeps only what confident learning reads (``HELDOUT_KEYS``). Idempotent: a record
     already compact is left byte for byte as it is. The record is verified first, so a damaged one raises
     :class:`RecordError` and is not touched.
     """
@@ -393,7 +393,7 @@ def compact_record(run_dir: str | Path, labels_dir: str | Path | None = None) ->
 # --------------------------------------------------------------------------------------------
 # format 3: a sample of the training set, the test labels once
 # --------------------------------------------------------------------------------------------
-#: what confident learning reads of a K-fold run (nalkit.results.detection): the only arrays such a run keeps
+#: The only arrays a K-fold run keeps, what confident learning reads (nalkit.results.detection).
 HELDOUT_KEYS = ("heldout_index", "heldout_noisy", "heldout_clean", "heldout_probs", "heldout_epoch")
 LABELS_DIR = "labels"
 
@@ -475,7 +475,7 @@ def without_loss_snapshots(stored: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 
 def heldout_only(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Of a K-fold run's encoded arrays, what confident learning reads (:data:`HELDOUT_KEYS`, their encodings)
+    """Of a K-fold run's encoded arrays, what confident learning reads (``HELDOUT_KEYS``, their encodings)
     and ``n_train``, the number of samples the run trained on."""
     if "n_train" in stored:
         n = int(stored["n_train"])

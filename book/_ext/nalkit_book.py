@@ -33,7 +33,7 @@ import yaml
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
-RECORD_PAGES = ("book/intro", "book/results", "book/mechanism", "book/horizon", "book/attention", "book/cost",
+RECORD_PAGES = ("book/intro", "book/results", "book/mechanism", "book/horizon", "book/attention", "book/regime", "book/cost",
                 "book/experiments", "book/paper_scale", "book/explore")
 CACHED_PAGES = ("book/method", "book/noise")
 _SKIP_SUFFIXES = (".pt", ".lock")

@@ -5,7 +5,7 @@
 * ``nalkit.results.stats`` -- summaries, paired differences with t-intervals, ranks, and the selection of a
   hyperparameter on the noisy validation set (:func:`select`);
 * ``nalkit.results.criteria`` -- the rulebook: every threshold and verdict rule, declared once with its reason
-  (:data:`RULES`, :func:`rulebook`), and the verdict functions every question uses;
+  (``RULES``, :func:`rulebook`), and the verdict functions every question uses;
 * ``nalkit.results.claims`` -- the claims table: each claim of the paper the book tests, its deciding numbers and a
   verdict computed from the records;
 * ``nalkit.results.comparison`` -- every method tuned by the same rule, CE with early stopping, and how many
@@ -15,6 +15,7 @@
 * ``nalkit.results.mechanism`` -- how well snapshots of tau and the loss separate mislabeled samples;
 * ``nalkit.results.horizon`` -- the long-training tier: curves over epochs with seed bands, per-epoch
   separation series, the snapshot epochs, and the 40-epoch verdicts re-read at the end of training;
+* ``nalkit.results.regime`` -- does the regime matter? the claims re-decided per regime of the regime tier;
 * ``nalkit.results.reporting`` -- which number of a run the paper's protocol reports.
 
 Every name is importable from ``nalkit.results`` itself, as the chapters do::
@@ -35,6 +36,8 @@ from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogra
 from .load import (ATTENTION_CONTROLS, CONFIG_COLUMNS, METHOD_SETTINGS, Runs, config_value, describe_method, load_arrays, load_run,
                    hardware_name, load_runs, load_snapshots, nal_variant, noise_label, run_dirs, with_tau_mean)
 from .mechanism import snapshot_separation
+from .regime import (REGIMES, held_in_every_regime, regime_matrix, regime_runs, regime_stability,
+                     regime_variant)
 from .reporting import (BASELINE_NOTE, REPORTING_RULES, Reported, at_best_epoch, last_epoch, max_over_epochs,
                         report)
 from .stats import (Difference, Selection, epoch_time_by_hardware, mean_interval, paired_difference, rank_table, select,
@@ -53,4 +56,5 @@ __all__ = [
     "with_early_stopping", "with_tau_mean", "with_variant", "RULES", "Rule", "rulebook", "side", "standing", "Stages",
     "tau_stages", "UNDECIDED", "verdict_from_sides", "phi_scaling", "rescored_forgetting", "tau_rank",
     "with_rescored_forgetting", "PAPER_LAMBDA", "rank_change", "untuned_runs",
+    "REGIMES", "held_in_every_regime", "regime_matrix", "regime_runs", "regime_stability", "regime_variant",
 ]

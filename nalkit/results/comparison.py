@@ -8,7 +8,7 @@ and how many seeds a difference needs.
 * :func:`with_early_stopping` -- CE with early stopping as one more method of a ``runs`` frame;
 * :func:`ranking` -- per setting, every method's mean and its paired difference to a reference method, with which
   differences are resolved and how many seeds an unresolved one would need;
-* :data:`AUTHORS_VALUES` -- the baselines' CIFAR-10 values (the untuned runs), :data:`PAPER_LAMBDA` NAL's;
+* ``AUTHORS_VALUES`` -- the baselines' CIFAR-10 values (the untuned runs), ``PAPER_LAMBDA`` NAL's;
 * :func:`untuned_runs`, :func:`rank_change` -- every method at its authors' value, and where NAL ranks before and
   after tuning.
 """
@@ -133,8 +133,8 @@ def ranking(runs: pd.DataFrame, value: str = "last_test_acc", reference: str = "
 
 
 def untuned_runs(tuning: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
-    """The untuned comparison: CE and each baseline at its authors' CIFAR-10 value (:data:`AUTHORS_VALUES`) from the
-    tuning grid, and full NAL at the paper's CIFAR-10 lambda (:data:`PAPER_LAMBDA`) from the lambda grid."""
+    """The untuned comparison: CE and each baseline at its authors' CIFAR-10 value (``AUTHORS_VALUES``) from the
+    tuning grid, and full NAL at the paper's CIFAR-10 lambda (``PAPER_LAMBDA``) from the lambda grid."""
     parts = [tuning[tuning.method == "ce"]] if len(tuning) else []
     for method, value in AUTHORS_VALUES.items():
         if len(tuning) and TUNED[method] in tuning:

@@ -1,10 +1,10 @@
 """The rulebook: every threshold and verdict rule the book uses, declared once, with its reason.
 
-Each rule is a :class:`Rule` in :data:`RULES` (the book's page "How the verdicts are decided" renders
+Each rule is a :class:`Rule` in ``RULES`` (the book's page "How the verdicts are decided" renders
 :func:`rulebook`); the module-level constants are their values, and every function of :mod:`nalkit.results` that
 decides something imports them from here, so two chapters that ask the same question apply the same rule.
 
-The verdict words (:data:`VERDICTS`):
+The verdict words (``VERDICTS``):
 
 * *reproduced* -- every setting tested supports the claim (for an interval: it lies on the claimed side of the
   boundary);
@@ -158,8 +158,8 @@ def rulebook() -> pd.DataFrame:
 # verdicts
 # --------------------------------------------------------------------------------------------
 def side(diff: Difference, boundary: float = 0.0) -> str:
-    """What one paired difference says of a claim that it is above ``boundary``: :data:`HOLDS` (the interval lies
-    above), :data:`FAILS` (below), :data:`OPEN` (it covers the boundary, or there is no interval)."""
+    """What one paired difference says of a claim that it is above ``boundary``: ``HOLDS`` (the interval lies
+    above), ``FAILS`` (below), ``OPEN`` (it covers the boundary, or there is no interval)."""
     if diff.n < 2 or not np.isfinite(diff.low):
         return OPEN
     return HOLDS if diff.low > boundary else FAILS if diff.high < boundary else OPEN
@@ -202,12 +202,12 @@ def count_verdict(met: int, of: int, contradicted: int | None = None) -> str:
 
 def matches(diff: Difference) -> bool:
     """Two methods match (an equivalence, not a failure to separate): the paired difference's 95 % interval lies
-    within :data:`MATCH` of 0 on both sides. A wide interval that covers 0 is *undecided*, not a match."""
+    within ``MATCH`` of 0 on both sides. A wide interval that covers 0 is *undecided*, not a match."""
     return bool(diff.n >= 2 and -MATCH <= diff.low and diff.high <= MATCH)
 
 
 def standing(diff: Difference) -> str:
-    """``ahead`` (the interval above 0), else ``matches`` (:func:`matches`), else ``behind`` (below 0), else
+    """``ahead`` (the interval above 0), else ``matches`` (``matches``), else ``behind`` (below 0), else
     ``undecided``; ``one seed`` without an interval."""
     if diff.n < 2:
         return "one seed"
@@ -215,7 +215,7 @@ def standing(diff: Difference) -> str:
 
 
 def separation_word(auc: float) -> str:
-    """How well an AUROC separates two groups, in words (:data:`SEPARATE_PARTLY`, :data:`SEPARATE_CLEARLY`)."""
+    """How well an AUROC separates two groups, in words (``SEPARATE_PARTLY``, ``SEPARATE_CLEARLY``)."""
     if not np.isfinite(auc):
         return "cannot be judged"
     return ("barely separates them" if auc < SEPARATE_PARTLY else "separates them partly" if auc < SEPARATE_CLEARLY
@@ -252,8 +252,8 @@ class Stages:
 
 def tau_stages(stages: pd.DataFrame) -> Stages | None:
     """:class:`Stages` of one cell of :func:`nalkit.results.stage_table` (columns ``epoch``, ``auroc``,
-    ``median_clean``; one row per run and snapshot), by :data:`STAGE_ALIKE`, :data:`STAGE_APART` and
-    :data:`STAGE_FINAL`; None without snapshots."""
+    ``median_clean``; one row per run and snapshot), by ``STAGE_ALIKE``, ``STAGE_APART`` and
+    ``STAGE_FINAL``; None without snapshots."""
     if not len(stages):
         return None
     m = stages.groupby("epoch")[["auroc", "median_clean"]].mean().sort_index()
@@ -278,13 +278,13 @@ def stages_verdict(cells: Sequence[Stages]) -> str:
 
 def scales_down(gap: Difference) -> bool:
     """Theorem 1's scaling shows in one epoch: the clean samples' mean φ exceeds the mislabeled samples' by at
-    least :data:`PHI_GAP` (a gradient at least that much smaller), with a 95 % interval above 0 over the seeds."""
+    least ``PHI_GAP`` (a gradient at least that much smaller), with a 95 % interval above 0 over the seeds."""
     return bool(gap.n >= 2 and gap.low > 0 and gap.mean >= PHI_GAP)
 
 
 def cost_verdict(step_ratio: float, memory_ratio: float | None = None) -> str:
-    """C9 from the paired benchmark: *reproduced* when the step-time ratio is within :data:`COST_SAME` (and the
-    memory ratio, where measured, within :data:`MEMORY_SAME`), *partly* when one of the two is, *not reproduced*
+    """C9 from the paired benchmark: *reproduced* when the step-time ratio is within ``COST_SAME`` (and the
+    memory ratio, where measured, within ``MEMORY_SAME``), *partly* when one of the two is, *not reproduced*
     when neither is; *not tested here* without a step-time ratio."""
     if step_ratio is None or not np.isfinite(step_ratio):
         return NOT_TESTED

@@ -251,7 +251,7 @@ def phi_scaling(epochs: pd.DataFrame, by: Sequence[str] = ("variant", "noise")) 
 
     ``epochs`` (how many have phi), ``scaled`` (the epochs in which the clean samples' mean phi exceeds the
     mislabeled samples' by the rulebook's ``PHI_GAP`` with a 95 % interval over seeds above 0:
-    :func:`nalkit.results.criteria.scales_down`), ``last_scaled`` (whether the last epoch is one), ``lowest_epoch``
+    ``nalkit.results.criteria.scales_down``), ``last_scaled`` (whether the last epoch is one), ``lowest_epoch``
     and ``lowest`` (the mislabeled samples' lowest mean phi) with ``clean_at_lowest``, ``last_epoch``,
     ``last_clean``, ``last_mislabeled`` (means over seeds)."""
     from .criteria import scales_down
@@ -287,7 +287,7 @@ PAPER_CONTROLS = {"one learned τ": "NAL (λ 0.5), authors' schedule, one learne
 
 
 def protocol_runs(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
-    """The long tier's runs of :data:`PROTOCOL_METHODS` as a runs frame whose ``method`` is the default grid's name
+    """The long tier's runs of ``PROTOCOL_METHODS`` as a runs frame whose ``method`` is the default grid's name
     (``nal``, ``sce``, ...), read at their last epoch, plus CE stopped at its best noisy-validation epoch
     (:func:`nalkit.results.with_early_stopping`): the frame :func:`nalkit.results.ranking` ranks. Only complete
     (setting, method) cells count: a method with fewer than 2 seeds in a setting is left out of that setting."""
@@ -306,7 +306,7 @@ def protocol_runs(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
 
 
 def missing_methods(protocol: pd.DataFrame, settings: Sequence[str]) -> dict[str, list[str]]:
-    """Per setting, the methods of :data:`PROTOCOL_METHODS` that :func:`protocol_runs` lacks there (an empty list
+    """Per setting, the methods of ``PROTOCOL_METHODS`` that :func:`protocol_runs` lacks there (an empty list
     when the setting has them all)."""
     want = list(PROTOCOL_METHODS.values())
     have = protocol.groupby("noise").method.agg(set).to_dict() if len(protocol) else {}

@@ -1,17 +1,17 @@
 """Does the regime matter? The book's claims re-decided in regimes that move the CPU regime toward the paper's.
 
-The CPU regime (:data:`BASE`: 3,000 Fashion-MNIST images, class-conditional noise, no augmentation, a small CNN,
+The CPU regime (``BASE``: 3,000 Fashion-MNIST images, class-conditional noise, no augmentation, a small CNN,
 40 epochs) differs from the paper's in each of these; ``configs/grids/regime*.yaml`` moves it one factor at a time
-(:data:`REGIMES`, one axis each). In every regime the same five variants run (:func:`regime_variant`, named before
+(``REGIMES``, one axis each). In every regime the same five variants run (``regime_variant``, named before
 any result was seen: CE, NAL at lambda 2 with the book's schedule, NAL with one learned tau for all samples, NAL
 with tau = 1, SCE at its tuned alpha 0.05),
-and each claim of :data:`REGIME_CLAIMS` is decided in every regime by the rulebook (:mod:`nalkit.results.criteria`).
+and each claim of ``REGIME_CLAIMS`` is decided in every regime by the rulebook (:mod:`nalkit.results.criteria`).
 
-* :func:`regime_runs` -- the complete runs of every regime, labelled with their axis, regime and variant;
-* :func:`regime_matrix` -- one row per (axis, regime, claim): the deciding number, its interval and the word;
-* :func:`regime_stability` -- per claim and axis: the reference regime's word and the regimes that turn it.
+* ``regime_runs`` -- the complete runs of every regime, labelled with their axis, regime and variant;
+* ``regime_matrix`` -- one row per (axis, regime, claim): the deciding number, its interval and the word;
+* ``regime_stability`` -- per claim and axis: the reference regime's word and the regimes that turn it.
 
-A regime in which CE has not memorised (:data:`nalkit.results.criteria.MEMORISING`) most of the mislabeled samples
+A regime in which CE has not memorised (``MEMORISING``) most of the mislabeled samples
 by its last epoch answers the claims about memorisation with "not reached": it cannot agree or disagree with them.
 """
 
@@ -39,7 +39,7 @@ NOT_REACHED = "not reached"
 
 
 def regime_variant(row: Any) -> str | None:
-    """The regime tier's name of a run (:data:`VARIANTS`, in the long tier's vocabulary:
+    """The regime tier's name of a run (``VARIANTS``, in the long tier's vocabulary:
     :func:`nalkit.results.long_variant`), or None for any other run."""
     name = long_variant(row)
     return name if name in VARIANTS else None
@@ -47,7 +47,7 @@ def regime_variant(row: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Regime:
-    """One regime of one axis: its name, the config values that differ from :data:`BASE`, and whether it is the
+    """One regime of one axis: its name, the config values that differ from ``BASE``, and whether it is the
     axis's reference (the CPU regime itself, or the long tier's at 200 epochs)."""
 
     axis: str
@@ -176,7 +176,7 @@ REGIME_CLAIMS: tuple[RegimeClaim, ...] = (
 
 
 def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
-    """Every claim of :data:`REGIME_CLAIMS` in every regime with records: one row per (axis, regime, claim).
+    """Every claim of ``REGIME_CLAIMS`` in every regime with records: one row per (axis, regime, claim).
 
     Columns: ``axis, regime, reference, key, claim, seeds``, ``seeds_most`` (the fewest and the most seeds of a
     variant there), ``ce_memorised``
