@@ -356,26 +356,20 @@ def when_attention_acts(sweep: pd.DataFrame, epochs: pd.DataFrame, long_runs: pd
 
 
 def underfit_sentence(runs: pd.DataFrame, x: str = "lam", share: float | None = None) -> str:
-    """Which values of ``x`` (one setting's sweep) underfit: those whose mean last-epoch training accuracy on the
-    correctly labelled samples (``last_clean_acc``) is below ``share`` times the best value's. A network that
-    fits neither the clean nor the mislabeled samples memorises little without being robust, so the sentence
-    says that their low memorisation is underfitting. Empty when no value underfits."""
+    """Which values of ``x`` (one setting's sweep) underfit (:func:`nalkit.results.mechanism.underfitting`, the
+    rulebook's UNDERFIT): a network that fits neither the clean nor the mislabeled samples memorises little without
+    being robust, so the sentence says that their low memorisation is underfitting. Empty when no value underfits."""
     from nalkit.results.criteria import UNDERFIT
+    from nalkit.results.mechanism import underfitting
 
     share = UNDERFIT if share is None else share
-    if not len(runs) or "last_clean_acc" not in runs:
-        return ""
-    fit = runs.groupby(x).last_clean_acc.mean().dropna()
-    if not len(fit):
-        return ""
-    best = fit.idxmax()
-    low = fit[fit < share * fit[best]]
+    low, best = underfitting(runs, x, share)
     if not len(low):
         return ""
     name = {"lam": "λ"}.get(x, x)
     span = (f"{100 * low.min():.0f}–{100 * low.max():.0f} %" if len(low) > 1 else f"{100 * low.iloc[0]:.0f} %")
     return (f" At {name} = {join_and([f'{v:g}' for v in low.index])} the network fits only {span} of its correctly "
-            f"labelled training samples ({name} = {best:g}: {100 * fit[best]:.1f} %; under {share:g} times that counts "
+            f"labelled training samples ({name} = {best[0]:g}: {100 * best[1]:.1f} %; under {share:g} times that counts "
             "as underfitting): there a low memorised share is underfitting, not robustness.")
 
 
@@ -751,19 +745,15 @@ def horizon_schedule_lines(summary: pd.DataFrame, late: pd.DataFrame, settings: 
 
 def horizon_40_vs_last(epochs: pd.DataFrame, settings: Sequence[str], early: int = 40) -> pd.DataFrame:
     """NAL minus each other variant in test accuracy, paired over seeds, at epoch ``early`` and at the last epoch,
-    per setting: a table of sentences (rows: setting and comparison; columns: the two epochs)."""
-    from nalkit.results import at_epoch, paired_difference
+    per setting (:func:`nalkit.results.horizon.early_vs_last`): a table of sentences (rows: setting and comparison;
+    columns: the two epochs)."""
+    from nalkit.results.horizon import early_vs_last
 
-    last = int(epochs.epoch.max()) if len(epochs) else early
-    frames = {e: at_epoch(epochs, e, ["test_acc", "memorized"]) for e in (early, last)}
+    diffs = early_vs_last(epochs, settings, early)
     rows = []
-    for s in settings:
-        for other in ("CE", "SCE", "NAL, τ = 1", "NAL, authors' schedule"):
-            cells = {}
-            for e, f in frames.items():
-                d = paired_difference(f[f.noise == s], "test_acc", "NAL", other, column="variant")
-                cells[f"epoch {e}"] = d.sentence(pairs="seeds") if d.n else "–"
-            rows.append({"setting": s, "NAL minus": other, **cells})
+    for (s, other), g in diffs.groupby(["noise", "other"], sort=False):
+        cells = {f"epoch {r.epoch}": r.diff.sentence(pairs="seeds") if r.diff.n else "–" for r in g.itertuples()}
+        rows.append({"setting": s, "NAL minus": other, **cells})
     return pd.DataFrame(rows)
 
 
@@ -1147,37 +1137,28 @@ def ranking_lines(order: pd.DataFrame, settings: Sequence[str], names: dict[str,
 
 
 def ranking_verdict(order: pd.DataFrame, settings: Sequence[str]) -> str:
-    """One sentence: in how many settings NAL is resolved above all, below some, or not separable from its rival."""
-    if not len(order) or "nal" not in set(order.method):
+    """One sentence: in how many settings NAL is resolved above all, below some, or not separable from its rival
+    (:func:`nalkit.results.comparison.nal_standing`, the rulebook's MATCH for "level")."""
+    from nalkit.results.comparison import nal_standing
+    from nalkit.results.criteria import MATCH
+
+    st = nal_standing(order, settings)
+    if not len(st):
         return ""
-    first, behind, open_ = [], [], []
-    for s in settings:
-        d = order[(order.noise == s) & (order.method != "nal")]
-        if not len(d):
-            continue
-        if all(x.n >= 2 and x.low > 0 for x in d["diff"]):
-            first.append(s)
-        elif any(x.n >= 2 and x.high < 0 for x in d["diff"]):
-            behind.append(s)
-        else:
-            open_.append(s)
+    first, behind = list(st.noise[st.status == "first"]), list(st.noise[st.status == "behind"])
+    open_ = st[st.status == "open"]
     n = int(order.n.min())
     parts = [f"NAL is resolved above every other method at {join_and(first) or 'no setting'}"]
     if behind:
         parts.append(f"resolved below at least one at {join_and(behind)}")
-    if open_:
-        from nalkit.results.claims import MATCH, matches
-
-        def rival(s: str):  # the best other method by mean (order is best first)
-            return order[(order.noise == s) & (order.method != "nal")].iloc[0]
-
-        level = [s for s in open_ if matches(rival(s)["diff"])]
-        parts.append(f"not separable from the best of the others at {join_and(open_)} with {n} seeds")
-        if level:
+    if len(open_):
+        level = open_[open_.level]
+        parts.append(f"not separable from the best of the others at {join_and(list(open_.noise))} with {n} seeds")
+        if len(level):
             parts[-1] += (", and level with it within ±" + f"{100 * MATCH:g} point (95 % interval) at "
-                          + join_and([f"{s} (NAL − {method_name(rival(s).method)} {100 * rival(s)['diff'].mean:+.1f} "
-                                      f"points, 95 % CI {100 * rival(s)['diff'].low:+.1f} to "
-                                      f"{100 * rival(s)['diff'].high:+.1f})" for s in level]))
+                          + join_and([f"{r.noise} (NAL − {method_name(r.rival)} {100 * r.diff.mean:+.1f} points, 95 % "
+                                      f"CI {100 * r.diff.low:+.1f} to {100 * r.diff.high:+.1f})"
+                                      for r in level.itertuples()]))
     return "**Ranking:** " + "; ".join(parts) + "."
 
 

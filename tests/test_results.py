@@ -263,3 +263,22 @@ def test_the_untuned_comparison_runs_nal_at_the_papers_lambda_and_ranks_it_once(
     tuned = pd.concat([tuning[tuning.gce_q.fillna(0.9) == 0.9], sweep[sweep.lam == 2.0]])
     change = rank_change(untuned, tuned)
     assert list(change.before) == [2, 2] and list(change.after) == [1, 1] and set(change.of_before) == {3}
+
+
+@pytest.mark.timeout(60)
+def test_nal_standing_and_underfitting_decide_by_the_rulebook():
+    from nalkit.results import ranking
+    from nalkit.results.comparison import nal_standing
+    from nalkit.results.mechanism import underfitting
+
+    rows = []
+    for s, (gap, spread) in {"a": (0.0, 0.001), "b": (-0.05, 0.001), "c": (0.05, 0.001), "d": (0.0, 0.05)}.items():
+        for seed in range(5):
+            w = spread * (seed - 2)
+            rows += [{"method": "nal", "noise": s, "seed": seed, "last_test_acc": 0.8 + gap + w},
+                     {"method": "sce", "noise": s, "seed": seed, "last_test_acc": 0.8 - w}]
+    st = nal_standing(ranking(pd.DataFrame(rows))).set_index("noise")
+    assert list(st.status) == ["open", "behind", "first", "open"]
+    assert st.level.to_dict() == {"a": True, "b": False, "c": False, "d": False}   # a tight tie is level, a wide one not
+    low, best = underfitting(pd.DataFrame({"lam": [0.01, 2.0, 50.0], "last_clean_acc": [0.3, 0.95, 0.9]}))
+    assert list(low.index) == [0.01] and best == (2.0, 0.95)

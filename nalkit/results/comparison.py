@@ -15,6 +15,8 @@ and how many seeds a difference needs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -165,3 +167,30 @@ def rank_change(untuned: pd.DataFrame, tuned: pd.DataFrame, method: str = "nal")
             rows.append({"noise": s, "before": list(before.index).index(method) + 1, "of_before": len(before),
                          "after": list(after.index).index(method) + 1, "of_after": len(after)})
     return pd.DataFrame(rows, columns=["noise", "before", "of_before", "after", "of_after"])
+
+
+def nal_standing(order: pd.DataFrame, settings: Sequence[str] | None = None, reference: str = "nal") -> pd.DataFrame:
+    """From :func:`ranking`'s frame, per setting: ``status`` -- ``first`` (``reference`` resolved above every other
+    method), ``behind`` (resolved below at least one), ``open`` (neither) -- the best other method (``rival``) with
+    ``reference``'s paired difference to it (``diff``), whether that difference is a match (``level``, the rulebook's
+    MATCH) and the fewest seeds of any method there (``n``)."""
+    from .criteria import matches
+
+    rows = []
+    if not len(order) or reference not in set(order.method):
+        return pd.DataFrame(rows, columns=["noise", "status", "rival", "diff", "level", "n"])
+    for s in (settings if settings is not None else list(dict.fromkeys(order.noise))):
+        d = order[(order.noise == s) & (order.method != reference)]
+        if not len(d):
+            continue
+        if all(x.n >= 2 and x.low > 0 for x in d["diff"]):
+            status = "first"
+        elif any(x.n >= 2 and x.high < 0 for x in d["diff"]):
+            status = "behind"
+        else:
+            status = "open"
+        rival = d.iloc[0]  # best first
+        rows.append({"noise": s, "status": status, "rival": rival.method, "diff": rival["diff"],
+                     "level": bool(status == "open" and matches(rival["diff"])),
+                     "n": int(order[order.noise == s].n.min())})
+    return pd.DataFrame(rows, columns=["noise", "status", "rival", "diff", "level", "n"])

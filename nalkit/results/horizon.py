@@ -334,3 +334,17 @@ def appendix_e(summary: pd.DataFrame, settings: Sequence[str] | None = None) -> 
                      "nal_near_clean": bool(abs(nal.fit_last - nal.clean_fraction) <= NEAR_CLEAN),
                      "nal_flat": bool(nal.test_drop.mean <= FLAT)})
     return pd.DataFrame(rows, columns=["noise", "ce_memorises", "ce_falls", "nal_near_clean", "nal_flat"])
+
+
+def early_vs_last(epochs: pd.DataFrame, settings: Sequence[str], early: int = 40,
+                  others: Sequence[str] = ("CE", "SCE", "NAL, τ = 1", "NAL, authors' schedule")) -> pd.DataFrame:
+    """NAL minus each of ``others`` in test accuracy, paired over seeds, at epoch ``early`` and at the last epoch, per
+    setting: one row per (setting, other, epoch) with the :class:`nalkit.results.Difference` in ``diff``."""
+    from .stats import paired_difference
+
+    last = int(epochs.epoch.max()) if len(epochs) else early
+    frames = {e: at_epoch(epochs, e, ["test_acc", "memorized"]) for e in (early, last)}
+    rows = [{"noise": s, "other": other, "epoch": e,
+             "diff": paired_difference(f[f.noise == s], "test_acc", "NAL", other, column="variant")}
+            for s in settings for other in others for e, f in frames.items()]
+    return pd.DataFrame(rows, columns=["noise", "other", "epoch", "diff"])

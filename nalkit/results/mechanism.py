@@ -21,3 +21,20 @@ def snapshot_separation(snaps: pd.DataFrame) -> pd.DataFrame:
                      "median_clean": float(np.median(value[~noisy])) if (~noisy).any() else float("nan"),
                      "median_mislabeled": float(np.median(value[noisy])) if noisy.any() else float("nan")})
     return pd.DataFrame(rows, columns=["run", "epoch", "auroc", "median_clean", "median_mislabeled"])
+
+
+def underfitting(runs: pd.DataFrame, x: str = "lam", share: float | None = None) -> tuple[pd.Series, object]:
+    """Which values of ``x`` (one setting's sweep) underfit by the rulebook's UNDERFIT: those whose mean last-epoch
+    training accuracy on the correctly labelled samples (``last_clean_acc``) is below ``share`` times the best
+    value's. Returns (the underfitting values' mean accuracy, indexed by value; the best value), empty without
+    records of that accuracy."""
+    from .criteria import UNDERFIT
+
+    share = UNDERFIT if share is None else share
+    if not len(runs) or "last_clean_acc" not in runs:
+        return pd.Series(dtype=float), None
+    fit = runs.groupby(x).last_clean_acc.mean().dropna()
+    if not len(fit):
+        return pd.Series(dtype=float), None
+    best = fit.idxmax()
+    return fit[fit < share * fit[best]], (best, float(fit[best]))
