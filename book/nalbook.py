@@ -252,22 +252,21 @@ def findings() -> dict[str, str]:
     if len(abl) and len(sweep):
         lam_abl = sorted(abl.lam.unique())
         both = pd.concat([sweep[sweep.lam.isin(lam_abl)], abl]).drop_duplicates("run")
+        from nalkit.results.mechanism import ablation_effects, resolved_settings
+
         attention, targets = "no attention (τ = 1)", "no target estimation"
-        parts, effect = [], {}
+        effect = ablation_effects(both, settings_of(both))
+        parts = []
         for variant, name in ((attention, "removing the attention branch (τ = 1)"),
                               (targets, "removing target estimation")):
-            diffs = {s: paired_difference(both[both.setting == s], "last_test_acc", variant, "full NAL",
-                                          column="variant") for s in settings_of(both)}
-            diffs = {s: d for s, d in diffs.items() if d.n >= 2}  # a setting without paired seeds says nothing
-            effect[variant] = diffs
             changes = join_and([f"{100 * d.mean:+.1f} points at {s}" + (" (within noise)" if d.within_noise else "")
-                                for s, d in diffs.items()])
+                                for s, d in effect[variant].items()])
             parts.append(f"{name} changes the last-epoch test accuracy by {changes}")
         if not all(effect.values()):
             return out  # the ablation records are not there (yet)
         out["ablation"] = "At the selected λ, " + "; ".join(parts) + " (paired over seeds, 95 % t-intervals)."
-        costs = {v: [s for s, d in diffs.items() if not d.within_noise and d.mean < 0] for v, diffs in effect.items()}
-        helps = {v: [s for s, d in diffs.items() if not d.within_noise and d.mean > 0] for v, diffs in effect.items()}
+        costs = {v: resolved_settings(diffs, -1) for v, diffs in effect.items()}
+        helps = {v: resolved_settings(diffs, +1) for v, diffs in effect.items()}
         if not costs[attention] and costs[targets]:
             out["why"] = ("So, on these records, NAL's robustness comes from its target estimation: without it NAL "
                           f"loses accuracy at {', '.join(costs[targets])}, while fixing τ at 1 costs nothing measurable"

@@ -38,3 +38,28 @@ def underfitting(runs: pd.DataFrame, x: str = "lam", share: float | None = None)
         return pd.Series(dtype=float), None
     best = fit.idxmax()
     return fit[fit < share * fit[best]], (best, float(fit[best]))
+
+
+#: the two ablations of the mechanism chapter, as :func:`nalkit.results.nal_variant` names them
+ABLATIONS = ("no attention (τ = 1)", "no target estimation")
+
+
+def ablation_effects(runs: pd.DataFrame, settings: list[str] | None = None) -> dict[str, dict[str, object]]:
+    """What removing each part of NAL changes: per ablation of :data:`ABLATIONS` and setting, the paired difference
+    (over seeds) of the last-epoch test accuracy, ablation − full NAL (``runs`` has ``variant`` and ``setting``
+    columns); settings without paired seeds are left out."""
+    from .stats import paired_difference
+
+    have = settings if settings is not None else list(dict.fromkeys(runs.setting)) if len(runs) else []
+    out: dict[str, dict[str, object]] = {}
+    for variant in ABLATIONS:
+        diffs = {s: paired_difference(runs[runs.setting == s], "last_test_acc", variant, "full NAL", column="variant")
+                 for s in have}
+        out[variant] = {s: d for s, d in diffs.items() if d.n >= 2}
+    return out
+
+
+def resolved_settings(effects: dict[str, object], sign: int) -> list[str]:
+    """The settings whose difference is resolved (its 95 % interval excludes 0, the rulebook's CONFIDENCE) with the
+    given sign (-1: a cost, +1: a gain)."""
+    return [s for s, d in effects.items() if not d.within_noise and d.mean * sign > 0]
