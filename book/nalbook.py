@@ -314,39 +314,32 @@ def when_attention_acts(sweep: pd.DataFrame, epochs: pd.DataFrame, long_runs: pd
     epochs in which both groups' mean τ stays below ``early`` and the middle 90 % of every sample's τ at the
     snapshots before the last. Empty when the sweep has no per-epoch τ there.
     """
+    from nalkit.results.mechanism import attention_timing
+
     settings = [s for s in settings if len(sweep) and (sweep.setting == s).any()]
     if not settings or not len(epochs) or "tau_mislabeled" not in epochs:
         return ""
-    last = int(epochs.epoch.max())
-    end_tau = sweep.groupby("setting").last_tau_mislabeled.mean()
+    t = attention_timing(sweep, epochs, long_runs, settings, near, early)
+    last, end_tau, share = t["last"], t["end_tau"], t["phi_near"]
     text = (f"**When τ acts.** At the last epoch ({last}) the attention branch barely rescales any gradient: the "
             "mislabeled samples' mean τ is " + join_and([f"{end_tau[s]:.4f} at {s}" for s in settings]))
-    full = long_runs[long_runs.variant == "full NAL"] if len(long_runs) else long_runs
-    phi = load_snapshots(full[full.setting.isin(settings)].run_dir, "phi", epochs=[last]) if len(full) else None
-    if phi is not None and len(phi):
-        where = full.set_index("run").setting
-        share = phi.assign(setting=phi.run.map(where)).groupby("setting").value.apply(lambda v: (v > near).mean())
-        text += (f", and in the long tier (the same recipe and seeds trained for {int(full.epochs.max())} epochs, "
+    if share:
+        text += (f", and in the long tier (the same recipe and seeds trained for {t['long_epochs']} epochs, "
                  f"which records each sample's gradient factor φ of Theorem 1) φ exceeds {near:g} at epoch {last} for "
                  + join_and([f"{100 * share[s]:.1f} % of the training samples at {s}" for s in settings if s in share])
                  + f" (a gradient within {100 * (1 - near):.0f} % of cross-entropy's)")
     text += ". Whatever fixing τ at 1 costs must be bought earlier: "
     parts = []
     for s in settings:
-        m = epochs[epochs.setting == s].groupby("epoch")[["tau_clean", "tau_mislabeled"]].mean()
-        reached = m.index[(m.max(axis=1) >= early)]
-        below = m.loc[: reached.min() - 1] if len(reached) else m
-        if not len(below):
+        if s not in t["below"]:
             continue
-        part = (f"at {s} the mean τ of clean and of mislabeled samples stays between {below.min().min():.2f} and "
-                f"{below.max().max():.2f} up to epoch {int(below.index.max())}")
-        snaps = load_snapshots(sweep[sweep.setting == s].run_dir, "tau")
-        snaps = snaps[(snaps.epoch >= 0) & (snaps.epoch < last)]
-        if len(snaps):
-            lo, hi = np.quantile(snaps.value, [0.05, 0.95])
-            part += (f", and at epoch{'s' if snaps.epoch.nunique() > 1 else ''} "
-                     f"{join_and([str(e) for e in sorted(snaps.epoch.unique())])} the middle 90 % of all samples' τ "
-                     f"lies between {lo:.2f} and {hi:.2f}")
+        low, high, until = t["below"][s]
+        part = (f"at {s} the mean τ of clean and of mislabeled samples stays between {low:.2f} and {high:.2f} up to "
+                f"epoch {until}")
+        if s in t["middle"]:
+            lo, hi, snap = t["middle"][s]
+            part += (f", and at epoch{'s' if len(snap) > 1 else ''} {join_and([str(e) for e in snap])} the middle "
+                     f"90 % of all samples' τ lies between {lo:.2f} and {hi:.2f}")
         parts.append(part)
     if not parts:
         return ""

@@ -63,3 +63,41 @@ def resolved_settings(effects: dict[str, object], sign: int) -> list[str]:
     """The settings whose difference is resolved (its 95 % interval excludes 0, the rulebook's CONFIDENCE) with the
     given sign (-1: a cost, +1: a gain)."""
     return [s for s, d in effects.items() if not d.within_noise and d.mean * sign > 0]
+
+
+def attention_timing(sweep: pd.DataFrame, epochs: pd.DataFrame, long_runs: pd.DataFrame, settings: list[str],
+                     near: float = 0.99, early: float = 0.9) -> dict[str, object]:
+    """When the attention branch rescales gradients, from the records of one lambda (the mechanism chapter's "when
+    tau acts"): ``last`` (the sweep's last epoch); per setting ``end_tau`` (the mislabeled samples' mean tau then),
+    ``phi_near`` (the long tier's share of samples with phi above ``near`` at that epoch, where it has snapshots),
+    ``below`` ((lowest, highest, last epoch) of both groups' mean tau in the epochs before either reaches
+    ``early``) and ``middle`` ((5 %, 95 % quantiles of every sample's tau, the snapshot epochs before the last)).
+    ``sweep``, ``epochs`` and ``long_runs`` carry ``setting`` (and ``variant`` for ``long_runs``)."""
+    from .load import load_snapshots
+
+    out: dict[str, object] = {"last": int(epochs.epoch.max()) if len(epochs) else 0, "end_tau": {}, "phi_near": {},
+                              "below": {}, "middle": {}, "long_epochs": None}
+    if not settings or not len(epochs) or "tau_mislabeled" not in epochs:
+        return out
+    last = out["last"]
+    out["end_tau"] = sweep.groupby("setting").last_tau_mislabeled.mean().to_dict()
+    full = long_runs[long_runs.variant == "full NAL"] if len(long_runs) else long_runs
+    phi = load_snapshots(full[full.setting.isin(settings)].run_dir, "phi", epochs=[last]) if len(full) else None
+    if phi is not None and len(phi):
+        where = full.set_index("run").setting
+        out["phi_near"] = phi.assign(setting=phi.run.map(where)).groupby("setting").value.apply(
+            lambda v: float((v > near).mean())).to_dict()
+        out["long_epochs"] = int(full.epochs.max())
+    for s in settings:
+        m = epochs[epochs.setting == s].groupby("epoch")[["tau_clean", "tau_mislabeled"]].mean()
+        reached = m.index[(m.max(axis=1) >= early)]
+        below = m.loc[: reached.min() - 1] if len(reached) else m
+        if not len(below):
+            continue
+        out["below"][s] = (float(below.min().min()), float(below.max().max()), int(below.index.max()))
+        snaps = load_snapshots(sweep[sweep.setting == s].run_dir, "tau")
+        snaps = snaps[(snaps.epoch >= 0) & (snaps.epoch < last)]
+        if len(snaps):
+            lo, hi = np.quantile(snaps.value, [0.05, 0.95])
+            out["middle"][s] = (float(lo), float(hi), sorted(int(e) for e in snaps.epoch.unique()))
+    return out
