@@ -400,33 +400,28 @@ def nal_cost(overhead: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, 
         "met": [target_met(r, t) for r, t in zip(rows.ratio, rows.target)],
         "spread": [str(n) if isinstance(n, str) else "" for n in rows.note],
     })
-    step = rows[rows.quantity.str.contains("every batch", regex=False)]
-    memory = rows[rows.quantity.str.startswith("memory")]
+    from nalkit.results.claims import cost
+
+    c = cost(overhead, runs)
     parts = []
-    if len(step):
-        parts.append(f"a NAL training step takes {step.ratio.iloc[0]:.2f}× CE's")
-    if len(memory):
-        parts.append(f"it holds {memory.ratio.iloc[0]:.2f}× CE's memory")
+    if np.isfinite(c.step):
+        parts.append(f"a NAL training step takes {c.step:.2f}× CE's")
+    if np.isfinite(c.memory):
+        parts.append(f"it holds {c.memory:.2f}× CE's memory")
     met = [m for m in table.met if m]
     lead = ("NAL costs what cross-entropy costs" if met and all(m == "yes" for m in met)
             else "NAL against cross-entropy")
     text = (f"**{lead}:** " + " and ".join(parts) + " (paired, side by side in one process; table below)." if parts
             else "The paired NAL / CE benchmark (`nal_overhead`) has no results yet.")
-    from nalkit.results import epoch_time_by_hardware
-
-    median, count = epoch_time_by_hardware(runs)
-    both = median[["nal", "ce"]].dropna() if {"nal", "ce"} <= set(median.columns) else median.iloc[:0]
-    if len(both) and len(step):
-        h = count.loc[both.index, "nal"].idxmax()  # the hardware with most NAL runs
-        ce = runs[(runs.method == "ce") & (runs.hardware == h)].sec_per_epoch
-        text += (f" The results chapter's cost table gives a different ratio, {both.loc[h, 'nal'] / both.loc[h, 'ce']:.2f}"
-                 f"× CE: it divides the median seconds per epoch of NAL's {int(count.loc[h, 'nal'])} runs by those of "
-                 f"CE's {len(ce)} on the same CPU, runs timed one by one at different times on a shared machine, "
-                 f"where CE's own runs range from {ce.min():.2f} to {ce.max():.2f} s per epoch "
-                 f"({100 * (ce.max() / ce.min() - 1):.0f} % apart). The micro-benchmark instead alternates CE and NAL "
-                 f"steps in one process, so both see the same load, and takes the median of the paired ratios: "
-                 f"{step.ratio.iloc[0]:.2f}. The paired ratio is NAL's cost; the per-run ratio adds how busy the "
-                 "machine was when each run trained.")
+    if np.isfinite(c.per_run) and np.isfinite(c.step):
+        text += (f" The results chapter's cost table gives a different ratio, {c.per_run:.2f}× CE: it divides the "
+                 f"median seconds per epoch of NAL's {c.n_nal} runs by those of CE's {c.n_ce} on the same CPU, runs "
+                 f"timed one by one at different times on a shared machine, where CE's own runs range from "
+                 f"{c.ce_fastest:.2f} to {c.ce_slowest:.2f} s per epoch "
+                 f"({100 * (c.ce_slowest / c.ce_fastest - 1):.0f} % apart). The micro-benchmark instead alternates "
+                 f"CE and NAL steps in one process, so both see the same load, and takes the median of the paired "
+                 f"ratios: {c.step:.2f}. The paired ratio is NAL's cost and decides claim C9 (rule COST_SAME, "
+                 f"[](rules.md)); the per-run ratio adds how busy the machine was when each run trained.")
     return table, text
 
 

@@ -93,6 +93,9 @@ __all__ = [
     "stages_present",
     "standing",
     "strongest_control_gaps",
+    "Cost",
+    "cost",
+    "step_ratios",
 ]
 #: the appendix's settings, in the book's order
 SETTINGS = ("sym 40 %", "sym 80 %", "asym 40 %")
@@ -458,24 +461,50 @@ def step_ratios(overhead: pd.DataFrame | None) -> tuple[float, float]:
     return (float(step.iloc[0]) if len(step) else float("nan"), float(memory.iloc[0]) if len(memory) else float("nan"))
 
 
+@dataclass(frozen=True)
+class Cost:
+    """NAL's cost against CE: the paired benchmark's ratios (they decide C9) and, beside them, the ratio of median
+    seconds per epoch of the runs on the hardware with the most NAL runs, with CE's own spread there."""
+
+    step: float
+    memory: float
+    per_run: float = float("nan")
+    hardware: str = ""
+    n_nal: int = 0
+    n_ce: int = 0
+    ce_fastest: float = float("nan")
+    ce_slowest: float = float("nan")
+
+
+def cost(overhead: pd.DataFrame | None, runs: pd.DataFrame) -> Cost:
+    """:class:`Cost` from the ``nal_overhead`` benchmark's table and the runs' timings (same hardware only:
+    :func:`nalkit.results.epoch_time_by_hardware`)."""
+    step, memory = step_ratios(overhead)
+    if not len(runs) or not {"nal", "ce"} <= set(runs.method) or "sec_per_epoch" not in runs:
+        return Cost(step, memory)
+    t, n = epoch_time_by_hardware(runs)
+    same = list(t[["nal", "ce"]].dropna().index) if {"nal", "ce"} <= set(t.columns) else []
+    if not same:
+        return Cost(step, memory)
+    h = max(same, key=lambda x: n.loc[x, "nal"])
+    ce = runs[(runs.method == "ce") & (runs.hardware == h)].sec_per_epoch
+    return Cost(step, memory, float(t.loc[h, "nal"] / t.loc[h, "ce"]), h, int(n.loc[h, "nal"]), int(n.loc[h, "ce"]),
+                float(ce.min()), float(ce.max()))
+
+
 def _cost(default: pd.DataFrame, overhead: pd.DataFrame | None) -> Claim:
     key, claim = "C9", "NAL costs about what a single network with a robust loss costs"
     where, evidence = "appendix C, Table 2 (GPU memory)", "{numref}`tab-cost-ours`"
-    step, memory = step_ratios(overhead)
-    if not np.isfinite(step):
+    c = cost(overhead, default)
+    if not np.isfinite(c.step):
         return _untested(key, claim, where, evidence, "no paired NAL / CE benchmark (benchmarks/nal_overhead.py)")
-    numbers = (f"paired step time NAL / CE = {step:.3f} (rule: ≤ {COST_SAME:g}), counted memory NAL / CE = "
-               f"{memory:.3f} (≤ {MEMORY_SAME:g}), CPU benchmark")
-    if len(default) and {"nal", "ce"} <= set(default.method) and "sec_per_epoch" in default:
-        t, n = epoch_time_by_hardware(default)
-        same = list(t[["nal", "ce"]].dropna().index) if "nal" in t else []
-        if same:
-            h = max(same, key=lambda x: n.loc[x, "nal"])
-            numbers += (f"; beside it, not deciding: median epoch time of the default grid's runs NAL / CE = "
-                        f"{t.loc[h, 'nal'] / t.loc[h, 'ce']:.2f} ({int(n.loc[h, 'nal'])} NAL and {int(n.loc[h, 'ce'])} "
-                        f"CE runs on {h})")
+    numbers = (f"paired step time NAL / CE = {c.step:.3f} (rule: ≤ {COST_SAME:g}), counted memory NAL / CE = "
+               f"{c.memory:.3f} (≤ {MEMORY_SAME:g}), CPU benchmark")
+    if np.isfinite(c.per_run):
+        numbers += (f"; beside it, not deciding: median epoch time of the default grid's runs NAL / CE = "
+                    f"{c.per_run:.2f} ({c.n_nal} NAL and {c.n_ce} CE runs on {c.hardware})")
     return Claim(key, claim, where, evidence, numbers + " (GPU memory needs a GPU, not measured here)",
-                 cost_verdict(step, memory))
+                 cost_verdict(c.step, c.memory))
 
 
 NOT_HERE = (
