@@ -211,17 +211,22 @@ def findings() -> dict[str, str]:
     abl, _ = grid_runs("ablations")
     settings = settings_of(default)
     if len(default):
+        from nalkit.results import ranking
+
+        order = ranking(default)
         parts = []
         for s in settings:
-            d = default[default.setting == s]
-            means = d.groupby("method").last_test_acc.mean().sort_values(ascending=False)
-            rank = list(means.index).index("nal") + 1 if "nal" in means else None
-            diff = paired_difference(d, "last_test_acc", "nal", "ce")
-            other = means.index[1] if rank == 1 else means.index[0]  # the runner-up, or the best when NAL is not
-            vs = paired_difference(d, "last_test_acc", "nal", other)
-            parts.append(f"at {s} NAL ranks {rank} of {len(means)} with {100 * means['nal']:.1f} % (NAL − "
-                         f"{L(other)}, the {'runner-up' if rank == 1 else 'best'}: {vs.sentence()}; NAL − CE: "
-                         f"{diff.sentence()})")
+            d = order[order.noise == s]
+            if "nal" not in set(d.method):
+                continue
+            rank = int(d[d.method == "nal"]["rank"].iloc[0])
+            others = d[d.method != "nal"]
+            rival = others.iloc[0]  # the runner-up, or the best when NAL is not first
+            ce = others[others.method == "ce"]
+            parts.append(f"at {s} NAL ranks {rank} of {len(d)} with {100 * d[d.method == 'nal']['mean'].iloc[0]:.1f} % "
+                         f"(NAL − {L(rival.method)}, the {'runner-up' if rank == 1 else 'best'}: "
+                         f"{rival['diff'].sentence()}; NAL − CE: "
+                         f"{ce['diff'].iloc[0].sentence() if len(ce) else 'no CE runs'})")
         lam = ", ".join(f"{v:g}" for v in sorted(default[default.method == "nal"].lam.unique()))
         seeds = default.groupby(["setting", "method"]).seed.nunique()
         n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
