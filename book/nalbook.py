@@ -955,21 +955,26 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
     first = "sym 40 %"
     if len(default) and {"nal", "ce"} <= set(default.method):
         names = flipped(default)
-        diffs = {s: paired_difference(default[default.noise == s], "last_test_acc", "nal", "ce")
-                 for s in SETTINGS if s in set(default.noise)}
-        ahead = [s for s, d in diffs.items() if d.n >= 2 and d.low > 0]
+        from nalkit.results.claims import nal_against
+        from nalkit.results.criteria import HOLDS, side
+
+        diffs = nal_against(default, "ce")
+        ahead = [s for s, d in diffs.items() if side(d) == HOLDS]
         if first in diffs:
             out.append(f"After 40 epochs NAL ends {100 * diffs[first].mean:.1f} points of test accuracy above "
                        f"cross-entropy at {names.get(first, first)}, and above it beyond the seed spread in {len(ahead)} "
                        f"of {len(diffs)} noise settings.")
         others = sorted(set(default.method) - {"nal", "ce"})
         if others:
-            from nalkit.results.claims import MATCH, against_best, matches
+            from nalkit.results.claims import MATCH, against_best
+
+            from nalkit.results.criteria import standing
 
             ahead_of, level, behind = [], [], []
             for s, (best, x) in against_best(default, "nal", others).items():
-                if x.n >= 2 and (x.low > 0 or x.high < 0 or matches(x)):
-                    (ahead_of if x.low > 0 else behind if x.high < 0 else level).append(f"{best.upper()} at {s}")
+                word = standing(x)
+                if word in ("ahead", "matches", "behind"):
+                    {"ahead": ahead_of, "matches": level, "behind": behind}[word].append(f"{best.upper()} at {s}")
             n = int(default.groupby(["noise", "method"]).size().min())
             tuned = baselines_tuned(default, grids.get("tuning", (pd.DataFrame(), None))[0])
             split = len(diffs) - len(ahead_of) - len(level) - len(behind)
@@ -1022,7 +1027,7 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
             lead = ("The per-sample part of τ adds no test accuracy beyond the seed spread here" if not ahead else
                     f"The per-sample part of τ adds test accuracy beyond the seed spread at {join_and(tough)}" if tough
                     else f"The per-sample part of τ adds test accuracy beyond the seed spread at {join_and(ahead)} "
-                    f"against {PER_SAMPLE_CONTROL}, but not against the control that does best there")
+                    f"against the control C8 names, but not against the control that does best there")
             text = (f"{lead}: against {PER_SAMPLE_CONTROL} (the control C8 names), full NAL is ahead in "
                     f"{len(ahead)} of {len(gaps)} settings, behind in {len(behind)}, not separated in "
                     f"{len(gaps) - len(ahead) - len(behind)}, and against the best of the three controls without a "
