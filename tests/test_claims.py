@@ -287,3 +287,13 @@ def test_the_papers_setting_decides_the_stages_and_the_others_are_beside():
     assert "NAL: not reproduced" in c5.beside
     c5 = by_key(claims_table({}, stages=book))["C5"]           # the paper's setting not there yet
     assert c5.verdict == NOT_REPRODUCED and "pending" in c5.numbers
+
+
+@pytest.mark.timeout(60)
+def test_the_long_tier_is_read_in_its_own_vocabulary_whatever_variant_column_a_frame_carries():
+    """The book's frames carry nal_variant's names ("full NAL") in ``variant``; the protocol claims rename."""
+    long_runs = protocol_frame().assign(variant="full NAL")
+    claims = by_key(claims_table({"default": (default_runs(), pd.DataFrame()), "long": (long_runs, pd.DataFrame())},
+                                 stages=pd.DataFrame()))
+    assert "last epoch of 200" in claims["C1"].numbers
+    assert "200 epochs at the paper's setting" in claims["C8"].beside

@@ -392,7 +392,7 @@ def paper_setting_gaps(long_runs: pd.DataFrame) -> dict[str, Difference]:
     tier (last-epoch test accuracy, paired over seeds)."""
     if not len(long_runs):
         return {}
-    runs = with_variant(long_runs) if "variant" not in long_runs else long_runs
+    runs = with_variant(long_runs)  # the long tier's names, whatever "variant" the frame carries
     control = PAPER_CONTROLS["one learned τ"]
     out = {}
     for s in _present(runs):

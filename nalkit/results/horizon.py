@@ -295,7 +295,7 @@ def protocol_runs(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
 
     if not len(runs):
         return runs
-    runs = with_variant(runs) if "variant" not in runs else runs
+    runs = with_variant(runs)  # always the long tier's names (a frame may carry nal_variant's in "variant")
     out = runs[runs.variant.isin(list(PROTOCOL_METHODS))].copy()
     out["method"] = out.variant.map(PROTOCOL_METHODS)
     seeds = out.groupby(["noise", "method"]).seed.transform("nunique")
