@@ -14,7 +14,8 @@ The verdict words (``VERDICTS``):
 * *not tested here* -- the records to judge it do not exist (the reason is given).
 
 A rule's ``after_results`` says whether its value was fixed after the records it judges had been seen (true of
-every rule here: the book has no pre-registration; the page says so rather than hide it).
+every rule but the 95 % interval, the field's convention: the book has no pre-registration; the page says so
+rather than hide it).
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ RULES: tuple[Rule, ...] = (
          "every paired comparison (C1, C2, C6, C8, ranking, controls)", after_results=False),
     Rule("MATCH", 0.01, "Does NAL match a method (C2's 'matches')?",
          "the 95 % interval of NAL − the method lies within ±1 point of test accuracy",
-         "an equivalence margin smaller than any gap the paper reports between methods (its Table 2 spans 1-10 "
-         "points at CIFAR-10 40 %); a wide interval that covers 0 is undecided, not a match",
+         "an equivalence margin of one point of test accuracy (the book prints accuracies to 0.1 point; the paper "
+         "ranks methods by differences of about a point and more); a wide interval that covers 0 is undecided, not "
+         "a match",
          "C2, the ranking of the results and horizon chapters"),
     Rule("MEMORISED", 0.95, "Has CE memorised the noisy labels (C3)?",
          "at the last epoch CE predicts at least 95 % of the mislabeled training samples as their noisy label",
