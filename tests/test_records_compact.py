@@ -256,6 +256,9 @@ def test_committed_arrays_match_the_originals_the_figures_and_aurocs_were_made_f
         new = load_arrays(run)
         noisy = old["noisy_labels"] != old["clean_labels"]
         for key, value in old.items():
+            if key not in new:  # format 3 keeps no per-sample loss of the snapshots before the last
+                assert key.startswith("loss_e"), f"{run.name}: {key} is missing"
+                continue
             if value.dtype.kind == "i":
                 np.testing.assert_array_equal(new[key], value, err_msg=f"{run.name} {key}")
                 continue

@@ -208,7 +208,9 @@ class Evidence:
         self.stage("preflight", self.preflight)
         self.stage("cuda-tests", self.cuda_tests)
         self.stage("probe", self.probe)
-        epochs = ["optim.epochs=2", "run.snapshot_epochs=[1,2]", "method.nal.es=1"] if self.args.rehearse else \
+        # the rehearsal's 2 epochs: every schedule that starts later (NAL's es, SELC's turning point) starts at 1
+        epochs = ["optim.epochs=2", "run.snapshot_epochs=[1,2]", "method.nal.es=1", "method.selc.start=1"] \
+            if self.args.rehearse else \
             ["optim.epochs=500", f"run.snapshot_epochs={SNAPSHOTS_500}"]
         self.stage("long", lambda b: self.grid("long", "configs/grids/long.yaml", epochs, b, "2-long",
                                                self.args.only_long))
