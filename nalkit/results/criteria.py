@@ -81,8 +81,8 @@ RULES: tuple[Rule, ...] = (
          "the paper's Fig. 8/10 show NAL's test accuracy flat after its peak",
          "C4, the horizon chapter"),
     Rule("STAGE_ALIKE", 0.6, "Stage 1 of τ: clean and mislabeled alike?",
-         "AUROC of 1 − τ at the first snapshot ≤ 0.6. Reported, never counted as evidence: τ starts at the same "
-         "value for every sample, so stage 1 holds by construction",
+         "AUROC of 1 − τ at the first snapshot ≤ 0.6. Reported, never counted as evidence: at initialisation τ "
+         "knows nothing about which labels are wrong, so stage 1 holds by construction",
          "appendix F's first stage; 0.6 is 'barely separates' (SEPARATE_PARTLY)",
          "C5, the mechanism and horizon chapters"),
     Rule("STAGE_APART", 0.75, "Stage 2 of τ: do clean and mislabeled separate?",
