@@ -819,7 +819,7 @@ def phi_lines(epochs: pd.DataFrame, settings: Sequence[str]) -> list[str]:
     lines = []
     for r in sorted(table.itertuples(), key=lambda r: (order.get(r.noise, 99), rank.get(r.variant, 99), r.variant)):
         span = (f"in {len(r.scaled)} of {r.epochs} epochs (first {min(r.scaled)}, last {max(r.scaled)})" if r.scaled
-                else "in no epoch")
+                else "in no epoch" if r.seeds >= 2 else "in no epoch it can tell (one seed so far: no interval)")
         lines.append(
             f"**{r.noise}, {r.variant}:** the mislabeled samples' mean φ is below the clean samples' by at least "
             f"{PHI_GAP:g} (95 % interval over seeds above 0) {span}; it is lowest in epoch {r.lowest_epoch} "

@@ -249,7 +249,8 @@ def horizon_summary(runs: pd.DataFrame, epochs: pd.DataFrame, early: int = 40) -
 def phi_scaling(epochs: pd.DataFrame, by: Sequence[str] = ("variant", "noise")) -> pd.DataFrame:
     """Theorem 1 at work, one row per ``by`` group of per-epoch records with phi (``phi_clean``, ``phi_mislabeled``):
 
-    ``epochs`` (how many have phi), ``scaled`` (the epochs in which the clean samples' mean phi exceeds the
+    ``seeds`` (runs in the group; one has no interval, so nothing is "scaled"), ``epochs`` (how many have phi),
+    ``scaled`` (the epochs in which the clean samples' mean phi exceeds the
     mislabeled samples' by the rulebook's ``PHI_GAP`` with a 95 % interval over seeds above 0:
     ``nalkit.results.criteria.scales_down``), ``last_scaled`` (whether the last epoch is one), ``lowest_epoch``
     and ``lowest`` (the mislabeled samples' lowest mean phi) with ``clean_at_lowest``, ``last_epoch``,
@@ -257,8 +258,8 @@ def phi_scaling(epochs: pd.DataFrame, by: Sequence[str] = ("variant", "noise")) 
     from .criteria import scales_down
     from .stats import mean_interval
 
-    cols = [*by, "epochs", "scaled", "last_scaled", "lowest_epoch", "lowest", "clean_at_lowest", "last_epoch",
-            "last_clean", "last_mislabeled"]
+    cols = [*by, "seeds", "epochs", "scaled", "last_scaled", "lowest_epoch", "lowest", "clean_at_lowest",
+            "last_epoch", "last_clean", "last_mislabeled"]
     if not len(epochs) or "phi_mislabeled" not in epochs:
         return pd.DataFrame(columns=cols)
     have = epochs.dropna(subset=["phi_clean", "phi_mislabeled"])
@@ -268,7 +269,8 @@ def phi_scaling(epochs: pd.DataFrame, by: Sequence[str] = ("variant", "noise")) 
         per_epoch = {int(e): mean_interval(h.gap) for e, h in g.groupby("epoch")}
         m = g.groupby("epoch")[["phi_clean", "phi_mislabeled"]].mean()
         low = int(m.phi_mislabeled.idxmin())
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "epochs": len(per_epoch),
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "seeds": int(g.run.nunique()),
+                     "epochs": len(per_epoch),
                      "scaled": [e for e, d in per_epoch.items() if scales_down(d)],
                      "last_scaled": scales_down(per_epoch[max(per_epoch)]), "lowest_epoch": low,
                      "lowest": float(m.phi_mislabeled[low]), "clean_at_lowest": float(m.phi_clean[low]),
