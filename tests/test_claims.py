@@ -297,3 +297,11 @@ def test_the_long_tier_is_read_in_its_own_vocabulary_whatever_variant_column_a_f
                                  stages=pd.DataFrame()))
     assert "last epoch of 200" in claims["C1"].numbers
     assert "200 epochs at the paper's setting" in claims["C8"].beside
+
+
+@pytest.mark.timeout(60)
+def test_the_papers_setting_decides_only_with_the_tiers_seeds():
+    paper_one_seed = stages((0.5, 0.8, 0.95), variant="NAL (λ 0.5), authors' schedule", seeds=(0,))
+    book = stages((0.5, 0.6, 0.6), variant="NAL")
+    c5 = by_key(claims_table({}, stages=pd.concat([paper_one_seed, book])))["C5"]
+    assert c5.verdict == NOT_REPRODUCED and "1 of 3 seeds so far" in c5.beside
