@@ -335,8 +335,8 @@ def _theorem(long_epochs: pd.DataFrame) -> Claim:
     if not len(long_epochs) or "phi_mislabeled" not in long_epochs:
         return _untested(key, claim, where, evidence, "no records of φ")
     e = with_variant(long_epochs)
-    seeds = e.groupby("variant").run.nunique().to_dict()
-    # the paper's setting decides once it has as many seeds as the book's NAL (the tier's seeds)
+    seeds = e.groupby("variant").run.nunique().to_dict()  # runs over every setting
+    # the paper's setting decides once it has as many runs as the book's NAL (the tier's seeds in every setting)
     decide = PAPER_SETTING if seeds.get(PAPER_SETTING, 0) >= seeds.get("NAL", 1) else "NAL"
     table = phi_scaling(e[e.variant == decide])
     order = {s: i for i, s in enumerate(SETTINGS)}
@@ -357,7 +357,7 @@ def _theorem(long_epochs: pd.DataFrame) -> Claim:
     met, anywhere = int(table.last_scaled.sum()), int(sum(bool(x) for x in table.scaled))
     verdict = REPRODUCED if met == len(table) else PARTLY if anywhere else NOT_REPRODUCED
     return Claim(key, claim, where, evidence, " ".join(parts[:1]) + " " + "; ".join(parts[1:])
-                 + (f" ({PAPER_SETTING} pending: {seeds.get(PAPER_SETTING, 0)} of {seeds.get('NAL', 0)} seeds)"
+                 + (f" ({PAPER_SETTING} pending: {seeds.get(PAPER_SETTING, 0)} of {seeds.get('NAL', 0)} runs)"
                     if decide != PAPER_SETTING else "")
                  + " (the formula itself is checked against autograd in the tests)", verdict,
                  beside=f"mislabeled φ below clean by ≥ {PHI_GAP:g} in: {beside}" if beside else "")
