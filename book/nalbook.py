@@ -761,26 +761,24 @@ def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataF
     against full NAL), one sentence per setting saying which variant stays within the seed spread of full NAL,
     and a last sentence answering the section's question by C8's rule (:func:`nalkit.results.claims.per_sample_answer`:
     full NAL against the control the rule names, one learned tau for all samples)."""
-    from nalkit.results import paired_difference
+    from nalkit.results.claims import control_differences
 
     rows, lines = [], []
+    chosen = runs[runs.setting.isin(settings)] if len(runs) else runs
+    diffs = control_differences(chosen.assign(noise=chosen.setting) if len(chosen) else chosen, CONTROL_VARIANTS)
     for s in settings:
-        d = runs[runs.setting == s] if len(runs) else runs
-        present = [v for v in CONTROL_VARIANTS if len(d) and (d.variant == v).any()]
-        if "full NAL" not in present:
+        d = diffs[diffs.noise == s] if len(diffs) else diffs
+        if not len(d):
             continue
         recovered, short = [], []
-        for v in present:
-            x = d[d.variant == v]
-            diff = paired_difference(d, "last_test_acc", v, "full NAL", column="variant") if v != "full NAL" else None
-            mem = paired_difference(d, "last_memorized", v, "full NAL", column="variant") if v != "full NAL" else None
-            rows.append({"setting": s, "variant": v, "test acc": f"{pm(x.last_test_acc)} ({len(x)})",
+        for r in d.itertuples():
+            x = runs[(runs.setting == s) & (runs.variant == r.variant)]
+            rows.append({"setting": s, "variant": r.variant, "test acc": f"{pm(x.last_test_acc)} ({len(x)})",
                          "memorised": pm(x.last_memorized),
-                         "test acc − full NAL": diff.sentence(pairs="seeds") if diff is not None else "–",
-                         "memorised − full NAL": mem.sentence(pairs="seeds") if mem is not None else "–"})
-            if diff is not None and diff.n >= 2:
-                (recovered if diff.low <= 0 <= diff.high or diff.low > 0 else short).append(
-                    f"{v} ({100 * diff.mean:+.1f})")
+                         "test acc − full NAL": r.test.sentence(pairs="seeds") if r.test is not None else "–",
+                         "memorised − full NAL": r.memorised.sentence(pairs="seeds") if r.memorised is not None else "–"})
+            if isinstance(r.side, str):  # a difference with an interval (not full NAL itself)
+                (short if r.side == "fails" else recovered).append(f"{r.variant} ({100 * r.test.mean:+.1f})")
         if recovered or short:
             lines.append(f"**{s}:** within the seed spread of full NAL or above it: "
                          f"{join_and(recovered) if recovered else 'none'}; below it: {join_and(short) if short else 'none'}.")

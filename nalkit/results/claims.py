@@ -93,6 +93,7 @@ __all__ = [
     "stages_present",
     "standing",
     "strongest_control_gaps",
+    "control_differences",
     "nal_against",
     "Cost",
     "cost",
@@ -412,6 +413,26 @@ def paper_setting_gaps(long_runs: pd.DataFrame) -> dict[str, Difference]:
         if {PAPER_SETTING, control} <= set(d.variant):
             out[s] = paired_difference(d, "last_test_acc", PAPER_SETTING, control, column="variant")
     return out
+
+
+def control_differences(runs: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
+    """Each variant of ``variants`` beside full NAL, per setting (``runs`` with ``variant`` and ``noise``): one row per
+    (setting, variant) present with ``test`` and ``memorised`` (variant − full NAL, paired over seeds; None for full
+    NAL itself) and ``side`` of the test difference by the rulebook (``holds``: above full NAL, ``fails``: below,
+    ``undecided``: the interval covers 0; None without an interval)."""
+    from .criteria import side
+
+    rows = []
+    for s in _present(runs) if len(runs) else []:
+        d = runs[runs.noise == s]
+        if "full NAL" not in set(d.variant):
+            continue
+        for v in [v for v in variants if v in set(d.variant)]:
+            test = paired_difference(d, "last_test_acc", v, "full NAL", column="variant") if v != "full NAL" else None
+            mem = paired_difference(d, "last_memorized", v, "full NAL", column="variant") if v != "full NAL" else None
+            rows.append({"noise": s, "variant": v, "test": test, "memorised": mem,
+                         "side": side(test) if test is not None and test.n >= 2 else None})
+    return pd.DataFrame(rows, columns=["noise", "variant", "test", "memorised", "side"])
 
 
 def per_sample_answer(controls: pd.DataFrame, control: str = PER_SAMPLE_CONTROL) -> pd.DataFrame:
