@@ -203,7 +203,7 @@ def join_and(items: Sequence[str]) -> str:
 def findings() -> dict[str, str]:
     """Verdict sentences from the default, lambda and ablation grids; a key is absent when its records are."""
     from nalkit.plotting import method_label as L
-    from nalkit.results import paired_difference, select_lambda
+    from nalkit.results import select_lambda
 
     out: dict[str, str] = {}
     default, _ = grid_runs("default")
@@ -944,7 +944,7 @@ def regime_sentence(stability: pd.DataFrame) -> str:
 
 def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stages: pd.DataFrame) -> list[str]:
     """At most five plain sentences, each with its deciding number, from the same records as the claims table."""
-    from nalkit.results import horizon_summary, paired_difference, with_variant
+    from nalkit.results import horizon_summary, with_variant
     from nalkit.results.claims import baselines_tuned
 
     out: list[str] = []
