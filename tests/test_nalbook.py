@@ -1,4 +1,4 @@
-"""The book's formatting helpers (book/nalbook.py): numbers rounded as the tables print them, numbered tables."""
+"""The book's formatting helpers (book/nalbook/): numbers rounded as the tables print them, numbered tables."""
 
 import re
 import sys

@@ -1,0 +1,80 @@
+"""Phrasing for the regime chapter (book/regime.md): the claims x regimes matrix in words."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .common import join_and, table_md
+
+
+def regime_cell(row) -> str:
+    """One cell of the regime matrix: the rulebook's word and the deciding number with its 95 % interval, in points
+    (for τ's AUROC, the best AUROC itself); the detectors' cell is its note."""
+    if row.key == "–" or not np.isfinite(row["mean"]):
+        return row.note or row.word or "–"
+    from nalkit.results.criteria import STAGE_APART
+
+    if row.key == "C5":
+        number = f"best AUROC {row['mean'] + STAGE_APART:.2f}"
+        if np.isfinite(row.low):
+            number += f" [{row.low + STAGE_APART:.2f}, {row.high + STAGE_APART:.2f}]"
+    else:
+        number = f"{100 * row['mean']:+.1f}" + (f" [{100 * row.low:+.1f}, {100 * row.high:+.1f}]"
+                                                if np.isfinite(row.low) else "")
+    return f"**{row.word}**: {number}"
+
+
+def regime_matrix_md(matrix: pd.DataFrame, axis: str, number: int) -> str:
+    """The claims × regimes table of one axis (numbered ``tab-regime-<number>``)."""
+    from nalkit.results.criteria import MEMORISING
+
+    d = matrix[matrix.axis == axis]
+    regimes = list(dict.fromkeys(d.regime))
+    heads = {}
+    for r in regimes:
+        g = d[d.regime == r].iloc[0]
+        mem = (f"; CE memorised {100 * g.ce_memorised:.0f} %" if np.isfinite(g.ce_memorised) else "")
+        seeds = f"{g.seeds}" if g.seeds == g.seeds_most else f"{g.seeds}–{g.seeds_most}"
+        heads[r] = f"{r}{' (reference)' if g.reference else ''}<br>{seeds} seed{'s' if g.seeds_most != 1 else ''}{mem}"
+    cells = {r: {c.claim: regime_cell(c) for _, c in d[d.regime == r].iterrows()} for r in regimes}
+    claims = list(dict.fromkeys(d.claim))
+    keys = dict(zip(d.claim, d.key))
+    table = pd.DataFrame({heads[r]: [cells[r].get(c, "–") for c in claims] for r in regimes},
+                         index=[f"{keys[c]}: {c}" if keys[c] != "–" else c for c in claims]).rename_axis("claim")
+    return table_md(table, f"Axis *{axis}*: each claim in each regime, decided by the rulebook ([](rules.md)); "
+                    f"differences in points with their 95 % interval over paired seeds. A memorisation claim reads "
+                    f"*not reached* where CE memorised at most {100 * MEMORISING:.0f} % of the mislabeled samples.",
+                    f"tab-regime-{number}", align="left")
+
+
+def regime_lines(stability: pd.DataFrame, matrix: pd.DataFrame) -> list[str]:
+    """One sentence per claim: stable across the regimes tested, or which regime turns it (and where it was not
+    reached, or not tested yet)."""
+    lines = []
+    for (key, claim), g in stability.groupby(["key", "claim"], sort=False):
+        if key == "–":  # τ among the detectors has a rank, not a verdict: listed per regime below
+            continue
+        tested = [(a, r) for a, rs in zip(g.axis, g.tested) for r in rs]
+        turned = [f"{r} ({a}: {w} → {matrix[(matrix.axis == a) & (matrix.regime == r) & (matrix.key == key)].word.iloc[0]})"
+                  for a, rs, w in zip(g.axis, g.turned, g.reference_word) for r in rs]
+        unreached = [f"{r} ({a})" for a, rs in zip(g.axis, g.unreached) for r in rs]
+        name = f"**{key}, {claim}:**" if key != "–" else f"**{claim}:**"
+        if not tested:
+            text = f"{name} no regime beyond the CPU regime has records yet"
+        elif turned:
+            text = f"{name} turned by {join_and(turned)}; the same as in the CPU regime in the other " \
+                   f"{len(tested) - len(turned)} regime{'s' if len(tested) - len(turned) != 1 else ''} tested"
+        else:
+            text = f"{name} the same verdict in all {len(tested)} regime{'s' if len(tested) != 1 else ''} tested"
+        if unreached:
+            text += f"; not reached in {join_and(unreached)}"
+        lines.append(text + ".")
+    ranks = matrix[(matrix.key == "–") & (matrix.note != "")]
+    # the reference regimes of several axes are the same runs: each distinct reference once
+    ranks = pd.concat([ranks[ranks.reference].drop_duplicates(["seeds", "seeds_most", "note"]),
+                       ranks[~ranks.reference]])
+    if len(ranks):
+        lines.append("**τ among the mislabel detectors:** " + "; ".join(
+            f"{r.regime} ({r.axis}): {r.note}" for r in ranks.itertuples()) + ".")
+    return lines
