@@ -57,7 +57,7 @@ VARIANT_STYLES: dict[str, tuple[str, str]] = {
     "NAL, authors' schedule": (NAL_BLUE, "--"),
     "NAL (λ 0.5)": (NAL_BLUE, "-."),
     "NAL (λ 0.5), authors' schedule": (NAL_BLUE, ":"),
-    "one learned τ for all samples": (NAL_DARK, "-"),
+    "one learned τ": (NAL_DARK, "-"),
     "one learned τ per class": (NAL_DARK, "--"),
     "NAL (λ 0.5), authors' schedule, one learned τ": (NAL_DARK, ":"),
     "NAL, τ = 1": (NAL_LIGHT, "-"),
@@ -67,7 +67,7 @@ VARIANT_STYLES: dict[str, tuple[str, str]] = {
     "ce + early stop": (METHOD_COLORS["ce"], "--"),
 }
 #: Names two chapters give one variant, drawn alike.
-VARIANT_ALIASES = {"full NAL": "NAL", "no attention (τ = 1)": "NAL, τ = 1"}
+VARIANT_ALIASES = {"full NAL": "NAL", "τ = 1": "NAL, τ = 1"}
 _LINE_STYLES = ("-", "--", "-.", ":")
 
 

@@ -46,7 +46,7 @@ def _variant_names():
     from pathlib import Path
 
     from nalkit.results.horizon import LONG_VARIANTS, PROTOCOL_VARIANTS
-    from nalkit.results.load import ATTENTION_CONTROLS
+    from nalkit.results.names import ATTENTION_CONTROLS
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
     import nalbook
@@ -68,7 +68,7 @@ def test_every_named_variant_has_one_style_everywhere():
     assert len(set(styles.values())) == len(styles), "two variants drawn alike"
     assert all(plotting.line_style(n) == plotting.line_style(n) for n in names)
     assert plotting.line_style("full NAL") == plotting.line_style("NAL") == plotting.line_style("nal")
-    assert plotting.line_style("no attention (τ = 1)") == plotting.line_style("NAL, τ = 1")
+    assert plotting.line_style("τ = 1") == plotting.line_style("NAL, τ = 1")
     shades = (plotting.NAL_DARK, plotting.NAL_BLUE, plotting.NAL_LIGHT)
     for name, (colour, _) in plotting.VARIANT_STYLES.items():
         if "NAL" in name or "τ" in name:
@@ -87,7 +87,7 @@ def test_curves_draw_each_group_in_its_palette_style():
     import pandas as pd
 
     plotting.use_style()
-    groups = ["full NAL", "no attention (τ = 1)", "one learned τ for all samples", "one learned τ per class"]
+    groups = ["full NAL", "τ = 1", "one learned τ", "one learned τ per class"]
     epochs = pd.DataFrame([{"setting": "s", "variant": v, "seed": seed, "epoch": e, "test_acc": 0.5 + 0.01 * e}
                            for v in groups for seed in (0, 1) for e in range(1, 4)])
     fig = plotting.curves_grid(epochs, ["s"], [("test_acc", "test")], by="variant", label=str, order=groups)

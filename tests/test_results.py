@@ -96,11 +96,32 @@ def test_nal_variant_names_the_ablation():
             "update_period": 1}
     assert nal_variant(base) == "full NAL"
     assert nal_variant({**base, "estimate_targets": False}) == "no target estimation"
-    assert nal_variant({**base, "attention": False}) == "no attention (τ = 1)"
-    assert nal_variant({**base, "alpha": 0.99}) == "α = 0.99"
-    assert nal_variant({**base, "update_period": 10}) == "q updated in epochs divisible by 10"
+    assert nal_variant({**base, "attention": False}) == "τ = 1"
+    assert nal_variant({**base, "alpha": 0.99}) == "α 0.99"
+    assert nal_variant({**base, "update_period": 10}) == "q updated every 10th epoch"
     assert nal_variant({**base, "update_when": "epoch"}) == "q updated once per epoch"
-    assert nal_variant({"method": "ce"}) == "ce"
+    assert nal_variant({"method": "ce"}) == "CE"
+
+
+def test_one_vocabulary_names_a_run_alike_in_every_chapter():
+    """long_variant is nal_variant's departures behind the method's name: no departure has two names."""
+    from nalkit.results import long_variant
+
+    base = {"method": "nal", "lam": 2.0, "estimate_targets": True, "attention": True, "alpha": 0.9,
+            "update_when": "batch", "update_period": 1, "es": 20}
+    rows = [base, {**base, "attention": False}, {**base, "attention_mode": "global"}, {**base, "alpha": 0.7},
+            {**base, "update_period": 10, "es": 60}, {**base, "update_period": 10},
+            {**base, "lam": 0.5, "update_period": 10, "es": 60, "attention_mode": "class"}]
+    names = [long_variant(r) for r in rows]
+    assert names == ["NAL", "NAL, τ = 1", "NAL, one learned τ", "NAL, α 0.7", "NAL, authors' schedule",
+                     "NAL, q updated every 10th epoch from epoch 20",
+                     "NAL (λ 0.5), authors' schedule, one learned τ per class"]
+    for row, name in zip(rows, names):
+        within = nal_variant(row)
+        assert name.split(", ", 1)[-1] == within if within != "full NAL" else name.startswith("NAL")
+    assert long_variant({"method": "sce", "sce_alpha": 0.05}) == "SCE (α 0.05)" == nal_variant(
+        {"method": "sce", "sce_alpha": 0.05})
+    assert long_variant({"method": "sce", "sce_alpha": 0.1}) == "SCE"
 
 
 @pytest.mark.usefixtures("fashion_mnist")

@@ -12,7 +12,7 @@ from .common import join_and, pm
 from .horizon import VARIANT_COLORS
 
 #: full NAL, tau = 1 and the three attention controls, as nalkit.results.nal_variant names them
-CONTROL_VARIANTS = ["full NAL", "no attention (τ = 1)", "one learned τ for all samples", "one learned τ per class",
+CONTROL_VARIANTS = ["full NAL", "τ = 1", "one learned τ", "one learned τ per class",
                     "τ = full NAL's mean per epoch"]
 
 

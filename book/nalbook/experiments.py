@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -14,23 +13,6 @@ from .common import RESULTS, RUNS, SETTINGS, pm
 
 RUNS_INDEX_HEAD = ["grid", "noise", "method", "seed", "test acc", "best", "memorised", "τ AUROC", "noisy val",
                    "s / epoch", "notebook"]
-
-
-_SHORT_VARIANT = {"no target estimation": "no q", "no attention (τ = 1)": "τ = 1",
-                  "q updated once per epoch": "q per epoch", "q updated in epochs divisible by 10": "q every 10th epoch",
-                  "one learned τ for all samples": "one τ", "one learned τ per class": "τ per class",
-                  "τ = full NAL's mean per epoch": "mean τ per epoch"}
-
-
-def _short_variant(variant: str) -> str:
-    """The runs index's name of a NAL variant: a short form, or the variant itself where it can wrap."""
-    if variant in _SHORT_VARIANT:
-        return _SHORT_VARIANT[variant]
-    found = re.fullmatch(r"q updated in epochs divisible by (\d+) from epoch (\d+)", variant)
-    if found:
-        return f"q every {found[1]}th epoch from {found[2]}"
-    # a short one stays one token ("α=0.7"); a long one keeps its spaces, so that the cell can wrap
-    return variant.replace(" ", "") if len(variant) <= 12 else variant
 
 
 def grid_membership(results: Path | None = None) -> dict[str, list[str]]:
@@ -48,7 +30,7 @@ def method_cell(method: str, lam: float, variant: str) -> str:
     if method == "nal":
         text += f" λ={lam:g}"
         if variant != "full NAL":
-            text += ", " + _short_variant(variant)
+            text += ", " + variant
     return text
 
 

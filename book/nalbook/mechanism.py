@@ -75,7 +75,9 @@ def findings() -> dict[str, str]:
         both = pd.concat([sweep[sweep.lam.isin(lam_abl)], abl]).drop_duplicates("run")
         from nalkit.results.mechanism import ablation_effects, resolved_settings
 
-        attention, targets = "no attention (τ = 1)", "no target estimation"
+        from nalkit.results.mechanism import ABLATIONS
+
+        attention, targets = ABLATIONS
         effect = ablation_effects(both, settings_of(both))
         parts = []
         for variant, name in ((attention, "removing the attention branch (τ = 1)"),

@@ -1,7 +1,9 @@
 """What the book computes from the run records, one module per question it asks.
 
 * ``nalkit.results.load`` -- read run records into tidy frames (:func:`load_runs`, :func:`load_arrays`,
-  :func:`load_snapshots`) and name what a run is (:func:`nal_variant`, :func:`describe_method`);
+  :func:`load_snapshots`) and describe a run's settings (:func:`describe_method`);
+* ``nalkit.results.names`` -- the one vocabulary of run names every chapter, table and figure uses
+  (:func:`long_variant`, and :func:`nal_variant` for NAL's parts at one lambda);
 * ``nalkit.results.stats`` -- summaries, paired differences with t-intervals, ranks, and the selection of a
   hyperparameter on the noisy validation set (:func:`select`);
 * ``nalkit.results.criteria`` -- the rulebook: every threshold and verdict rule, declared once with its reason
@@ -33,9 +35,10 @@ from .detection import (confident_learning, detector_table, out_of_sample, resco
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
                       memorisation_gap, mislabeled_fraction, peak_and_last, phi_scaling, snapshot_epochs, stage_table,
                       with_variant)
-from .load import (ATTENTION_CONTROLS, CONFIG_COLUMNS, METHOD_SETTINGS, Runs, config_value, describe_method, load_arrays, load_run,
-                   hardware_name, load_runs, load_snapshots, nal_variant, noise_label, run_dirs, with_tau_mean)
+from .load import (CONFIG_COLUMNS, METHOD_SETTINGS, Runs, config_value, describe_method, load_arrays, load_run,
+                   hardware_name, load_runs, load_snapshots, noise_label, run_dirs, with_tau_mean)
 from .mechanism import snapshot_separation
+from .names import ATTENTION_CONTROLS, departures, nal_variant
 from .regime import (REGIMES, held_in_every_regime, regime_matrix, regime_runs, regime_stability,
                      regime_variant)
 from .reporting import (BASELINE_NOTE, REPORTING_RULES, Reported, at_best_epoch, last_epoch, max_over_epochs,
@@ -44,7 +47,7 @@ from .stats import (Difference, Selection, epoch_time_by_hardware, mean_interval
                     select_lambda, summarize, t_quantile_975)
 
 __all__ = [
-    "at_best_epoch", "at_epoch", "ATTENTION_CONTROLS", "AUTHORS_VALUES", "BASELINE_NOTE", "Claim", "claims_frame",
+    "at_best_epoch", "at_epoch", "ATTENTION_CONTROLS", "departures", "AUTHORS_VALUES", "BASELINE_NOTE", "Claim", "claims_frame",
     "claims_table", "confident_learning", "CONFIG_COLUMNS", "config_value", "count_verdict", "curves",
     "describe_method", "detector_series", "detector_table", "Difference", "directional_verdict", "EARLY_STOPPED",
     "early_stopping", "epoch_time_by_hardware", "hardware_name", "histogram_overlap", "horizon_summary", "last_epoch", "load_arrays", "load_run", "load_runs",

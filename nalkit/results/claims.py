@@ -55,7 +55,7 @@ from .horizon import (
     stage_table,
     with_variant,
 )
-from .load import ATTENTION_CONTROLS, nal_variant
+from .names import ATTENTION_CONTROLS, nal_variant
 from .stats import Difference, epoch_time_by_hardware, mean_interval, paired_difference
 
 __all__ = [

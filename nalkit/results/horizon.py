@@ -23,54 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..metrics import auroc
 from .load import load_arrays
+from .names import long_variant
 
 #: the variants of the long tier's first 45 runs, in the order the chapter shows them
 LONG_VARIANTS = ("CE", "NAL", "NAL, authors' schedule", "NAL, τ = 1", "SCE")
 #: the protocol issue's additions: every baseline at its tuned value, NAL at the paper's lambda and its controls
 PROTOCOL_VARIANTS = ("GCE", "SCE (α 0.05)", "ELR", "SELC", "NAL (λ 0.5)", "NAL (λ 0.5), authors' schedule",
                      "NAL (λ 0.5), authors' schedule, one learned τ", "NAL (λ 0.5), authors' schedule, τ = 1")
-
-
-def long_variant(row: Any) -> str:
-    """The long tier's name of a run: ``CE``, ``NAL`` (lambda 2, the book's target schedule), ``NAL, authors'
-    schedule`` (q updated in every batch of the epochs divisible by 10, from epoch 60), ``NAL, τ = 1``, ``SCE``
-    (its authors' alpha 0.1), ``SCE (α 0.05)`` (the tuned alpha); NAL at another lambda carries it (``NAL (λ 0.5),
-    authors' schedule, one learned τ``), and so does every other departure from full NAL (an attention control, no
-    target estimation, q updated once per epoch, another alpha): the one vocabulary of the long and regime tiers.
-    Other runs get their method's upper-case name."""
-    method = row["method"]
-    if method == "sce":
-        alpha = row.get("sce_alpha")
-        return "SCE" if alpha is None or pd.isna(alpha) or float(alpha) == 0.1 else f"SCE (α {float(alpha):g})"
-    if method != "nal":
-        return method.upper()
-    lam = row.get("lam")
-    name = "NAL" if lam is None or pd.isna(lam) or float(lam) == 2 else f"NAL (λ {float(lam):g})"
-    period = row.get("update_period")
-    if period is not None and not pd.isna(period) and int(period) > 1:
-        name += ", authors' schedule"
-    if row.get("update_when") == "epoch":
-        name += ", q updated once per epoch"
-    if row.get("estimate_targets") in (False, 0):
-        name += ", no target estimation"
-    alpha = row.get("alpha")
-    if alpha is not None and not pd.isna(alpha) and float(alpha) != 0.9:
-        name += f", α {float(alpha):g}"
-    if row.get("attention") in (False, 0):
-        return name + ", τ = 1"
-    return name + _MODE_SUFFIX.get(row.get("attention_mode"), "")
-
-
-#: the suffix of NAL's attention controls (method.nal.attention_mode) in the variant names
-_MODE_SUFFIX = {"global": ", one learned τ", "class": ", one learned τ per class",
-                "schedule": ", τ = full NAL's mean per epoch"}
 
 
 def with_variant(frame: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .names import nal_variant
+
 from ..config import Config
 from ..records import RecordError, decode_arrays, read_shared_labels, read_status, verify_record
 
@@ -212,44 +214,13 @@ def load_snapshots(run_dirs: Iterable[str | Path], key: str = "tau", epochs: Seq
         columns=["run", "epoch", "sample", "value", "is_noisy"])
 
 
-#: NAL's attention controls (``method.nal.attention_mode``) as the book names them
-ATTENTION_CONTROLS = {"global": "one learned τ for all samples", "class": "one learned τ per class",
-                      "schedule": "τ = full NAL's mean per epoch"}
-
-
-#: The NAL variants of the ablation chapter, by the config values that define them.
-def nal_variant(row: Any) -> str:
-    """A short name of which part of NAL a run keeps: ``full``, ``no target estimation``, ``no attention``,
-    ``alpha 0.7``, ``update every epoch``... (from a row of :func:`load_runs`'s ``runs``)."""
-    if row["method"] != "nal":
-        return row["method"]
-    parts = []
-    if row.get("estimate_targets") is False or row.get("estimate_targets") == 0:
-        parts.append("no target estimation")
-    if row.get("attention") is False or row.get("attention") == 0:
-        parts.append("no attention (τ = 1)")
-    mode = row.get("attention_mode")
-    if mode in ATTENTION_CONTROLS:
-        parts.append(ATTENTION_CONTROLS[mode])
-    if row.get("alpha") not in (None, 0.9) and not pd.isna(row.get("alpha")):
-        parts.append(f"α = {row['alpha']:g}")
-    when, period = row.get("update_when"), row.get("update_period")
-    if when == "epoch":
-        parts.append("q updated once per epoch")
-    elif period not in (None, 1) and not pd.isna(period):
-        es = row.get("es")
-        start = f" from epoch {int(es)}" if es is not None and not pd.isna(es) else ""
-        parts.append(f"q updated in epochs divisible by {int(period)}{start}")
-    return ", ".join(parts) or "full NAL"
-
-
 #: each method's main hyperparameters, as (column of load_runs, symbol in the book) pairs
 METHOD_SETTINGS = {"nal": (("lam", "λ"),), "gce": (("gce_q", "q"),), "sce": (("sce_alpha", "α"), ("sce_beta", "β")),
                    "elr": (("elr_lam", "λ"), ("elr_beta", "β")), "selc": (("selc_start", "turning point"),)}
 
 
 def describe_method(row: Any) -> str:
-    """The method of a run with its main settings: ``GCE (q = 0.7)``, ``NAL (λ = 2, no attention (τ = 1))``."""
+    """The method of a run with its main settings: ``GCE (q = 0.7)``, ``NAL (λ = 2, τ = 1)``."""
     method = row["method"]
     settings = [f"{symbol} = {row[col]:g}" for col, symbol in METHOD_SETTINGS.get(method, ())
                 if row.get(col) is not None and not pd.isna(row.get(col))]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .names import DEPARTURES, FULL
+
 def snapshot_separation(snaps: pd.DataFrame) -> pd.DataFrame:
     """How well a snapshot score separates mislabeled samples, per run and epoch of a :func:`load_snapshots` frame.
 
@@ -41,7 +43,11 @@ def underfitting(runs: pd.DataFrame, x: str = "lam", share: float | None = None)
 
 
 #: the two ablations of the mechanism chapter, as :func:`nalkit.results.nal_variant` names them
-ABLATIONS = ("no attention (τ = 1)", "no target estimation")
+ABLATIONS = (DEPARTURES["attention"], DEPARTURES["targets"])
+#: every variant of the ablation grid (configs/grids/ablations.yaml) beside full NAL, in the order the chapter shows
+#: them: one part removed, then the target momentum, then when q is updated
+ABLATION_VARIANTS = (FULL, DEPARTURES["targets"], DEPARTURES["attention"], "α 0.7", "α 0.99",
+                     "q updated every 10th epoch from epoch 20", DEPARTURES["epoch"])
 
 
 def ablation_effects(runs: pd.DataFrame, settings: list[str] | None = None) -> dict[str, dict[str, object]]:
