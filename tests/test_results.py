@@ -303,3 +303,121 @@ def test_nal_standing_and_underfitting_decide_by_the_rulebook():
     assert st.level.to_dict() == {"a": True, "b": False, "c": False, "d": False}   # a tight tie is level, a wide one not
     low, best = underfitting(pd.DataFrame({"lam": [0.01, 2.0, 50.0], "last_clean_acc": [0.3, 0.95, 0.9]}))
     assert list(low.index) == [0.01] and best == (2.0, 0.95)
+
+
+def _ranked(gaps, seeds=5):
+    """Runs of nal, sce and ce per setting: NAL − SCE of ``gaps[setting] = (mean, spread)``, CE far below."""
+    rows = []
+    for s, (gap, spread) in gaps.items():
+        for seed in range(seeds):
+            w = spread * (seed - 2)
+            rows += [{"method": "nal", "noise": s, "seed": seed, "last_test_acc": 0.8 + gap + w},
+                     {"method": "sce", "noise": s, "seed": seed, "last_test_acc": 0.8 - w},
+                     {"method": "ce", "noise": s, "seed": seed, "last_test_acc": 0.6}]
+    return pd.DataFrame(rows)
+
+
+def test_nal_rank_names_the_rival_and_what_each_side_of_the_rulebooks_interval_holds():
+    from nalkit.results import ranking
+    from nalkit.results.comparison import nal_rank
+
+    order = ranking(_ranked({"a": (0.05, 0.001), "b": (-0.05, 0.001), "c": (0.001, 0.02)}))
+    r = nal_rank(order, ["c", "b", "a", "absent"]).set_index("noise")
+    assert list(r.index) == ["c", "b", "a"]                           # the order asked for, absent settings left out
+    assert r.loc["a", "rank"] == 1 and r.loc["a", "of"] == 3 and r.loc["a", "rival"] == "sce"   # the runner-up
+    assert r.loc["b", "rank"] == 2 and r.loc["b", "rival"] == "sce"                              # the best
+    assert r.loc["a", "mean"] == pytest.approx(0.85) and r.loc["a", "ce"].mean == pytest.approx(0.25)
+    assert r.loc["a", "above"] == ["sce", "ce"] and r.loc["a", "below"] == [] and r.loc["a", "unresolved"] == []
+    assert r.loc["b", "above"] == ["ce"] and r.loc["b", "below"] == ["sce"]
+    (method, need), = r.loc["c", "unresolved"]                         # a 0.1-point gap in a 2-point spread
+    assert method == "sce" and need > 5 and r.loc["c", "above"] == ["ce"]
+    assert not len(nal_rank(order[order.method != "nal"])) and not len(nal_rank(order.iloc[:0]))
+
+
+def _sweep_and_ablations(alone_gain, seeds=3):
+    """The lambda sweep (full NAL at lambda 0.5 and 2) and the ablations at lambda 2: per setting, tau's AUROC
+    without target estimation is full NAL's + ``alone_gain[setting] = (mean, spread)``."""
+    sweep, abl = [], []
+    for i, (s, (gain, spread)) in enumerate(alone_gain.items()):
+        for seed in range(seeds):
+            base = 0.6 + 0.01 * i + 0.02 * seed            # seeds differ a lot; the paired difference does not
+            for lam, tau in ((0.5, base + 0.1), (2.0, base)):
+                sweep.append({"run": f"{s}-{lam}-{seed}", "setting": s, "seed": seed, "lam": lam,
+                              "variant": "full NAL", "last_tau_auroc": tau, "last_loss_auroc": 0.8 + 0.01 * i,
+                              "last_test_acc": 0.8, "last_memorized": 0.1})
+            abl.append({"run": f"{s}-alone-{seed}", "setting": s, "seed": seed, "lam": 2.0,
+                        "variant": "no target estimation", "last_tau_auroc": base + gain + spread * (seed - 1),
+                        "last_loss_auroc": 0.8, "last_test_acc": 0.75, "last_memorized": 0.2})
+    return pd.DataFrame(sweep), pd.DataFrame(abl)
+
+
+def test_tau_sorts_better_without_target_estimation_only_where_the_paired_interval_says_so():
+    from nalkit.results.mechanism import tau_at_lambda
+
+    sweep, abl = _sweep_and_ablations({"a": (0.10, 0.001), "b": (0.10, 0.2), "c": (0.03, 0.001), "d": (-0.1, 0.001)})
+    t = tau_at_lambda(sweep, abl, 2.0, ["d", "c", "b", "a"])
+    assert t.tau["a"] == pytest.approx(0.62) and t.loss["b"] == pytest.approx(0.81)
+    assert t.mean_tau == pytest.approx(np.mean([0.62 + 0.01 * i for i in range(4)]))
+    assert t.best_lam == 0.5 and t.best_tau == pytest.approx(t.mean_tau + 0.1)
+    assert t.alone["a"] == pytest.approx(0.72) and t.gain["a"].mean == pytest.approx(0.10)
+    # a gain of 0.10 within a spread of 0.2 is undecided; a gain of 0.03 with a tight interval counts (the former
+    # "+ 0.05" margin said the opposite of both)
+    assert t.better == ["c", "a"]
+    none = tau_at_lambda(sweep, abl.iloc[:0], 2.0)
+    assert none.better == [] and not len(none.alone) and none.gain == {}
+
+
+def test_the_ablations_say_where_the_robustness_comes_from():
+    from nalkit.results.mechanism import ablation_answer, ablation_runs
+
+    rows = []
+    for s, (no_tau, no_q) in {"a": (-0.05, 0.0), "b": (0.0, -0.05)}.items():
+        for seed in range(3):
+            w = 0.002 * (seed - 1)
+            for variant, acc, mem in (("full NAL", 0.8, 0.1), ("τ = 1", 0.8 + no_tau + w, 0.3),
+                                      ("no target estimation", 0.8 + no_q - w, 0.2)):
+                rows.append({"run": f"{s}-{variant}-{seed}", "setting": s, "seed": seed, "lam": 2.0, "variant": variant,
+                             "last_test_acc": acc, "last_memorized": mem + 0.01 * seed, "last_tau_auroc": 0.65})
+    runs = pd.DataFrame(rows)
+    sweep, abl = runs[runs.variant == "full NAL"], runs[runs.variant != "full NAL"]
+    assert len(ablation_runs(pd.concat([sweep, sweep.assign(lam=0.5, run=sweep.run + "x")]), abl)) == len(runs)
+    answer = ablation_answer(sweep, abl, ["a", "b"])
+    assert answer.costs == {"τ = 1": ["a"], "no target estimation": ["b"]}
+    assert answer.gains == {"τ = 1": [], "no target estimation": []} and answer.source == "attention"
+    assert answer.effects["τ = 1"]["a"].mean == pytest.approx(-0.05) and answer.lam == 2.0
+    assert answer.memorised[("a", "τ = 1")] == pytest.approx(0.31) and answer.tau_auroc[("b", "full NAL")] == 0.65
+    only_q = ablation_answer(sweep, abl[(abl.variant != "τ = 1") | (abl.setting == "b")], ["a", "b"])
+    assert only_q.source == "targets" and only_q.costs["τ = 1"] == []
+    assert ablation_answer(sweep, abl[abl.variant == "τ = 1"]) is None     # an ablation without records
+
+
+def test_snapshots_of_a_sweep_cell_give_the_separation_per_epoch_and_the_stages(monkeypatch):
+    import nalkit.results.load as load
+    from nalkit.results.mechanism import stage_overview, sweep_snapshots
+
+    noisy = np.arange(100) < 40
+    rows = []
+    for run, shift in (("r0", 0.0), ("r1", 0.02)):
+        for epoch, gap in ((5, 0.0), (20, 0.5), (40, 1.0)):
+            # clean tau 0.85 + shift; mislabeled samples lower by ``gap / 2`` for all but 5 of them
+            value = np.where(noisy & (np.arange(100) >= 5), 0.85 + shift - gap * 0.5, 0.85 + shift)
+            rows.append(pd.DataFrame({"run": run, "epoch": epoch, "sample": np.arange(100), "value": value,
+                                      "is_noisy": noisy}))
+    snaps = pd.concat(rows, ignore_index=True)
+    monkeypatch.setattr(load, "load_snapshots", lambda dirs, key="tau", epochs=None: snaps)
+    sweep = pd.DataFrame({"setting": "s", "lam": 2.0, "run_dir": ["r0", "r1"]})
+    cell = sweep_snapshots(sweep, "s", 2.0)
+    assert list(cell.separation.index) == [5, 20, 40] and len(cell.snapshots) == 600
+    assert cell.separation.auroc_mean.iloc[0] == pytest.approx(0.5) and cell.separation.auroc_std.iloc[0] == 0
+    assert cell.separation.auroc_mean.iloc[-1] == pytest.approx(1 - 0.5 * 5 / 40)    # 5 mislabeled tie the clean
+    assert cell.last_median_mislabeled == pytest.approx(0.36)                          # mean of 0.35 and 0.37
+    # apart (AUROC >= 0.75), not final: the clean samples' median tau (0.86) is below 0.9
+    assert cell.stages.apart and not cell.stages.final and cell.stages.best_epoch == 20
+    empty = sweep_snapshots(sweep, "other", 2.0)
+    assert empty.stages is None and not len(empty.snapshots) and np.isnan(empty.last_median_mislabeled)
+    from nalkit.results import tau_stages
+
+    final = tau_stages(pd.DataFrame({"run": "r", "epoch": [5, 40], "auroc": [0.5, 0.95], "median_clean": 0.99}))
+    o = stage_overview({("s", 2.0): (cell.stages, 0.36), ("t", 0.5): (final, 0.9)})
+    assert [(s, lam) for s, lam, _ in o.apart] == [("s", 2.0), ("t", 0.5)] and o.final == [("t", 0.5)]
+    assert (o.lowest, o.highest) == (0.36, 0.9)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-from nalkit.results import load_snapshots, snapshot_separation
 
 from .common import bullets, grid_runs, join_and, settings_of
 
@@ -17,9 +16,15 @@ def _separation_word(auc: float) -> str:
 
 
 def findings() -> dict[str, str]:
-    """Verdict sentences from the default, lambda and ablation grids; a key is absent when its records are."""
+    """Verdict sentences from the default, lambda and ablation grids; a key is absent when its records are.
+
+    Every number and decision comes from :mod:`nalkit.results` (:func:`~nalkit.results.comparison.nal_rank`,
+    :func:`~nalkit.results.select_lambda`, :func:`~nalkit.results.mechanism.tau_at_lambda`,
+    :func:`~nalkit.results.mechanism.ablation_answer`); this function only phrases them."""
     from nalkit.plotting import method_label as L
-    from nalkit.results import select_lambda
+    from nalkit.results import ranking, select_lambda
+    from nalkit.results.comparison import nal_rank
+    from nalkit.results.mechanism import ABLATIONS, ablation_answer, ablation_runs, tau_at_lambda
 
     out: dict[str, str] = {}
     default, _ = grid_runs("default")
@@ -27,22 +32,10 @@ def findings() -> dict[str, str]:
     abl, _ = grid_runs("ablations")
     settings = settings_of(default)
     if len(default):
-        from nalkit.results import ranking
-
-        order = ranking(default)
-        parts = []
-        for s in settings:
-            d = order[order.noise == s]
-            if "nal" not in set(d.method):
-                continue
-            rank = int(d[d.method == "nal"]["rank"].iloc[0])
-            others = d[d.method != "nal"]
-            rival = others.iloc[0]  # the runner-up, or the best when NAL is not first
-            ce = others[others.method == "ce"]
-            parts.append(f"at {s} NAL ranks {rank} of {len(d)} with {100 * d[d.method == 'nal']['mean'].iloc[0]:.1f} % "
-                         f"(NAL − {L(rival.method)}, the {'runner-up' if rank == 1 else 'best'}: "
-                         f"{rival['diff'].sentence()}; NAL − CE: "
-                         f"{ce['diff'].iloc[0].sentence() if len(ce) else 'no CE runs'})")
+        parts = [f"at {r.noise} NAL ranks {r.rank} of {r.of} with {100 * r.mean:.1f} % "
+                 f"(NAL − {L(r.rival)}, the {'runner-up' if r.rank == 1 else 'best'}: {r.diff.sentence()}; NAL − CE: "
+                 f"{r.ce.sentence() if r.ce is not None else 'no CE runs'})"
+                 for r in nal_rank(ranking(default), settings).itertuples()]
         lam = ", ".join(f"{v:g}" for v in sorted(default[default.method == "nal"].lam.unique()))
         seeds = default.groupby(["setting", "method"]).seed.nunique()
         n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
@@ -54,63 +47,50 @@ def findings() -> dict[str, str]:
                             f"ahead of the runner-up λ = {sel.runner_up:g} by "
                             f"{sel.margin.sentence(pairs='paired (setting, seed) runs')}.")
         at = sweep[sweep.lam == sel.chosen]
-        tau = at.groupby("setting").last_tau_auroc.mean()
-        loss = at.groupby("setting").last_loss_auroc.mean()
-        best_tau = sweep.groupby("lam").last_tau_auroc.mean()
+        t = tau_at_lambda(sweep, abl, sel.chosen, settings_of(abl) if len(abl) else [])
         out["tau"] = (f"At λ = {sel.chosen:g}, 1 − τ finds the mislabeled training samples with an AUROC of "
-                      + ", ".join(f"{tau[s]:.2f} ({s})" for s in settings_of(at)) + f": τ {_separation_word(tau.mean())}. "
-                      "The per-sample loss of the same runs (the small-loss criterion) reaches "
-                      + ", ".join(f"{loss[s]:.2f}" for s in settings_of(at)) + ". Over the whole sweep the best mean "
-                      f"AUROC of τ is {best_tau.max():.2f}, at λ = {best_tau.idxmax():g}.")
-        alone = abl[(abl.lam == sel.chosen) & (abl.variant == "no target estimation")]
-        if len(alone):
-            tau_alone = alone.groupby("setting").last_tau_auroc.mean()
-            better = [s for s in settings_of(alone) if s in tau and tau_alone[s] > tau[s] + 0.05]
+                      + ", ".join(f"{t.tau[s]:.2f} ({s})" for s in settings_of(at))
+                      + f": τ {_separation_word(t.mean_tau)}. The per-sample loss of the same runs (the small-loss "
+                      "criterion) reaches " + ", ".join(f"{t.loss[s]:.2f}" for s in settings_of(at)) + ". Over the "
+                      f"whole sweep the best mean AUROC of τ is {t.best_tau:.2f}, at λ = {t.best_lam:g}.")
+        if len(t.alone):
+            alone = abl[(abl.lam == sel.chosen) & abl.setting.isin(t.alone.index)]
+            gains = join_and([f"{t.gain[s].mean:+.2f} [{t.gain[s].low:+.2f}, {t.gain[s].high:+.2f}] at {s}"
+                              for s in t.better])
             out["tau"] += (" Without target estimation (q stays the noisy label) the same λ gives τ an AUROC of "
-                           + ", ".join(f"{tau_alone[s]:.2f}" for s in settings_of(alone))
-                           + (f": at {join_and(better)} τ sorts the samples better when q cannot move towards the "
-                              "network's predictions." if better else "."))
-    if len(abl) and len(sweep):
-        lam_abl = sorted(abl.lam.unique())
-        both = pd.concat([sweep[sweep.lam.isin(lam_abl)], abl]).drop_duplicates("run")
-        from nalkit.results.mechanism import ablation_effects, resolved_settings
-
-        from nalkit.results.mechanism import ABLATIONS
-
+                           + ", ".join(f"{t.alone[s]:.2f}" for s in settings_of(alone))
+                           + (f": at {join_and(t.better)} τ sorts the samples better when q cannot move towards the "
+                              "network's predictions (AUROC without − with target estimation, paired over seeds [95 % "
+                              f"CI]: {gains})." if t.better else "."))
+    answer = ablation_answer(sweep, abl, settings_of(ablation_runs(sweep, abl))) if len(abl) and len(sweep) else None
+    if answer is not None:
         attention, targets = ABLATIONS
-        effect = ablation_effects(both, settings_of(both))
         parts = []
         for variant, name in ((attention, "removing the attention branch (τ = 1)"),
                               (targets, "removing target estimation")):
             changes = join_and([f"{100 * d.mean:+.1f} points at {s}" + (" (within noise)" if d.within_noise else "")
-                                for s, d in effect[variant].items()])
+                                for s, d in answer.effects[variant].items()])
             parts.append(f"{name} changes the last-epoch test accuracy by {changes}")
-        if not all(effect.values()):
-            return out  # the ablation records are not there (yet)
         out["ablation"] = "At the selected λ, " + "; ".join(parts) + " (paired over seeds, 95 % t-intervals)."
-        costs = {v: resolved_settings(diffs, -1) for v, diffs in effect.items()}
-        helps = {v: resolved_settings(diffs, +1) for v, diffs in effect.items()}
-        if not costs[attention] and costs[targets]:
+        costs, helps = answer.costs, answer.gains
+        if answer.source == "targets":
             out["why"] = ("So, on these records, NAL's robustness comes from its target estimation: without it NAL "
                           f"loses accuracy at {', '.join(costs[targets])}, while fixing τ at 1 costs nothing measurable"
                           + (f" (it even helps at {', '.join(helps[attention])})" if helps[attention] else "")
                           + ". The attention weight is not why NAL resists noise here.")
-        elif costs[attention]:
-            mem = both.groupby(["setting", "variant"]).last_memorized.mean()
-            s0 = costs[attention][0]
-            full_at = both[(both.setting == s0) & (both.variant == "full NAL")]
+        elif answer.source == "attention":
+            mem, s0 = answer.memorised, costs[attention][0]
+            auc = float(answer.tau_auroc[(s0, "full NAL")])
             out["why"] = (f"Fixing τ at 1 costs accuracy at {join_and(costs[attention])}: there the attention branch "
                           "contributes to NAL's robustness"
                           + (f"; removing target estimation costs accuracy at {join_and(costs[targets])}."
                              if costs[targets] else "; removing target estimation costs nothing measurable.")
                           + f" With τ fixed at 1 the network memorises {100 * mem[(s0, attention)]:.1f} % of the "
                           f"mislabeled samples at {s0} instead of {100 * mem[(s0, 'full NAL')]:.1f} %, while full NAL's τ "
-                          f"{_separation_word(float(full_at.last_tau_auroc.mean()))} (AUROC "
-                          f"{full_at.last_tau_auroc.mean():.2f}).")
-            lam_sel = lam_abl[0] if len(lam_abl) == 1 else select_lambda(sweep).chosen
+                          f"{_separation_word(auc)} (AUROC {auc:.2f}).")
             long_runs, _ = grid_runs("long")
-            when = when_attention_acts(sweep[sweep.lam == lam_sel], sweep_epochs[sweep_epochs.lam == lam_sel],
-                                       long_runs[long_runs.lam == lam_sel] if len(long_runs) else long_runs,
+            when = when_attention_acts(sweep[sweep.lam == answer.lam], sweep_epochs[sweep_epochs.lam == answer.lam],
+                                       long_runs[long_runs.lam == answer.lam] if len(long_runs) else long_runs,
                                        costs[attention])
             out["why"] += (" " + when) if when else ""
         else:
@@ -189,47 +169,46 @@ def underfit_sentence(runs: pd.DataFrame, x: str = "lam", share: float | None = 
 
 
 def tau_stages(sweep: pd.DataFrame, setting: str, lams: Sequence[float]) -> tuple[dict, list[str], dict]:
-    """The λ sweep's tau snapshots at one noise setting, for each λ in ``lams``.
+    """The λ sweep's tau snapshots at one noise setting, for each λ in ``lams``
+    (:func:`nalkit.results.mechanism.sweep_snapshots`).
 
     Returns the histogram cells ``{("λ = 0.5", "epoch 5"): (tau values, is_noisy)}`` pooled over seeds, one sentence
     per λ on how the AUROC of 1 - tau and the median taus move from snapshot to snapshot (mean ± std over seeds),
     and ``{λ: (the rulebook's stages of the cell, :func:`nalkit.results.tau_stages`; the last median tau of the
     mislabeled samples)}``.
     """
-    from nalkit.results import tau_stages as rule_stages
+    from nalkit.results.mechanism import sweep_snapshots
 
     cells, lines, stages = {}, [], {}
     for lam in lams:
-        dirs = sweep[(sweep.setting == setting) & (sweep.lam == lam)].run_dir
-        snaps = load_snapshots(dirs, "tau") if len(dirs) else pd.DataFrame(columns=["epoch"])
-        snaps = snaps[snaps.epoch >= 0]
-        for e, x in snaps.groupby("epoch"):
+        cell = sweep_snapshots(sweep, setting, lam)
+        for e, x in cell.snapshots.groupby("epoch"):
             cells[(f"λ = {lam:g}", f"epoch {e}")] = (x.value.to_numpy(), x.is_noisy.to_numpy())
-        if not len(snaps):
+        if cell.stages is None:
             lines.append(f"**{setting}, λ = {lam:g}:** no snapshots.")
             continue
-        per_run = snapshot_separation(snaps)
-        sep = per_run.drop(columns="run").groupby("epoch").agg(["mean", "std"])
-        stages[lam] = (rule_stages(per_run), sep[("median_mislabeled", "mean")].iloc[-1])
+        sep = cell.separation
+        stages[lam] = (cell.stages, cell.last_median_mislabeled)
         lines.append(
             f"**{setting}, λ = {lam:g}:** AUROC of 1 − τ " + " → ".join(
-                f"{r[('auroc', 'mean')]:.2f} ± {r[('auroc', 'std')]:.2f} (epoch {e})" for e, r in sep.iterrows())
+                f"{r.auroc_mean:.2f} ± {r.auroc_std:.2f} (epoch {e})" for e, r in sep.iterrows())
             + f"; median τ at epoch {sep.index[-1]} (each seed's median, averaged over seeds): clean "
-            f"{sep[('median_clean', 'mean')].iloc[-1]:.4f}, mislabeled {sep[('median_mislabeled', 'mean')].iloc[-1]:.4f}.")
+            f"{sep.median_clean_mean.iloc[-1]:.4f}, mislabeled {cell.last_median_mislabeled:.4f}.")
     return cells, lines, stages
 
 
 def three_stages_sentence(stages: dict) -> str:
     """Whether the appendix's picture appears, by the rulebook's stage rules (the rule C5 and the horizon chapter
-    use), from ``{(setting, λ): (Stages, last median tau of the mislabeled)}`` of :func:`tau_stages`."""
+    use), from ``{(setting, λ): (Stages, last median tau of the mislabeled)}`` of :func:`tau_stages`
+    (:func:`nalkit.results.mechanism.stage_overview`)."""
     from nalkit.results.criteria import STAGE_APART, STAGE_FINAL
+    from nalkit.results.mechanism import stage_overview
 
-    apart = [f"{s} at λ = {lam:g} ({st.best_auroc:.2f} at epoch {st.best_epoch})"
-             for (s, lam), (st, _) in stages.items() if st.apart]
-    final = [f"{s} at λ = {lam:g}" for (s, lam), (st, _) in stages.items() if st.final]
-    medians = [m for _, m in stages.values()]
+    o = stage_overview(stages)
+    apart = [f"{s} at λ = {lam:g} ({st.best_auroc:.2f} at epoch {st.best_epoch})" for s, lam, st in o.apart]
+    final = [f"{s} at λ = {lam:g}" for s, lam in o.final]
     return ("**Three stages?** By the rules of [](rules.md), τ separates clean from mislabeled samples (AUROC of "
             f"1 − τ ≥ {STAGE_APART:g} at some snapshot) at " + (join_and(apart) if apart else "no setting and λ")
             + f", and reaches the final stage (AUROC ≥ {STAGE_FINAL:g} with the clean samples near 1) at "
             + (join_and(final) if final else "none") + f"; at the last snapshot the median τ of the mislabeled "
-            f"samples lies between {min(medians):.3f} and {max(medians):.4f} in every panel.")
+            f"samples lies between {o.lowest:.3f} and {o.highest:.4f} in every panel.")

@@ -8,6 +8,8 @@ and how many seeds a difference needs.
 * :func:`with_early_stopping` -- CE with early stopping as one more method of a ``runs`` frame;
 * :func:`ranking` -- per setting, every method's mean and its paired difference to a reference method, with which
   differences are resolved and how many seeds an unresolved one would need;
+* :func:`nal_rank`, :func:`nal_standing` -- from that ranking, NAL's rank, its rival and the methods it is resolved
+  above and below (the rulebook's ``side``), and its standing per setting;
 * ``AUTHORS_VALUES`` -- the baselines' CIFAR-10 values (the untuned runs), ``PAPER_LAMBDA`` NAL's;
 * :func:`untuned_runs`, :func:`rank_change` -- every method at its authors' value, and where NAL ranks before and
   after tuning.
@@ -174,7 +176,7 @@ def nal_standing(order: pd.DataFrame, settings: Sequence[str] | None = None, ref
     method), ``behind`` (resolved below at least one), ``open`` (neither) -- the best other method (``rival``) with
     ``reference``'s paired difference to it (``diff``), whether that difference is a match (``level``, the rulebook's
     MATCH) and the fewest seeds of any method there (``n``)."""
-    from .criteria import matches
+    from .criteria import FAILS, HOLDS, matches, side
 
     rows = []
     if not len(order) or reference not in set(order.method):
@@ -183,9 +185,10 @@ def nal_standing(order: pd.DataFrame, settings: Sequence[str] | None = None, ref
         d = order[(order.noise == s) & (order.method != reference)]
         if not len(d):
             continue
-        if all(x.n >= 2 and x.low > 0 for x in d["diff"]):
+        sides = [side(x) for x in d["diff"]]
+        if all(x == HOLDS for x in sides):
             status = "first"
-        elif any(x.n >= 2 and x.high < 0 for x in d["diff"]):
+        elif FAILS in sides:
             status = "behind"
         else:
             status = "open"
@@ -194,3 +197,34 @@ def nal_standing(order: pd.DataFrame, settings: Sequence[str] | None = None, ref
                      "level": bool(status == "open" and matches(rival["diff"])),
                      "n": int(order[order.noise == s].n.min())})
     return pd.DataFrame(rows, columns=["noise", "status", "rival", "diff", "level", "n"])
+
+
+def nal_rank(order: pd.DataFrame, settings: Sequence[str] | None = None, reference: str = "nal") -> pd.DataFrame:
+    """From :func:`ranking`'s frame, per setting that has ``reference``: its ``rank`` of ``of`` methods and its mean
+    (``mean``); the best other method (``rival``: the runner-up when ``reference`` ranks first, else the best) with
+    the paired difference to it (``diff``); the difference to CE (``ce``, None without CE runs); the other methods
+    it is resolved ``above`` and ``below`` (each difference's side by the rulebook's CONFIDENCE,
+    :func:`nalkit.results.criteria.side`) and the ``unresolved`` ones as (method, seeds the observed mean and
+    spread would need) pairs; methods in each list best first."""
+    from .criteria import FAILS, HOLDS, OPEN, side
+
+    columns = ["noise", "rank", "of", "mean", "rival", "diff", "ce", "above", "below", "unresolved"]
+    rows = []
+    if not len(order):
+        return pd.DataFrame(rows, columns=columns)
+    for s in (settings if settings is not None else list(dict.fromkeys(order.noise))):
+        d = order[order.noise == s]
+        if reference not in set(d.method):
+            continue
+        me, others = d[d.method == reference].iloc[0], d[d.method != reference]
+        if not len(others):
+            continue
+        sides = [side(x) for x in others["diff"]]
+        ce = others[others.method == "ce"]
+        rows.append({"noise": s, "rank": int(me["rank"]), "of": len(d), "mean": float(me["mean"]),
+                     "rival": others.iloc[0].method, "diff": others.iloc[0]["diff"],
+                     "ce": ce["diff"].iloc[0] if len(ce) else None,
+                     "above": [m for m, x in zip(others.method, sides) if x == HOLDS],
+                     "below": [m for m, x in zip(others.method, sides) if x == FAILS],
+                     "unresolved": [(m, n) for m, n, x in zip(others.method, others.seeds_needed, sides) if x == OPEN]})
+    return pd.DataFrame(rows, columns=columns)

@@ -1,11 +1,26 @@
-"""The mechanism chapter's questions: how well per-sample snapshots (tau, loss) separate mislabeled samples."""
+"""The mechanism chapter's questions: how well per-sample snapshots (tau, loss) separate mislabeled samples, and
+what each part of NAL buys.
+
+* :func:`snapshot_separation`, :func:`sweep_snapshots`, :func:`stage_overview` -- tau's snapshots per run, per
+  (setting, lambda) cell of the sweep with the rulebook's stages, and across the chapter's panels;
+* :func:`tau_at_lambda` -- how well tau and the loss find the mislabeled samples at one lambda, and whether tau
+  sorts them better without target estimation (a paired interval, the rulebook's CONFIDENCE);
+* :func:`underfitting` -- the lambdas whose low memorisation is underfitting (the rulebook's UNDERFIT);
+* :func:`ablation_runs`, :func:`ablation_effects`, :func:`resolved_settings`, :func:`ablation_answer` -- what removing
+  each part of NAL changes and where its robustness comes from;
+* :func:`attention_timing` -- when the attention branch rescales gradients.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .names import DEPARTURES, FULL
+from .stats import Difference
 
 def snapshot_separation(snaps: pd.DataFrame) -> pd.DataFrame:
     """How well a snapshot score separates mislabeled samples, per run and epoch of a :func:`load_snapshots` frame.
@@ -107,3 +122,170 @@ def attention_timing(sweep: pd.DataFrame, epochs: pd.DataFrame, long_runs: pd.Da
             lo, hi = np.quantile(snaps.value, [0.05, 0.95])
             out["middle"][s] = (float(lo), float(hi), sorted(int(e) for e in snaps.epoch.unique()))
     return out
+
+
+def ablation_runs(sweep: pd.DataFrame, abl: pd.DataFrame) -> pd.DataFrame:
+    """The ablation grid's runs with full NAL beside them: the lambda sweep's runs at the ablations' lambda(s) (full
+    NAL is not rerun by the ablation grid) and the ablation runs, each run once."""
+    if not len(abl):
+        return abl
+    lams = sorted(abl.lam.unique())
+    full = sweep[sweep.lam.isin(lams)] if len(sweep) else sweep
+    return pd.concat([full, abl]).drop_duplicates("run")
+
+
+@dataclass(frozen=True)
+class TauAtLambda:
+    """How well tau finds the mislabeled samples at one lambda (the mechanism chapter's answer on tau).
+
+    ``tau`` and ``loss``: mean last-epoch AUROC of 1 - tau and of the per-sample loss per setting at ``lam``;
+    ``best_lam``, ``best_tau``: the lambda of the sweep with the highest mean AUROC of 1 - tau (over settings and
+    seeds) and that mean; ``alone``: the mean AUROC of 1 - tau without target estimation at ``lam`` per setting
+    (empty without ablation records); ``gain``: per setting, its paired difference (no target estimation − full
+    NAL, over seeds); ``better``: the settings where that difference lies above 0 by the rulebook's CONFIDENCE
+    (:func:`nalkit.results.criteria.side`), in the order of ``settings``."""
+
+    lam: float
+    tau: pd.Series
+    loss: pd.Series
+    best_lam: float
+    best_tau: float
+    alone: pd.Series
+    gain: dict[str, Difference]
+    better: list[str]
+
+    @property
+    def mean_tau(self) -> float:
+        """The mean over settings of the per-setting mean AUROC of 1 - tau at ``lam``."""
+        return float(self.tau.mean())
+
+
+def tau_at_lambda(sweep: pd.DataFrame, abl: pd.DataFrame, lam: float,
+                  settings: Sequence[str] | None = None) -> TauAtLambda:
+    """:class:`TauAtLambda` from the lambda sweep's runs (``sweep``: ``lam``, ``setting``, ``last_tau_auroc``,
+    ``last_loss_auroc``) and the ablation runs (``abl``, with ``variant``); ``settings`` orders ``better`` (default:
+    the order the settings first appear in)."""
+    from .criteria import HOLDS, side
+    from .names import DEPARTURES
+    from .stats import paired_difference
+
+    at = sweep[sweep.lam == lam]
+    tau = at.groupby("setting").last_tau_auroc.mean()
+    loss = at.groupby("setting").last_loss_auroc.mean()
+    by_lam = sweep.groupby("lam").last_tau_auroc.mean()
+    alone = abl[(abl.lam == lam) & (abl.variant == DEPARTURES["targets"])] if len(abl) else abl.iloc[:0]
+    tau_alone = alone.groupby("setting").last_tau_auroc.mean() if len(alone) else pd.Series(dtype=float)
+    order = list(settings) if settings is not None else list(dict.fromkeys(alone.setting)) if len(alone) else []
+    gain = {}
+    for s in [s for s in order if s in tau_alone.index and s in tau.index]:
+        pair = pd.concat([at[(at.setting == s) & (at.variant == FULL)], alone[alone.setting == s]])
+        gain[s] = paired_difference(pair, "last_tau_auroc", DEPARTURES["targets"], FULL, column="variant")
+    return TauAtLambda(lam, tau, loss, float(by_lam.idxmax()), float(by_lam.max()), tau_alone, gain,
+                       [s for s, d in gain.items() if side(d) == HOLDS])
+
+
+@dataclass(frozen=True)
+class AblationAnswer:
+    """What removing each part of NAL changes, and so where NAL's robustness comes from (the mechanism chapter's
+    "why").
+
+    ``effects``: :func:`ablation_effects`; ``costs`` / ``gains``: per ablation the settings where it costs / adds
+    accuracy beyond the seed spread (:func:`resolved_settings`); ``memorised`` and ``tau_auroc``: the mean
+    last-epoch memorised share and AUROC of 1 - tau per (setting, variant); ``lam``: the lambda the ablations ran
+    at (the sweep's selected one where they ran at several)."""
+
+    lam: float
+    effects: dict[str, dict[str, Difference]]
+    costs: dict[str, list[str]]
+    gains: dict[str, list[str]]
+    memorised: pd.Series
+    tau_auroc: pd.Series
+
+    @property
+    def source(self) -> str:
+        """Where the robustness comes from, by the ablations' resolved costs: ``"targets"`` (only removing target
+        estimation costs accuracy), ``"attention"`` (fixing tau at 1 costs accuracy somewhere), ``"neither"``."""
+        attention, targets = ABLATIONS
+        if not self.costs[attention] and self.costs[targets]:
+            return "targets"
+        return "attention" if self.costs[attention] else "neither"
+
+
+def ablation_answer(sweep: pd.DataFrame, abl: pd.DataFrame, settings: Sequence[str] | None = None
+                    ) -> AblationAnswer | None:
+    """:class:`AblationAnswer` from the lambda sweep's and the ablation grid's runs (both with ``variant`` and
+    ``setting``); None when an ablation has no paired seeds in any setting."""
+    from .stats import select_lambda
+
+    if not len(abl) or not len(sweep):
+        return None
+    both = ablation_runs(sweep, abl)
+    have = list(settings) if settings is not None else list(dict.fromkeys(both.setting))
+    effects = ablation_effects(both, have)
+    if not all(effects.values()):
+        return None
+    lams = sorted(abl.lam.unique())
+    means = both.groupby(["setting", "variant"])[["last_memorized", "last_tau_auroc"]].mean()
+    return AblationAnswer(float(lams[0]) if len(lams) == 1 else select_lambda(sweep).chosen, effects,
+                          {v: resolved_settings(d, -1) for v, d in effects.items()},
+                          {v: resolved_settings(d, +1) for v, d in effects.items()},
+                          means.last_memorized, means.last_tau_auroc)
+
+
+@dataclass(frozen=True)
+class SnapshotSeparation:
+    """The tau snapshots of one (setting, lambda) cell of the sweep and how they separate the mislabeled samples.
+
+    ``snapshots``: :func:`nalkit.results.load_snapshots` rows at the snapshot epochs (``run``, ``epoch``, ``value``,
+    ``is_noisy``); ``separation``: per epoch the mean and std over seeds of each run's AUROC of 1 - tau and median
+    tau of the clean and of the mislabeled samples (columns ``auroc_mean``, ``auroc_std``, ``median_clean_mean``,
+    ...); ``stages``: the rulebook's stages of the cell (:func:`nalkit.results.tau_stages`; None without
+    snapshots)."""
+
+    setting: str
+    lam: float
+    snapshots: pd.DataFrame
+    separation: pd.DataFrame
+    stages: object
+
+    @property
+    def last_median_mislabeled(self) -> float:
+        """The mislabeled samples' median tau at the last snapshot (each seed's median, mean over seeds)."""
+        return float(self.separation.median_mislabeled_mean.iloc[-1]) if len(self.separation) else float("nan")
+
+
+def sweep_snapshots(sweep: pd.DataFrame, setting: str, lam: float) -> SnapshotSeparation:
+    """:class:`SnapshotSeparation` of the sweep's runs at ``setting`` and ``lam`` (their tau snapshots)."""
+    from .criteria import tau_stages
+    from .load import load_snapshots
+
+    dirs = sweep[(sweep.setting == setting) & (sweep.lam == lam)].run_dir if len(sweep) else []
+    snaps = load_snapshots(dirs, "tau") if len(dirs) else pd.DataFrame(columns=["run", "epoch", "value", "is_noisy"])
+    snaps = snaps[snaps.epoch >= 0]
+    if not len(snaps):
+        return SnapshotSeparation(setting, lam, snaps, pd.DataFrame(), None)
+    per_run = snapshot_separation(snaps)
+    sep = per_run.drop(columns="run").groupby("epoch").agg(["mean", "std"])
+    sep.columns = [f"{a}_{b}" for a, b in sep.columns]
+    return SnapshotSeparation(setting, lam, snaps, sep, tau_stages(per_run))
+
+
+@dataclass(frozen=True)
+class StageOverview:
+    """Across the panels of the mechanism chapter's tau figures: the (setting, lambda) cells whose tau reaches the
+    rulebook's stage 2 (``apart``, with their :class:`nalkit.results.Stages`) and stage 3 (``final``), and the range
+    of the mislabeled samples' median tau at the last snapshot (``lowest``, ``highest``)."""
+
+    apart: list[tuple[str, float, object]]
+    final: list[tuple[str, float]]
+    lowest: float
+    highest: float
+
+
+def stage_overview(cells: Mapping[tuple[str, float], tuple[object, float]]) -> StageOverview:
+    """:class:`StageOverview` of ``{(setting, lambda): (Stages, last median tau of the mislabeled samples)}``."""
+    medians = [m for _, m in cells.values()]
+    return StageOverview([(s, lam, st) for (s, lam), (st, _) in cells.items() if st.apart],
+                         [(s, lam) for (s, lam), (st, _) in cells.items() if st.final],
+                         float(min(medians)) if medians else float("nan"),
+                         float(max(medians)) if medians else float("nan"))
