@@ -305,3 +305,31 @@ def test_the_papers_setting_decides_only_with_the_tiers_seeds():
     book = stages((0.5, 0.6, 0.6), variant="NAL")
     c5 = by_key(claims_table({}, stages=pd.concat([paper_one_seed, book])))["C5"]
     assert c5.verdict == NOT_REPRODUCED and "1 of 3 seeds so far" in c5.beside
+
+
+@pytest.mark.timeout(60)
+def test_control_differences_give_each_variants_aggregates_and_whether_it_recovers_full_nal():
+    from nalkit.results.claims import by_standing, control_differences
+
+    rows = []
+    for seed in range(3):
+        for variant, acc, mem in (("full NAL", 0.84, 0.10), ("τ = 1", 0.80, 0.30), ("one learned τ", 0.845, 0.12),
+                                  ("one learned τ per class", 0.84, 0.11)):
+            wobble = 0.001 * seed if variant != "one learned τ per class" else 0.02 * (seed - 1)
+            rows.append({"noise": "sym 40 %", "variant": variant, "seed": seed, "last_test_acc": acc + wobble,
+                         "last_memorized": mem + 0.01 * seed})
+    rows.append({"noise": "sym 80 %", "variant": "τ = 1", "seed": 0, "last_test_acc": 0.5, "last_memorized": 0.5})
+    d = control_differences(pd.DataFrame(rows), ["full NAL", "τ = 1", "one learned τ", "one learned τ per class",
+                                                 "absent"]).set_index("variant")
+    assert list(d.index) == ["full NAL", "τ = 1", "one learned τ", "one learned τ per class"]   # sym 80 %: no full NAL
+    assert d.loc["full NAL", "n"] == 3 and d.loc["full NAL", "test_mean"] == pytest.approx(0.841)
+    assert d.loc["full NAL", "test_std"] == pytest.approx(0.001) and d.loc["τ = 1", "memorised_mean"] == pytest.approx(0.31)
+    assert d.loc["full NAL", "test"] is None and d.loc["full NAL", "recovers"] is None
+    # below full NAL beyond the spread; above it; within the spread (a wide interval covering 0)
+    assert [d.loc[v, "side"] for v in d.index[1:]] == ["fails", "holds", "undecided"]
+    assert [d.loc[v, "recovers"] for v in d.index[1:]] == [False, True, True]
+    assert d.loc["τ = 1", "test"].mean == pytest.approx(-0.04) and d.loc["τ = 1", "memorised"].mean == pytest.approx(0.2)
+    assert not len(control_differences(pd.DataFrame(), ["full NAL"]))
+    groups = by_standing({"a": diff(0.01, 0.03), "b": diff(-0.005, 0.005), "c": diff(-0.03, -0.01),
+                          "d": diff(-0.03, 0.03), "e": diff(0.01, 0.03, n=1), "f": diff(0.02, 0.04)})
+    assert groups == {"ahead": ["a", "f"], "matches": ["b"], "behind": ["c"], "undecided": ["d"], "one seed": ["e"]}

@@ -107,3 +107,14 @@ def test_older_records_forgetting_is_rescored_as_toneva_et_al_count_it(tmp_path)
                           "best_ap": 0.5, "last_ap": [0.45, 0.3, 0.9], "n": 3})
     r = tau_rank(table).iloc[0]
     assert (r.best_rank, r.last_rank, r.ap_rank, r.of) == (3, 3, 2, 3) and r.best_top == "forget"
+
+
+def test_confident_learning_is_averaged_over_the_seeds_of_each_setting():
+    from nalkit.results.detection import confident_learning_summary
+
+    cl = {("sym 80 %", 0): {"auroc": 0.9, "ap": 0.8, "flagged": 0.5}, ("sym 40 %", 0): {"auroc": 0.7, "ap": 0.6},
+          ("sym 80 %", 1): {"auroc": 0.8, "ap": 0.7, "flagged": 0.4}}
+    s = confident_learning_summary(cl)
+    assert list(s.index) == ["sym 80 %", "sym 40 %"] and list(s.n) == [2, 1]
+    assert s.loc["sym 80 %", "auroc"] == pytest.approx(0.85) and s.loc["sym 80 %", "ap"] == pytest.approx(0.75)
+    assert s.loc["sym 40 %", "auroc"] == 0.7 and not len(confident_learning_summary({}))

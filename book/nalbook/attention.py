@@ -19,44 +19,49 @@ CONTROL_VARIANTS = ["full NAL", "τ = 1", "one learned τ", "one learned τ per 
 CONTROL_COLORS = {v: plotting.line_style(v)["color"] for v in CONTROL_VARIANTS}
 
 
+def _pm(mean: float, std: float) -> str:
+    """``mean ± std`` in percent as :func:`nalbook.pm` prints a column (the mean alone without a spread)."""
+    if not np.isfinite(mean):
+        return "–"
+    return f"{100 * mean:.1f}" if not np.isfinite(std) else f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
 def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """The controls beside full NAL and tau = 1 per setting (test accuracy, memorisation, each paired over seeds
-    against full NAL), one sentence per setting saying which variant stays within the seed spread of full NAL,
-    and a last sentence answering the section's question by C8's rule (:func:`nalkit.results.claims.per_sample_answer`:
-    full NAL against the control the rule names, one learned tau for all samples)."""
-    from nalkit.results.claims import control_differences
+    against full NAL: :func:`nalkit.results.claims.control_differences`), one sentence per setting saying which
+    variant stays within the seed spread of full NAL, and a last sentence answering the section's question by C8's
+    rule (:func:`nalkit.results.claims.per_sample_answer`: full NAL against the control the rule names, one learned
+    tau for all samples)."""
+    from nalkit.results.claims import PER_SAMPLE_CONTROL, by_standing, control_differences, per_sample_answer
 
     rows, lines = [], []
     chosen = runs[runs.setting.isin(settings)] if len(runs) else runs
-    diffs = control_differences(chosen.assign(noise=chosen.setting) if len(chosen) else chosen, CONTROL_VARIANTS)
+    chosen = chosen.assign(noise=chosen.setting) if len(chosen) else chosen
+    diffs = control_differences(chosen, CONTROL_VARIANTS)
     for s in settings:
         d = diffs[diffs.noise == s] if len(diffs) else diffs
         if not len(d):
             continue
-        recovered, short = [], []
         for r in d.itertuples():
-            x = runs[(runs.setting == s) & (runs.variant == r.variant)]
-            rows.append({"setting": s, "variant": r.variant, "test acc": f"{pm(x.last_test_acc)} ({len(x)})",
-                         "memorised": pm(x.last_memorized),
+            rows.append({"setting": s, "variant": r.variant, "test acc": f"{_pm(r.test_mean, r.test_std)} ({r.n})",
+                         "memorised": _pm(r.memorised_mean, r.memorised_std),
                          "test acc − full NAL": r.test.sentence(pairs="seeds") if r.test is not None else "–",
                          "memorised − full NAL": r.memorised.sentence(pairs="seeds") if r.memorised is not None else "–"})
-            if isinstance(r.side, str):  # a difference with an interval (not full NAL itself)
-                (short if r.side == "fails" else recovered).append(f"{r.variant} ({100 * r.test.mean:+.1f})")
+        judged = [r for r in d.itertuples() if r.recovers is not None]  # not full NAL itself, nor one seed
+        recovered = [f"{r.variant} ({100 * r.test.mean:+.1f})" for r in judged if r.recovers]
+        short = [f"{r.variant} ({100 * r.test.mean:+.1f})" for r in judged if not r.recovers]
         if recovered or short:
             lines.append(f"**{s}:** within the seed spread of full NAL or above it: "
                          f"{join_and(recovered) if recovered else 'none'}; below it: {join_and(short) if short else 'none'}.")
-    from nalkit.results.claims import PER_SAMPLE_CONTROL, per_sample_answer
-
-    chosen = runs[runs.setting.isin(settings)] if len(runs) else runs
-    answer = per_sample_answer(chosen.assign(noise=chosen.setting) if len(chosen) else chosen)
-    answer = answer[answer.test.map(lambda x: x.n >= 2)] if len(answer) else answer
+    answer = per_sample_answer(chosen)
+    answer = answer[answer.standing != "one seed"] if len(answer) else answer
     if len(answer):
         parts = [f"{r.noise}: {100 * r.test.mean:+.1f} points of test accuracy (95 % CI {100 * r.test.low:+.1f} to "
                  f"{100 * r.test.high:+.1f}; {r.standing}) and {100 * r.memorised.mean:+.1f} points memorised (CI "
                  f"{100 * r.memorised.low:+.1f} to {100 * r.memorised.high:+.1f})" for r in answer.itertuples()]
-        ahead = [r.noise for r in answer.itertuples() if r.standing == "ahead"]
-        behind = [r.noise for r in answer.itertuples() if r.standing == "behind"]
-        open_ = [r.noise for r in answer.itertuples() if r.standing in ("undecided", "matches")]
+        groups = by_standing(dict(zip(answer.noise, answer.test)))
+        ahead, behind, open_ = groups["ahead"], groups["behind"], groups["matches"] + groups["undecided"]
+        open_ = [s for s in answer.noise if s in open_]  # in the settings' order
         lines.append(f"**The per-sample part of τ** (full NAL − {PER_SAMPLE_CONTROL}, the control claim C8 names: "
                      f"everything of NAL but a τ per sample; paired over seeds): {'; '.join(parts)}. It adds test "
                      f"accuracy beyond the seed spread in {len(ahead)} of {len(answer)} settings"
@@ -120,12 +125,15 @@ def detector_figure(epochs: pd.DataFrame, settings: Sequence[str], chance_ap: di
 def detector_summary(table: pd.DataFrame, cl: dict, settings: Sequence[str],
                      variant: str = "NAL") -> tuple[pd.DataFrame, list[str]]:
     """The detector table of ``variant``'s runs (from :func:`nalkit.results.detector_table`) with confident
-    learning's row (``cl``: {(setting, seed): nalkit.results.confident_learning output}), and per setting where
-    1 - tau ranks among the detectors at their best and at the last epoch (:func:`nalkit.results.tau_rank`)."""
+    learning's row (``cl``: {(setting, seed): nalkit.results.confident_learning output}, averaged per setting by
+    :func:`nalkit.results.detection.confident_learning_summary`), and per setting where 1 - tau ranks among the
+    detectors at their best and at the last epoch (:func:`nalkit.results.tau_rank`)."""
     from nalkit.detectors import DETECTORS
     from nalkit.results import tau_rank
+    from nalkit.results.detection import confident_learning_summary
 
     rows, lines = [], []
+    learned = confident_learning_summary(cl)
     for s in settings:
         d = table[(table.noise == s) & (table.variant == variant)] if len(table) else table
         for r in d.itertuples():
@@ -133,12 +141,11 @@ def detector_summary(table: pd.DataFrame, cl: dict, settings: Sequence[str],
                          "best AUROC (epoch)": f"{r.best_auroc:.2f} ({r.best_epoch:.0f})",
                          "last AUROC": f"{r.last_auroc:.2f}", "best AP": f"{r.best_ap:.2f}",
                          "last AP": f"{r.last_ap:.2f}"})
-        mine = [v for (setting, _), v in cl.items() if setting == s]
-        if mine:
-            auc, ap = np.mean([v["auroc"] for v in mine]), np.mean([v["ap"] for v in mine])
-            rows.append({"setting": s, "detector": f"confident learning (CE, 5-fold, n = {len(mine)})",
-                         "best AUROC (epoch)": f"{auc:.2f}", "last AUROC": f"{auc:.2f}", "best AP": f"{ap:.2f}",
-                         "last AP": f"{ap:.2f}"})
+        c = learned.loc[s] if s in learned.index else None
+        if c is not None:
+            rows.append({"setting": s, "detector": f"confident learning (CE, 5-fold, n = {int(c.n)})",
+                         "best AUROC (epoch)": f"{c.auroc:.2f}", "last AUROC": f"{c.auroc:.2f}", "best AP": f"{c.ap:.2f}",
+                         "last AP": f"{c.ap:.2f}"})
         ranks = tau_rank(d)
         if len(ranks):
             r = ranks.iloc[0]
@@ -148,7 +155,7 @@ def detector_summary(table: pd.DataFrame, cl: dict, settings: Sequence[str],
                 f"last epoch it ranks {r.last_rank} (AUROC {r.tau_last:.2f}; best: {DETECTORS[r.last_top]}, "
                 f"{r.last_top_value:.2f}) and {r.ap_rank} by average precision ({r.tau_ap:.2f}; best: "
                 f"{DETECTORS[r.ap_top]}, {r.ap_top_value:.2f})"
-                + (f"; confident learning reaches AUROC {np.mean([v['auroc'] for v in mine]):.2f}, average "
-                   f"precision {np.mean([v['ap'] for v in mine]):.2f}." if mine else "."))
+                + (f"; confident learning reaches AUROC {c.auroc:.2f}, average precision {c.ap:.2f}." if c is not None
+                   else "."))
     shown = pd.DataFrame(rows).set_index(["setting", "detector"]) if rows else pd.DataFrame()
     return shown, lines

@@ -81,6 +81,7 @@ __all__ = [
     "Claim",
     "against_best",
     "baselines_tuned",
+    "by_standing",
     "claims_frame",
     "claims_table",
     "count_verdict",
@@ -417,22 +418,41 @@ def paper_setting_gaps(long_runs: pd.DataFrame) -> dict[str, Difference]:
 
 def control_differences(runs: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
     """Each variant of ``variants`` beside full NAL, per setting (``runs`` with ``variant`` and ``noise``): one row per
-    (setting, variant) present with ``test`` and ``memorised`` (variant − full NAL, paired over seeds; None for full
-    NAL itself) and ``side`` of the test difference by the rulebook (``holds``: above full NAL, ``fails``: below,
-    ``undecided``: the interval covers 0; None without an interval)."""
-    from .criteria import side
+    (setting, variant) present with its runs' count (``n``), the mean and standard deviation (ddof 1) over them of the
+    last-epoch test accuracy (``test_mean``, ``test_std``) and memorised share (``memorised_mean``,
+    ``memorised_std``), ``test`` and ``memorised`` (variant − full NAL, paired over seeds; None for full NAL itself),
+    ``side`` of the test difference by the rulebook (``holds``: above full NAL, ``fails``: below, ``undecided``: the
+    interval covers 0; None without an interval) and ``recovers`` (True when the variant stays within the seed spread
+    of full NAL or above it, i.e. its side is not ``fails``; None without an interval)."""
+    from .criteria import FAILS, side
 
+    columns = ["noise", "variant", "n", "test_mean", "test_std", "memorised_mean", "memorised_std", "test",
+               "memorised", "side", "recovers"]
     rows = []
     for s in _present(runs) if len(runs) else []:
         d = runs[runs.noise == s]
         if "full NAL" not in set(d.variant):
             continue
         for v in [v for v in variants if v in set(d.variant)]:
+            x = d[d.variant == v]
             test = paired_difference(d, "last_test_acc", v, "full NAL", column="variant") if v != "full NAL" else None
             mem = paired_difference(d, "last_memorized", v, "full NAL", column="variant") if v != "full NAL" else None
-            rows.append({"noise": s, "variant": v, "test": test, "memorised": mem,
-                         "side": side(test) if test is not None and test.n >= 2 else None})
-    return pd.DataFrame(rows, columns=["noise", "variant", "test", "memorised", "side"])
+            where = side(test) if test is not None and test.n >= 2 else None
+            acc, memorised = x.last_test_acc.dropna(), x.last_memorized.dropna()
+            rows.append({"noise": s, "variant": v, "n": len(x), "test_mean": acc.mean(), "test_std": acc.std(ddof=1),
+                         "memorised_mean": memorised.mean(), "memorised_std": memorised.std(ddof=1), "test": test,
+                         "memorised": mem, "side": where, "recovers": None if where is None else where != FAILS})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def by_standing(diffs: Mapping[str, Difference]) -> dict[str, list[str]]:
+    """The settings of ``diffs`` grouped by their difference's standing (:func:`nalkit.results.standing`: ``ahead``,
+    ``matches``, ``behind``, ``undecided``, ``one seed``), each list in the order of ``diffs``; every key is
+    present."""
+    out: dict[str, list[str]] = {w: [] for w in ("ahead", "matches", "behind", "undecided", "one seed")}
+    for s, d in diffs.items():
+        out[standing(d)].append(s)
+    return out
 
 
 def per_sample_answer(controls: pd.DataFrame, control: str = PER_SAMPLE_CONTROL) -> pd.DataFrame:

@@ -10,12 +10,13 @@
 * :func:`out_of_sample` -- the held-out probabilities of K-fold cross-validated runs (``data.cv_folds``),
   assembled into one out-of-sample prediction per training sample;
 * :func:`confident_learning` -- cleanlab's confident learning on them (``cleanlab.filter.find_label_issues`` and
-  ``cleanlab.rank.get_label_quality_scores``; the optional extra ``nalkit[detect]``), scored like the others.
+  ``cleanlab.rank.get_label_quality_scores``; the optional extra ``nalkit[detect]``), scored like the others, and
+  :func:`confident_learning_summary` its mean per noise setting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -165,3 +166,15 @@ def confident_learning(probs: np.ndarray, noisy: np.ndarray, mislabeled: np.ndar
     return {"auroc": auroc(score, mislabeled), "ap": average_precision(score, mislabeled),
             "flagged": float(flagged.mean()), "precision": hits / max(int(flagged.sum()), 1),
             "recall": hits / max(int(mislabeled.sum()), 1)}
+
+
+def confident_learning_summary(scores: Mapping[tuple[str, int], Mapping[str, float]]) -> pd.DataFrame:
+    """Confident learning per noise setting, from ``{(setting, seed): confident_learning(...)}``: the number of seeds
+    (``n``) and the mean over them of its ``auroc`` and ``ap``; one row per setting, indexed by it, in the order the
+    settings first appear."""
+    rows = {}
+    for (setting, _), v in scores.items():
+        rows.setdefault(setting, []).append((v["auroc"], v["ap"]))
+    return pd.DataFrame([{"noise": s, "n": len(v), "auroc": float(np.mean([a for a, _ in v])),
+                          "ap": float(np.mean([p for _, p in v]))} for s, v in rows.items()],
+                        columns=["noise", "n", "auroc", "ap"]).set_index("noise")
