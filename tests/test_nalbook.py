@@ -251,3 +251,24 @@ def test_the_ranking_verdict_separates_level_from_undecided():
 def test_span_names_consecutive_seeds_as_a_range():
     assert nalbook._span([0, 1, 2, 3, 4]) == "0–4" and nalbook._span([3, 4]) == "3 and 4"
     assert nalbook._span([0, 2, 5]) == "0, 2 and 5"
+
+
+def test_the_ranking_lines_name_what_is_resolved_by_the_rulebooks_side():
+    from nalkit.results import ranking
+
+    rows = []
+    for s, (gap, spread) in {"sym 40 %": (0.05, 0.001), "sym 80 %": (-0.05, 0.001), "asym 40 %": (0.001, 0.02)}.items():
+        for seed in range(5):
+            w = spread * (seed - 2)
+            rows += [{"method": "nal", "noise": s, "seed": seed, "last_test_acc": 0.8 + gap + w},
+                     {"method": "sce", "noise": s, "seed": seed, "last_test_acc": 0.8 - w},
+                     {"method": "ce", "noise": s, "seed": seed, "last_test_acc": 0.6}]
+    text = nalbook.ranking_lines(ranking(pd.DataFrame(rows)), ["sym 40 %", "sym 80 %", "asym 40 %"],
+                                 {"sym 40 %": "sym 40 % (36 % flipped)"})
+    lines = text.splitlines()
+    assert lines[0].startswith("- **sym 40 % (36 % flipped)** (last epoch, best first): NAL 85.0, SCE 80.0, CE 60.0. "
+                               "NAL − SCE (the runner-up): +5.0 points")
+    assert lines[0].endswith("NAL is resolved above SCE and CE.")
+    assert lines[1].endswith("NAL is resolved above CE and below SCE.") and "NAL − SCE (the best)" in lines[1]
+    assert "NAL is resolved above CE. Unresolved, with the seeds the observed mean and spread would need" in lines[2]
+    assert lines[2].endswith("excludes 0: SCE (≥ 1,000).")       # a 0.1-point gap in a 4-point spread

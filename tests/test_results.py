@@ -421,3 +421,31 @@ def test_snapshots_of_a_sweep_cell_give_the_separation_per_epoch_and_the_stages(
     o = stage_overview({("s", 2.0): (cell.stages, 0.36), ("t", 0.5): (final, 0.9)})
     assert [(s, lam) for s, lam, _ in o.apart] == [("s", 2.0), ("t", 0.5)] and o.final == [("t", 0.5)]
     assert (o.lowest, o.highest) == (0.36, 0.9)
+
+
+@pytest.mark.timeout(60)
+def test_tuning_effects_pair_the_chosen_value_with_the_authors_one_per_setting():
+    from nalkit.results import Selection
+    from nalkit.results.comparison import tuning_effects
+
+    def chose(value):
+        return Selection("p", pd.DataFrame(), value, None, None)
+
+    rows = []
+    for s in ("sym 40 %", "asym 40 %"):
+        for seed in range(3):
+            w = 0.001 * seed
+            rows += [{"method": "gce", "noise": s, "seed": seed, "gce_q": 0.7, "last_test_acc": 0.70 + w},
+                     {"method": "gce", "noise": s, "seed": seed, "gce_q": 0.9, "last_test_acc": 0.75 + 2 * w},
+                     {"method": "elr", "noise": s, "seed": seed, "elr_lam": 3.0, "last_test_acc": 0.8}]
+    runs = pd.DataFrame(rows)
+    untuned, tuned = runs[runs.gce_q.fillna(0.7) == 0.7], runs[runs.gce_q.fillna(0.9) == 0.9]
+    t = tuning_effects(untuned, tuned[tuned.seed < 2], {"gce": chose(0.9), "elr": chose(3.0)},
+                       ["asym 40 %", "sym 40 %", "sym 80 %"]).set_index("method")
+    assert list(t.index) == ["gce", "elr"]                              # the order of AUTHORS_VALUES; SCE not tuned
+    assert t.loc["elr", "kept"] and t.loc["elr", "change"] == {} and not t.loc["gce", "kept"]
+    assert (t.loc["gce", "authors"], t.loc["gce", "chosen"]) == (0.7, 0.9)
+    change = t.loc["gce", "change"]
+    assert list(change) == ["asym 40 %", "sym 40 %"] and change["sym 40 %"].n == 2     # only the seeds both ran
+    assert change["sym 40 %"].mean == pytest.approx(0.0505)
+    assert tuning_effects(untuned, tuned.iloc[:0], {"gce": chose(0.9)}).change.iloc[0] == {}   # nothing to pair

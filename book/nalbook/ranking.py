@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from .common import (
@@ -64,27 +63,23 @@ def tuning_sentence(chosen: dict, runs: pd.DataFrame, tuning: pd.DataFrame, tune
 
 
 def ranking_lines(order: pd.DataFrame, settings: Sequence[str], names: dict[str, str]) -> str:
-    """Per setting: the methods best first, NAL against each other method with what is resolved."""
+    """Per setting: the methods best first, NAL against each other method with what is resolved
+    (:func:`nalkit.results.comparison.nal_rank`, the rulebook's ``side``)."""
+    from nalkit.results.comparison import nal_rank
+
     lines = []
-    for s in settings:
-        d = order[order.noise == s] if len(order) else order
-        if not len(d) or "nal" not in set(d.method):
-            continue
+    for r in nal_rank(order, settings).itertuples():
+        d = order[order.noise == r.noise]
         ranked = ", ".join(f"{method_name(m)} {100 * v:.1f}" for m, v in zip(d.method, d["mean"]))
-        others = d[d.method != "nal"]
-        rival = others.iloc[0]
-        rank = int(d[d.method == "nal"]["rank"].iloc[0])
-        role = "the runner-up" if rank == 1 else "the best"
-        text = (f"**{names.get(s, s)}** (last epoch, best first): {ranked}. NAL − {method_name(rival.method)} ({role}): "
-                f"{rival['diff'].sentence()}.")
-        above = [method_name(m) for m, x in zip(others.method, others["diff"]) if x.n >= 2 and x.low > 0]
-        below = [method_name(m) for m, x in zip(others.method, others["diff"]) if x.n >= 2 and x.high < 0]
-        open_ = others[~others.resolved]
+        role = "the runner-up" if r.rank == 1 else "the best"
+        text = (f"**{names.get(r.noise, r.noise)}** (last epoch, best first): {ranked}. NAL − {method_name(r.rival)} "
+                f"({role}): {r.diff.sentence()}.")
+        above, below = [method_name(m) for m in r.above], [method_name(m) for m in r.below]
         text += (f" NAL is resolved above {join_and(above) or 'no method'}"
                  + (f" and below {join_and(below)}" if below else "") + ".")
-        if len(open_):
+        if r.unresolved:
             need = [f"{method_name(m)} ({'–' if pd.isna(n) else '≥ 1,000' if n >= 1000 else int(n)})"
-                    for m, n in zip(open_.method, open_.seeds_needed)]
+                    for m, n in r.unresolved]
             text += (" Unresolved, with the seeds the observed mean and spread would need for a 95 % interval that "
                      f"excludes 0: {join_and(need)}.")
         lines.append(text)
@@ -120,32 +115,24 @@ def ranking_verdict(order: pd.DataFrame, settings: Sequence[str]) -> str:
 def untuned_verdict(untuned: pd.DataFrame, tuned_runs: pd.DataFrame, chosen: dict, settings: Sequence[str],
                     tuned: bool = True) -> str:
     """What tuning changed: each baseline's chosen value against its authors' one (last-epoch test accuracy, paired
-    over the seeds both ran, per setting) and NAL's rank among the same six methods before and after."""
-    from nalkit.results import AUTHORS_VALUES, PAPER_LAMBDA, paired_difference
+    over the seeds both ran, per setting: :func:`nalkit.results.comparison.tuning_effects`) and NAL's rank among the
+    same six methods before and after (:func:`nalkit.results.rank_change`). Without ``tuned`` (the default grid does
+    not run the chosen values) only the choices are stated."""
+    from nalkit.results import PAPER_LAMBDA, rank_change
+    from nalkit.results.comparison import tuning_effects
 
     if not len(untuned):
         return ""
     lines = []
-    for method, value in AUTHORS_VALUES.items():
-        if method not in chosen:
+    compared = tuned_runs if tuned else tuned_runs.iloc[:0]
+    for r in tuning_effects(untuned, compared, chosen, settings).itertuples():
+        if r.kept:
+            lines.append(f"{method_name(r.method)} keeps its authors' value ({r.authors:g}).")
             continue
-        pick = chosen[method].chosen
-        if np.isclose(pick, value):
-            lines.append(f"{method_name(method)} keeps its authors' value ({value:g}).")
-            continue
-        change = []
-        if tuned and len(tuned_runs):
-            both = pd.concat([untuned[untuned.method == method].assign(_v="authors"),
-                              tuned_runs[tuned_runs.method == method].assign(_v="tuned")])
-            for s in settings:
-                d = paired_difference(both[both.setting == s], "last_test_acc", "tuned", "authors", column="_v")
-                if d.n >= 2:
-                    change.append(f"{100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] at {s}")
-        lines.append(f"{method_name(method)} chooses {PARAMETER_NAMES[method].split(' (')[0]} = {pick:g} instead of "
-                     f"{value:g}" + (f"; test accuracy, tuned − authors' value, points [95 % CI, paired seeds]: "
-                                     f"{join_and(change)}." if change else "."))
-    from nalkit.results import rank_change
-
+        change = [f"{100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] at {s}" for s, d in r.change.items()]
+        lines.append(f"{method_name(r.method)} chooses {PARAMETER_NAMES[r.method].split(' (')[0]} = {r.chosen:g} "
+                     f"instead of {r.authors:g}" + (f"; test accuracy, tuned − authors' value, points [95 % CI, paired "
+                                                    f"seeds]: {join_and(change)}." if change else "."))
     change = rank_change(untuned, tuned_runs) if tuned else pd.DataFrame()
     ranks = [f"{r.before} of {r.of_before} → {r.after} of {r.of_after} at {r.noise}" for r in change.itertuples()
              if r.noise in settings]

@@ -11,8 +11,8 @@ and how many seeds a difference needs.
 * :func:`nal_rank`, :func:`nal_standing` -- from that ranking, NAL's rank, its rival and the methods it is resolved
   above and below (the rulebook's ``side``), and its standing per setting;
 * ``AUTHORS_VALUES`` -- the baselines' CIFAR-10 values (the untuned runs), ``PAPER_LAMBDA`` NAL's;
-* :func:`untuned_runs`, :func:`rank_change` -- every method at its authors' value, and where NAL ranks before and
-  after tuning.
+* :func:`untuned_runs`, :func:`rank_change`, :func:`tuning_effects` -- every method at its authors' value, where
+  NAL ranks before and after tuning, and what tuning changed for each baseline.
 """
 
 from __future__ import annotations
@@ -228,3 +228,30 @@ def nal_rank(order: pd.DataFrame, settings: Sequence[str] | None = None, referen
                      "below": [m for m, x in zip(others.method, sides) if x == FAILS],
                      "unresolved": [(m, n) for m, n, x in zip(others.method, others.seeds_needed, sides) if x == OPEN]})
     return pd.DataFrame(rows, columns=columns)
+
+
+def tuning_effects(untuned: pd.DataFrame, tuned: pd.DataFrame, chosen: dict[str, Selection],
+                   settings: Sequence[str] | None = None) -> pd.DataFrame:
+    """What tuning changed for each baseline of ``AUTHORS_VALUES`` that ``chosen`` (:func:`select_methods`) tuned:
+    its authors' value (``authors``), the chosen one (``chosen``), whether tuning kept the authors' value (``kept``)
+    and, where it did not, per setting the paired difference of last-epoch test accuracy, the chosen value's runs
+    (``tuned``) − the authors' value's runs (``untuned``, :func:`untuned_runs`), over the seeds both ran (``change``:
+    ``{setting: Difference}`` in the order of ``settings``; settings with fewer than two pairs left out)."""
+    from .stats import paired_difference
+
+    rows = []
+    for method, value in AUTHORS_VALUES.items():
+        if method not in chosen:
+            continue
+        pick = chosen[method].chosen
+        kept = bool(np.isclose(pick, value))
+        change = {}
+        if not kept and len(tuned) and len(untuned):
+            both = pd.concat([untuned[untuned.method == method].assign(_v="authors"),
+                              tuned[tuned.method == method].assign(_v="tuned")])
+            for s in (settings if settings is not None else list(dict.fromkeys(both.noise))):
+                d = paired_difference(both[both.noise == s], "last_test_acc", "tuned", "authors", column="_v")
+                if d.n >= 2:
+                    change[s] = d
+        rows.append({"method": method, "authors": value, "chosen": pick, "kept": kept, "change": change})
+    return pd.DataFrame(rows, columns=["method", "authors", "chosen", "kept", "change"])
