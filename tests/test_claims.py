@@ -333,3 +333,24 @@ def test_control_differences_give_each_variants_aggregates_and_whether_it_recove
     groups = by_standing({"a": diff(0.01, 0.03), "b": diff(-0.005, 0.005), "c": diff(-0.03, -0.01),
                           "d": diff(-0.03, 0.03), "e": diff(0.01, 0.03, n=1), "f": diff(0.02, 0.04)})
     assert groups == {"ahead": ["a", "f"], "matches": ["b"], "behind": ["c"], "undecided": ["d"], "one seed": ["e"]}
+
+
+@pytest.mark.timeout(60)
+def test_the_intros_aggregates_come_from_the_claims_functions():
+    from nalkit.results.claims import corrected_labels, fewest_seeds, stage_cells
+
+    runs = default_runs(gap=(0.10, 0.20, 0.0), spread=0.01)
+    table = corrected_labels(runs)
+    assert list(table.index) == list(SETTINGS)
+    assert table.loc["sym 40 %", "noisy"] == pytest.approx(0.64) and table.loc["sym 80 %", "nal"] == pytest.approx(0.84)
+    assert np.isnan(table.loc["sym 40 %", "selc"]) and table.loc["sym 40 %", "gain"].mean == pytest.approx(0.10)
+    assert table.loc["asym 40 %", "gain"].within_noise                      # C6's interval, the same as the claim's
+    assert not len(corrected_labels(runs.drop(columns="last_corrected_acc"))) and not len(corrected_labels(pd.DataFrame()))
+    assert fewest_seeds(runs) == 5 and fewest_seeds(runs.iloc[1:]) == 4
+    # two cells: one reaches the final stage; the last snapshot's set-aside share and median tau per cell
+    two = pd.concat([stages((0.5, 0.8, 0.95)), stages((0.5, 0.6, 0.7), variant="NAL, authors' schedule")
+                     .assign(set_aside=0.25, median_mislabeled=[0.8, 0.7, 0.6] * 3, run=lambda d: d.run + "a")])
+    cells = stage_cells(two)
+    assert (cells.cells, cells.final, cells.horizon) == (2, 1, 40)
+    assert cells.set_aside_max == 0.25 and cells.median_mislabeled_min == pytest.approx(0.6)
+    assert stage_cells(pd.DataFrame()) is None

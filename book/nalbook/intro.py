@@ -57,37 +57,34 @@ def regime_sentence(stability: pd.DataFrame) -> str:
 
 
 def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stages: pd.DataFrame) -> list[str]:
-    """At most five plain sentences, each with its deciding number, from the same records as the claims table."""
+    """At most five plain sentences, each with its deciding number, from the same records and the same functions of
+    :mod:`nalkit.results.claims` as the claims table (this function only phrases them)."""
     from nalkit.results import horizon_summary, with_variant
-    from nalkit.results.claims import baselines_tuned
+    from nalkit.results.claims import (MATCH, PER_SAMPLE_CONTROL, against_best, baselines_tuned, by_standing,
+                                       corrected_labels, fewest_seeds, nal_against, per_sample_gaps, stage_cells,
+                                       strongest_control_gaps)
 
     out: list[str] = []
-    default = grids.get("default", (pd.DataFrame(), pd.DataFrame()))[0]
-    long_runs, long_epochs = grids.get("long", (pd.DataFrame(), pd.DataFrame()))
+    empty = (pd.DataFrame(), pd.DataFrame())
+    default = grids.get("default", empty)[0]
+    long_runs, long_epochs = grids.get("long", empty)
+    controls = grids.get("controls", empty)[0]
     first = "sym 40 %"
     if len(default) and {"nal", "ce"} <= set(default.method):
         names = flipped(default)
-        from nalkit.results.claims import nal_against
-        from nalkit.results.criteria import HOLDS, side
-
         diffs = nal_against(default, "ce")
-        ahead = [s for s, d in diffs.items() if side(d) == HOLDS]
+        ahead = by_standing(diffs)["ahead"]
         if first in diffs:
             out.append(f"After 40 epochs NAL ends {100 * diffs[first].mean:.1f} points of test accuracy above "
                        f"cross-entropy at {names.get(first, first)}, and above it beyond the seed spread in {len(ahead)} "
                        f"of {len(diffs)} noise settings.")
         others = sorted(set(default.method) - {"nal", "ce"})
         if others:
-            from nalkit.results.claims import MATCH, against_best
-            from nalkit.results.criteria import standing
-
-            ahead_of, level, behind = [], [], []
-            for s, (best, x) in against_best(default, "nal", others).items():
-                word = standing(x)
-                if word in ("ahead", "matches", "behind"):
-                    {"ahead": ahead_of, "matches": level, "behind": behind}[word].append(f"{best.upper()} at {s}")
-            n = int(default.groupby(["noise", "method"]).size().min())
-            tuned = baselines_tuned(default, grids.get("tuning", (pd.DataFrame(), None))[0])
+            gaps = against_best(default, "nal", others)
+            groups = by_standing({s: d for s, (_, d) in gaps.items()})
+            ahead_of, level, behind = ([f"{gaps[s][0].upper()} at {s}" for s in groups[w]]
+                                       for w in ("ahead", "matches", "behind"))
+            tuned = baselines_tuned(default, grids.get("tuning", empty)[0])
             split = len(diffs) - len(ahead_of) - len(level) - len(behind)
             counted = [f"ahead beyond the seed spread in {len(ahead_of)} of {len(diffs)} settings"
                        + (f" ({'; '.join(ahead_of)})" if ahead_of else ""),
@@ -95,8 +92,8 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
                        + (f" ({'; '.join(level)})" if level else ""),
                        f"behind in {len(behind)}" + (f" ({'; '.join(behind)})" if behind else "")]
             out.append(f"After 40 epochs, against the best of the other robust methods in each setting ("
-                       f"{'each tuned like NAL' if tuned else 'not tuned'}, {n} seeds), NAL is {join_and(counted)}"
-                       + (f"; the records cannot decide {split}." if split else "."))
+                       f"{'each tuned like NAL' if tuned else 'not tuned'}, {fewest_seeds(default)} seeds), NAL is "
+                       f"{join_and(counted)}" + (f"; the records cannot decide {split}." if split else "."))
     if len(long_runs) and len(long_epochs):
         summary = horizon_summary(with_variant(long_runs), with_variant(long_epochs))
         ce, nal = _row(summary, first, "CE"), _row(summary, first, "NAL")
@@ -105,36 +102,22 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
                        f"{100 * ce.memorized_last:.0f} % of the mislabeled samples and ends "
                        f"{100 * ce.test_drop.mean:.1f} points below its best test accuracy, while NAL memorises "
                        f"{100 * nal.memorized_last:.1f} % and ends {100 * nal.test_drop.mean:.1f} points below its best.")
-    if len(default) and "nal" in set(default.method):
-        d = default[(default.method == "nal") & (default.noise == first)]
-        if len(d) and d.last_corrected_acc.notna().any():
-            out.append(f"After 40 epochs NAL's corrected labels (argmax q) are right for "
-                       f"{100 * d.last_corrected_acc.mean():.1f} % of the training samples at {first}, against "
-                       f"{100 * (1 - d.actual_noise_rate.mean()):.1f} % for the noisy labels.")
-    if len(stages):
-        from nalkit.results import stages_present
-
-        last = stages[stages.epoch == stages.groupby("run").epoch.transform("max")]
-        cells = last.groupby(["variant", "noise"])[["set_aside", "median_mislabeled"]].mean()
-        final = sum(stages_present(g)[2] for _, g in stages.groupby(["variant", "noise"]))
-        horizon = int(stages.epoch.max())
-        text = (f"over {horizon} epochs τ reaches the appendix's final stage in {final} of {len(cells)} (λ, schedule, "
-                f"setting) cells" if final else f"over {horizon} epochs τ never reaches the appendix's final stage")
-        from nalkit.results.claims import per_sample_gaps
-
-        gaps = per_sample_gaps(grids.get("controls", (pd.DataFrame(), None))[0])
+    corrected = corrected_labels(default) if len(default) and "nal" in set(default.method) else None
+    if corrected is not None and first in corrected.index:
+        c = corrected.loc[first]
+        out.append(f"After 40 epochs NAL's corrected labels (argmax q) are right for {100 * c.nal:.1f} % of the "
+                   f"training samples at {first}, against {100 * c.noisy:.1f} % for the noisy labels.")
+    cells = stage_cells(stages)
+    if cells is not None:
+        text = (f"over {cells.horizon} epochs τ reaches the appendix's final stage in {cells.final} of {cells.cells} "
+                f"(λ, schedule, setting) cells" if cells.final else
+                f"over {cells.horizon} epochs τ never reaches the appendix's final stage")
+        gaps = per_sample_gaps(controls)
         if gaps:
-            from nalkit.results.claims import PER_SAMPLE_CONTROL
-            from nalkit.results.criteria import standing
-
-            words = {s: standing(d) for s, d in gaps.items()}
-            ahead = [s for s, w in words.items() if w == "ahead"]
-            behind = [s for s, w in words.items() if w == "behind"]
-            lead = None  # set below, once the strongest test is known
-            from nalkit.results.claims import strongest_control_gaps
-
-            strongest = strongest_control_gaps(grids.get("controls", (pd.DataFrame(), None))[0])
-            tough = [s for s, (_, d) in strongest.items() if standing(d) == "ahead"]
+            words = by_standing(gaps)
+            ahead, behind = words["ahead"], words["behind"]
+            strongest = strongest_control_gaps(controls)
+            tough = by_standing({s: d for s, (_, d) in strongest.items()})["ahead"]
             lead = ("The per-sample part of τ adds no test accuracy beyond the seed spread here" if not ahead else
                     f"The per-sample part of τ adds test accuracy beyond the seed spread at {join_and(tough)}" if tough
                     else f"The per-sample part of τ adds test accuracy beyond the seed spread at {join_and(ahead)} "
@@ -145,8 +128,8 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
                     f"per-sample τ it is ahead in {len(tough)} of {len(strongest)} (40 epochs); and {text}")
         else:
             text = "But " + text
-        aside = ("no mislabeled sample sits below τ = 0.5 in any cell" if cells.set_aside.max() == 0 else
-                 f"at most {100 * cells.set_aside.max():.0f} % of the mislabeled samples sit below τ = 0.5 in a cell")
+        aside = ("no mislabeled sample sits below τ = 0.5 in any cell" if cells.set_aside_max == 0 else
+                 f"at most {100 * cells.set_aside_max:.0f} % of the mislabeled samples sit below τ = 0.5 in a cell")
         out.append(text + f": at the last snapshot {aside}, and the mislabeled samples' median τ is at least "
-                   f"{cells.median_mislabeled.min():.3f} ([](horizon.md), [](attention.md)).")
+                   f"{cells.median_mislabeled_min:.3f} ([](horizon.md), [](attention.md)).")
     return out[:5]

@@ -95,6 +95,10 @@ __all__ = [
     "standing",
     "strongest_control_gaps",
     "control_differences",
+    "corrected_labels",
+    "fewest_seeds",
+    "StageCells",
+    "stage_cells",
     "nal_against",
     "Cost",
     "cost",
@@ -220,7 +224,7 @@ def _beats_baselines(default: pd.DataFrame, tuning: pd.DataFrame, label: str = "
     tuned = baselines_tuned(default, tuning)
     if not tuned and verdict == REPRODUCED:
         verdict = PARTLY     # a ranking in which only NAL is tuned favours it
-    n = int(default.groupby(["noise", "method"]).size().min())
+    n = fewest_seeds(default)
     note = (f"every method tuned on the noisy validation set, {n} seeds" if tuned
             else f"the baselines at their authors' CIFAR-10 values, not tuned here; {n} seeds")
     return Claim(key, claim, where, evidence,
@@ -317,17 +321,65 @@ def _three_stages(stages: pd.DataFrame) -> Claim:
 def _corrects(default: pd.DataFrame) -> Claim:
     key, claim = "C6", "Target estimation corrects labels: argmax q beats the noisy labels"
     where, evidence = "appendix D, Fig. 1–6", "{numref}`tab-corrected`"
-    nal = default[default.method == "nal"] if len(default) else default
-    settings = [s for s in _present(nal) if nal[nal.noise == s].last_corrected_acc.notna().any()]
-    if not settings:
+    table = corrected_labels(default)
+    if not len(table):
         return _untested(key, claim, where, evidence, "no NAL records of the default grid")
-    diffs = []
-    for s in settings:
-        d = nal[nal.noise == s]
-        diffs.append(mean_interval(d.last_corrected_acc - (1 - d.actual_noise_rate), "corrected", "noisy"))
+    settings, diffs = list(table.index), list(table.gain)
     numbers = "; ".join(f"{s}: {_interval(d)}" for s, d in zip(settings, diffs))
     return Claim(key, claim, where, evidence, f"correct labels, corrected − noisy, points [95 % CI]: {numbers}",
                  directional_verdict(diffs))
+
+
+def corrected_labels(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per setting (the book's order) where NAL recorded its corrected labels (C6 and the sentences on them): the
+    share of training labels right before correction (``noisy``: 1 − the NAL runs' mean actual noise rate), after it
+    (``nal``: NAL's mean last-epoch accuracy of argmax q; ``selc``: SELC's, NaN without SELC runs) and ``gain``, the
+    mean over NAL's runs of corrected − noisy with its 95 % interval (C6's deciding interval); indexed by setting."""
+    columns = ["noise", "noisy", "nal", "selc", "gain"]
+    if not len(runs) or "last_corrected_acc" not in runs:
+        return pd.DataFrame(columns=columns).set_index("noise")
+    nal = runs[runs.method == "nal"]
+    rows = []
+    for s in _present(nal):
+        d = nal[nal.noise == s]
+        if not d.last_corrected_acc.notna().any():
+            continue
+        selc = runs[(runs.noise == s) & (runs.method == "selc")].last_corrected_acc
+        rows.append({"noise": s, "noisy": 1 - d.actual_noise_rate.mean(), "nal": d.last_corrected_acc.mean(),
+                     "selc": selc.mean() if len(selc) else float("nan"),
+                     "gain": mean_interval(d.last_corrected_acc - (1 - d.actual_noise_rate), "corrected", "noisy")})
+    return pd.DataFrame(rows, columns=columns).set_index("noise")
+
+
+@dataclass(frozen=True)
+class StageCells:
+    """The long tier's tau stages over its (lambda, schedule, setting) cells (the intro's summary): how many cells
+    (``cells``), how many reach the appendix's final stage by the rulebook (``final``), the last snapshot epoch
+    (``horizon``), and at each cell's last snapshot (means over seeds) the largest share of mislabeled samples set
+    aside below tau = 0.5 (``set_aside_max``) and the smallest median tau of the mislabeled (``median_mislabeled_min``)."""
+
+    cells: int
+    final: int
+    horizon: int
+    set_aside_max: float
+    median_mislabeled_min: float
+
+
+def stage_cells(stages: pd.DataFrame) -> StageCells | None:
+    """:class:`StageCells` of :func:`nalkit.results.stage_table` (one row per run and snapshot, with ``variant``,
+    ``noise``, ``epoch``, ``set_aside``, ``median_mislabeled``); None without snapshots."""
+    if not len(stages):
+        return None
+    last = stages[stages.epoch == stages.groupby("run").epoch.transform("max")]
+    cells = last.groupby(["variant", "noise"])[["set_aside", "median_mislabeled"]].mean()
+    final = sum(stages_present(g)[2] for _, g in stages.groupby(["variant", "noise"]))
+    return StageCells(len(cells), int(final), int(stages.epoch.max()), float(cells.set_aside.max()),
+                      float(cells.median_mislabeled.min()))
+
+
+def fewest_seeds(runs: pd.DataFrame) -> int:
+    """The fewest runs (seeds) of any (setting, method) in ``runs`` (with ``noise`` and ``method``)."""
+    return int(runs.groupby(["noise", "method"]).size().min())
 
 
 def _theorem(long_epochs: pd.DataFrame) -> Claim:
