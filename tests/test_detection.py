@@ -118,3 +118,22 @@ def test_confident_learning_is_averaged_over_the_seeds_of_each_setting():
     assert list(s.index) == ["sym 80 %", "sym 40 %"] and list(s.n) == [2, 1]
     assert s.loc["sym 80 %", "auroc"] == pytest.approx(0.85) and s.loc["sym 80 %", "ap"] == pytest.approx(0.75)
     assert s.loc["sym 40 %", "auroc"] == 0.7 and not len(confident_learning_summary({}))
+
+
+def test_tau_against_the_small_loss_criterion_is_decided_by_the_paired_interval():
+    from nalkit.results.detection import tau_against_loss
+
+    rows = []
+    for s, (gap, spread) in {"a": (0.1, 0.001), "b": (-0.1, 0.001), "c": (0.01, 0.05)}.items():
+        for seed in range(4):
+            w = spread * (seed - 1.5)
+            rows += [{"method": "nal", "noise": s, "seed": seed, "last_tau_auroc": 0.7 + gap + w,
+                      "last_loss_auroc": 0.6},
+                     {"method": "ce", "noise": s, "seed": seed, "last_tau_auroc": np.nan, "last_loss_auroc": 0.7 - w},
+                     {"method": "sce", "noise": s, "seed": seed, "last_tau_auroc": np.nan, "last_loss_auroc": 0.75}]
+    t = tau_against_loss(pd.DataFrame(rows), ["c", "b", "a", "absent"])
+    assert list(t.index) == ["c", "b", "a"] and list(t.side) == ["undecided", "fails", "holds"]
+    assert t.loc["a", "tau"] == pytest.approx(0.8) and t.loc["a", "ce_loss"] == pytest.approx(0.7)
+    assert t.loc["a", "tau_high"] - t.loc["a", "tau_low"] == pytest.approx(0.003)
+    assert (t.loc["b", "best"], t.loc["b", "best_loss"]) == ("sce", 0.75) and t.loc["b", "diff"].n == 4
+    assert not len(tau_against_loss(pd.DataFrame(rows)[lambda d: d.method != "ce"]))

@@ -449,3 +449,45 @@ def test_tuning_effects_pair_the_chosen_value_with_the_authors_one_per_setting()
     assert list(change) == ["asym 40 %", "sym 40 %"] and change["sym 40 %"].n == 2     # only the seeds both ran
     assert change["sym 40 %"].mean == pytest.approx(0.0505)
     assert tuning_effects(untuned, tuned.iloc[:0], {"gce": chose(0.9)}).change.iloc[0] == {}   # nothing to pair
+
+
+def test_a_sweep_setting_names_its_best_lambdas_and_the_runs_that_collapsed_to_chance():
+    from nalkit.results.mechanism import COLLAPSED, sweep_setting
+
+    rows = [{"setting": s, "lam": lam, "seed": seed, "last_test_acc": acc, "last_tau_auroc": tau,
+             "last_memorized": mem}
+            for s in ("a", "b") for seed in range(3)
+            for lam, acc, tau, mem in ((0.5, 0.80, 0.70, 0.05), (2.0, 0.84, 0.65, 0.09),
+                                       (50.0, 0.10 if seed else 0.60, 0.50, 0.02))]
+    runs = pd.DataFrame(rows)
+    w = sweep_setting(runs, "a")
+    assert list(w.means.index) == [0.5, 2.0, 50.0] and (w.best_acc, w.best_tau) == (2.0, 0.5)
+    assert (w.memorised_low, w.memorised_high) == (pytest.approx(0.02), pytest.approx(0.09))
+    assert w.collapsed == {50.0: (2, 3)} and COLLAPSED == 0.11          # two of three runs at chance (10 %)
+    assert sweep_setting(runs.assign(last_test_acc=0.5), "b").collapsed == {}
+
+
+def test_the_selection_agrees_with_clean_labels_by_rank_and_unmoved_targets_are_named():
+    from nalkit.results.mechanism import UNMOVED, ablation_means, rank_agreement, unmoved_targets
+
+    rows = []
+    for s in ("sym", "asym"):
+        for seed in range(3):
+            for lam, val, clean in ((0.5, 0.60, 0.80), (2.0, 0.62, 0.79), (10.0, 0.50, 0.70)):
+                rows.append({"method": "nal", "noise": s, "seed": seed, "lam": lam, "last_val_acc_noisy": val,
+                             "last_val_acc_clean": clean})
+    runs = pd.DataFrame(rows)
+    sel = select_lambda(runs)
+    # noisy ranks 2, 1, 3 against clean ranks 1, 2, 3: a rank correlation of 0.5
+    assert sel.chosen == 2.0 and rank_agreement(runs, sel) == pytest.approx(0.5)
+    abl = pd.DataFrame([{"setting": s, "variant": v, "seed": seed, "last_corrected_acc": acc + 0.001 * seed,
+                         "last_memorized": 0.1, "last_tau_auroc": 0.6}
+                        for s, shift in (("sym", 0.0), ("asym", 0.1)) for seed in range(3)
+                        for v, acc in (("full NAL", 0.9), ("no target estimation", 0.64 + shift),
+                                       ("α 0.99", 0.64 + shift + UNMOVED / 2), ("α 0.7", 0.88),
+                                       ("once", 0.64 + shift + (2 * UNMOVED if s == "asym" else 0)))])
+    assert unmoved_targets(abl, ["α 0.7", "α 0.99", "once", "absent"]) == ["α 0.99"]   # 'once' moved at asym
+    assert unmoved_targets(abl[abl.variant != "no target estimation"], ["α 0.99"]) == []
+    means = ablation_means(abl)
+    assert means.loc[("asym", "no target estimation"), "last_corrected_acc"] == pytest.approx(0.741)
+    assert list(ablation_means(abl.drop(columns="last_corrected_acc")).columns) == ["last_memorized", "last_tau_auroc"]

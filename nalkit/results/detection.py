@@ -11,7 +11,9 @@
   assembled into one out-of-sample prediction per training sample;
 * :func:`confident_learning` -- cleanlab's confident learning on them (``cleanlab.filter.find_label_issues`` and
   ``cleanlab.rank.get_label_quality_scores``; the optional extra ``nalkit[detect]``), scored like the others, and
-  :func:`confident_learning_summary` its mean per noise setting.
+  :func:`confident_learning_summary` its mean per noise setting;
+* :func:`tau_against_loss` -- whether 1 - tau detects better than cross-entropy's loss at the last epoch (a paired
+  interval, the rulebook's CONFIDENCE).
 """
 
 from __future__ import annotations
@@ -178,3 +180,33 @@ def confident_learning_summary(scores: Mapping[tuple[str, int], Mapping[str, flo
     return pd.DataFrame([{"noise": s, "n": len(v), "auroc": float(np.mean([a for a, _ in v])),
                           "ap": float(np.mean([p for _, p in v]))} for s, v in rows.items()],
                         columns=["noise", "n", "auroc", "ap"]).set_index("noise")
+
+
+def tau_against_loss(runs: pd.DataFrame, settings: Sequence[str] | None = None) -> pd.DataFrame:
+    """Is 1 - tau a better mislabel detector than cross-entropy's per-sample loss (the small-loss criterion) at the
+    last epoch? Per setting with NAL and CE runs (``runs``: ``method``, ``noise``, ``seed``, ``last_tau_auroc``,
+    ``last_loss_auroc``): NAL's AUROC of 1 - tau (``tau``: the mean; ``tau_low``, ``tau_high``: its lowest and
+    highest run), CE's loss AUROC (``ce_loss``), the method whose loss detects best (``best``, by mean AUROC over
+    every method) with its mean (``best_loss``), the paired difference NAL's tau − CE's loss over seeds (``diff``,
+    the seed fixes the noisy labels both detect) and its ``side`` by the rulebook's CONFIDENCE
+    (:func:`nalkit.results.criteria.side`: ``holds``, tau detects better; ``fails``, worse; ``undecided``);
+    indexed by setting, in the order of ``settings`` (default: as they first appear)."""
+    from .criteria import side
+    from .stats import paired_difference
+
+    columns = ["noise", "tau", "tau_low", "tau_high", "ce_loss", "best", "best_loss", "diff", "side"]
+    rows = []
+    have = settings if settings is not None else list(dict.fromkeys(runs.noise)) if len(runs) else []
+    for s in have:
+        d = runs[runs.noise == s]
+        nal, ce = d[d.method == "nal"], d[d.method == "ce"]
+        if not len(nal) or not len(ce):
+            continue
+        loss = d.groupby("method").last_loss_auroc.mean()
+        best = str(loss.idxmax())
+        pair = pd.concat([nal.assign(_score=nal.last_tau_auroc), ce.assign(_score=ce.last_loss_auroc)])
+        diff = paired_difference(pair, "_score", "nal", "ce")
+        rows.append({"noise": s, "tau": nal.last_tau_auroc.mean(), "tau_low": nal.last_tau_auroc.min(),
+                     "tau_high": nal.last_tau_auroc.max(), "ce_loss": ce.last_loss_auroc.mean(), "best": best,
+                     "best_loss": d[d.method == best].last_loss_auroc.mean(), "diff": diff, "side": side(diff)})
+    return pd.DataFrame(rows, columns=columns).set_index("noise")
