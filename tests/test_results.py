@@ -392,7 +392,7 @@ def test_the_ablations_say_where_the_robustness_comes_from():
 
 
 def test_snapshots_of_a_sweep_cell_give_the_separation_per_epoch_and_the_stages(monkeypatch):
-    import nalkit.results.load as load
+    from nalkit.results import load
     from nalkit.results.mechanism import stage_overview, sweep_snapshots
 
     noisy = np.arange(100) < 40

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from nalkit import plotting
 
-from .common import join_and, pm
+from .common import join_and
 from .horizon import VARIANT_COLORS
 
 #: full NAL, tau = 1 and the three attention controls, as nalkit.results.nal_variant names them

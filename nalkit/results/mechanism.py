@@ -25,6 +25,7 @@ import pandas as pd
 from .names import DEPARTURES, FULL
 from .stats import Difference
 
+
 def snapshot_separation(snaps: pd.DataFrame) -> pd.DataFrame:
     """How well a snapshot score separates mislabeled samples, per run and epoch of a :func:`load_snapshots` frame.
 
