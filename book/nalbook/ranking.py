@@ -19,7 +19,7 @@ from .common import (
 
 def tuning_table(chosen: dict, candidates: pd.DataFrame) -> str:
     """Each method's candidates with their mean noisy-validation accuracy, the choice and its margin."""
-    from nalkit.results import AUTHORS_VALUES
+    from nalkit.results import AUTHORS_VALUES, PAPER_LAMBDA
 
     if not chosen:
         return "The tuning grids have no records yet (`nalkit run configs/grids/tuning.yaml`)."
@@ -31,7 +31,7 @@ def tuning_table(chosen: dict, candidates: pd.DataFrame) -> str:
         col = f"{sel.table.columns[0].rsplit('_', 1)[0]}_mean"
         cells = [(f"**{v:g}: {100 * r[col]:.1f}**" if v == sel.chosen else f"{v:g}: {100 * r[col]:.1f}")
                  for v, r in sel.table.iterrows()]
-        authors = AUTHORS_VALUES.get(method, 2.0 if method == "nal" else None)
+        authors = PAPER_LAMBDA if method == "nal" else AUTHORS_VALUES.get(method)
         rows.append({"method": method_name(method), "parameter": PARAMETER_NAMES[method],
                      "candidates: noisy-val acc (%)": " · ".join(cells),
                      "chosen": f"{sel.chosen:g}", "authors' value": f"{authors:g}" if authors is not None else "–",
@@ -41,8 +41,8 @@ def tuning_table(chosen: dict, candidates: pd.DataFrame) -> str:
     frame = pd.DataFrame(rows).set_index("method")
     return table_md(frame, "The equal tuning budget: each method's candidates with their mean last-epoch accuracy on the "
                     "noisy validation set over the three settings and seeds 0–2 (the chosen one in bold), NAL's λ from "
-                    "the λ grid. \"authors' value\": the baselines' CIFAR-10 recipes, NAL's λ chosen earlier from 8 "
-                    "values in [](mechanism.md).", "tab-tuning")
+                    "the λ grid. \"authors' value\": each method's CIFAR-10 recipe, NAL's the paper's λ = "
+                    f"{PAPER_LAMBDA:g} (the λ grid chose among 8 values, [](mechanism.md)).", "tab-tuning")
 
 
 def tuning_sentence(chosen: dict, runs: pd.DataFrame, tuning: pd.DataFrame, tuned: bool) -> str:
