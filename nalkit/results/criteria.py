@@ -119,6 +119,17 @@ RULES: tuple[Rule, ...] = (
          "a λ whose mean training accuracy on the correctly labelled samples is below 0.8 × the best λ's underfits",
          "a network that fits neither clean nor mislabeled samples memorises little without being robust",
          "the mechanism chapter's λ sweep"),
+    Rule("COLLAPSED", 0.11, "Did a run collapse to predicting one class?",
+         "last-epoch test accuracy ≤ 0.11",
+         "chance on Fashion-MNIST's 10 balanced test classes is 0.10; one point above it leaves room for the test "
+         "set's sampling. Wording only, no claim's verdict rests on it; set after seeing the records",
+         "the mechanism chapter's λ sweep"),
+    Rule("UNMOVED", 0.005, "Did a target schedule leave q where it started?",
+         "a variant's mean last-epoch corrected-label accuracy lies within 0.005 of NAL without target estimation "
+         "in every setting",
+         "half a point leaves room for the few samples whose argmax q left their noisy label, far less than target "
+         "estimation changes where q moves; set after seeing the records",
+         "the mechanism chapter's ablations"),
 )
 
 _BY_NAME = {r.name: r for r in RULES}
@@ -137,6 +148,8 @@ MEMORY_SAME = _BY_NAME["MEMORY_SAME"].value
 SEPARATE_PARTLY = _BY_NAME["SEPARATE_PARTLY"].value
 SEPARATE_CLEARLY = _BY_NAME["SEPARATE_CLEARLY"].value
 UNDERFIT = _BY_NAME["UNDERFIT"].value
+COLLAPSED = _BY_NAME["COLLAPSED"].value
+UNMOVED = _BY_NAME["UNMOVED"].value
 #: the clean samples' median tau that the final stage asks for, with STAGE_FINAL
 STAGE_FINAL_CLEAN_MEDIAN = 0.9
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .criteria import COLLAPSED, UNMOVED  # noqa: F401  (the rulebook's; the chapter imports COLLAPSED here)
 from .names import DEPARTURES, FULL
 from .stats import Difference
 
@@ -295,17 +296,6 @@ def stage_overview(cells: Mapping[tuple[str, float], tuple[object, float]]) -> S
                          float(max(medians)) if medians else float("nan"))
 
 
-#: a run whose last-epoch test accuracy is at most this has collapsed to predicting one class: chance on the 10
-#: balanced classes of Fashion-MNIST is 0.10, and one point above it leaves room for the test set's sampling. Wording
-#: of the mechanism chapter's lambda sweep ("runs that ended at chance accuracy"); no claim's verdict rests on it.
-#: Declared here, beside the one function that reads it, rather than in the rulebook (fixed after seeing the records).
-COLLAPSED = 0.11
-#: two variants' corrected labels (argmax q) count as the same when their mean last-epoch corrected-label accuracies
-#: differ by less than this in every setting: half a point leaves room for a few samples whose argmax q left their
-#: noisy label, far less than target estimation changes where q moves. It decides the mechanism chapter's sentence that
-#: a schedule "never moved q" (its variants are NAL without target estimation in effect). Declared here, beside the one
-#: function that reads it, rather than in the rulebook; fixed after seeing the records.
-UNMOVED = 0.005
 
 
 @dataclass(frozen=True)
