@@ -16,12 +16,22 @@ row per run and epoch) and return tidy frames the chapter plots and words:
   samples' gradient factor phi is below the clean samples' by the rulebook's ``PHI_GAP`` (C7 and the attention
   chapter both read it);
 * :func:`snapshot_epochs`, :func:`stage_table` -- the per-sample snapshots: tau of clean and mislabeled samples
-  at each snapshot epoch, their separation and the share of mislabeled samples the attention sets aside.
+  at each snapshot epoch, their separation and the share of mislabeled samples the attention sets aside;
+* :func:`stage_cells`, :func:`stage_counts` -- appendix F per (setting, variant) and counted over cells, by the
+  rulebook's stage rules (:func:`nalkit.results.tau_stages`), every requested cell present, seeds counted;
+* :func:`phi_cells`, :func:`phi_counts` -- :func:`phi_scaling` per (setting, variant), every requested cell
+  present, and how many settings show Theorem 1's scaling by the rulebook's ``PHI_GAP``;
+* :func:`schedule_differences` -- the authors' target schedule minus the book's at each lambda, paired over seeds;
+* :func:`ranked_means` -- each variant's mean of a metric at one epoch, best first, per setting.
+
+``SCHEDULE_PAIRS`` names NAL at the book's lambda 2 and the paper's 0.5, each under the book's and the authors'
+target schedule: the four cells the tau and phi figures compare.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +134,11 @@ def snapshot_epochs(run_dir: str | Path) -> list[int]:
     return sorted({int(k.rpartition("_e")[2]) for k in keys if k.startswith("tau_e") or k.startswith("pred_e")})
 
 
-def stage_table(runs: pd.DataFrame, low: float = 0.5) -> pd.DataFrame:
+#: the tau below which :func:`stage_table` counts a sample as set aside (a description beside the stages, not one)
+SET_ASIDE_TAU = 0.5
+
+
+def stage_table(runs: pd.DataFrame, low: float = SET_ASIDE_TAU) -> pd.DataFrame:
     """tau at every snapshot epoch of every run in ``runs`` (with attention): one row per run and epoch.
 
     Columns: the run's ``run, variant, noise, seed``, then ``epoch``, ``auroc`` (of 1 - tau for finding the
@@ -251,6 +265,11 @@ PROTOCOL_METHODS = {"CE": "ce", "NAL": "nal", "GCE": "gce", "SCE (α 0.05)": "sc
 PAPER_SETTING = "NAL (λ 0.5), authors' schedule"
 PAPER_CONTROLS = {"one learned τ": "NAL (λ 0.5), authors' schedule, one learned τ",
                   "τ = 1": "NAL (λ 0.5), authors' schedule, τ = 1"}
+#: NAL of the long tier at each lambda, ``(book's schedule, authors' schedule)``: the book's selected lambda 2 and
+#: the paper's 0.5, whose authors' schedule is the paper's setting. The tau and phi figures compare these four.
+SCHEDULE_PAIRS = {2.0: ("NAL", "NAL, authors' schedule"), 0.5: ("NAL (λ 0.5)", PAPER_SETTING)}
+#: the four, in the order the figures show them
+LAMBDA_SCHEDULES = tuple(v for pair in SCHEDULE_PAIRS.values() for v in pair)
 
 
 def protocol_runs(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
@@ -315,3 +334,179 @@ def early_vs_last(epochs: pd.DataFrame, settings: Sequence[str], early: int = 40
              "diff": paired_difference(f[f.noise == s], "test_acc", "NAL", other, column="variant")}
             for s in settings for other in others for e, f in frames.items()]
     return pd.DataFrame(rows, columns=["noise", "other", "epoch", "diff"])
+
+
+# --------------------------------------------------------------------------------------------
+# the chapter's questions over the lambdas and schedules: one row per requested cell, missing ones included
+# --------------------------------------------------------------------------------------------
+_STAGE_COLUMNS = ["noise", "variant", "seeds", "first_epoch", "first_auroc", "best_epoch", "best_auroc", "last_epoch",
+                  "last_auroc", "last_median_clean", "last_set_aside", "last_clean_set_aside", "alike", "apart",
+                  "final", "stages"]
+
+
+def stage_cells(stages: pd.DataFrame, settings: Sequence[str], variants: Sequence[str]) -> pd.DataFrame:
+    """Appendix F per (setting, variant), from :func:`stage_table` (one row per run and snapshot).
+
+    One row per ``settings`` x ``variants`` cell, in that order, with ``seeds`` (runs with snapshots; 0 for a cell
+    without records, whose other columns are NaN / None). The AUROC of 1 - tau at the ``first``, ``best`` and
+    ``last`` snapshot, the clean median tau and the shares of mislabeled and clean samples with tau below
+    :func:`stage_table`'s ``low`` at the last one (``last_set_aside``, ``last_clean_set_aside``) are means over the
+    seeds per snapshot; ``alike``, ``apart``, ``final`` and ``stages`` (the :class:`nalkit.results.Stages`) are
+    :func:`nalkit.results.tau_stages`'s verdicts by the rulebook's ``STAGE_ALIKE``, ``STAGE_APART``, ``STAGE_FINAL``.
+    """
+    from .criteria import tau_stages
+
+    rows = []
+    for s in settings:
+        for v in variants:
+            d = stages[(stages.noise == s) & (stages.variant == v)] if len(stages) else stages
+            found = tau_stages(d) if len(d) else None
+            if found is None:
+                rows.append({"noise": s, "variant": v, "seeds": 0, "stages": None})
+                continue
+            m = d.groupby("epoch")[["set_aside", "clean_set_aside"]].mean().sort_index()
+            rows.append({"noise": s, "variant": v, "seeds": int(d.run.nunique()),
+                         "first_epoch": int(m.index[0]), "first_auroc": found.first_auroc,
+                         "best_epoch": found.best_epoch, "best_auroc": found.best_auroc,
+                         "last_epoch": found.last_epoch, "last_auroc": found.last_auroc,
+                         "last_median_clean": found.last_median_clean,
+                         "last_set_aside": float(m.set_aside.iloc[-1]),
+                         "last_clean_set_aside": float(m.clean_set_aside.iloc[-1]),
+                         "alike": found.alike, "apart": found.apart, "final": found.final, "stages": found})
+    out = pd.DataFrame(rows, columns=_STAGE_COLUMNS)
+    # epochs stay integers beside the NaN of a cell without records
+    return out.astype({c: "Int64" for c in ("seeds", "first_epoch", "best_epoch", "last_epoch")})
+
+
+@dataclass(frozen=True)
+class StageCounts:
+    """Appendix F's stages counted over a group of cells (e.g. the settings of one lambda's two schedules).
+
+    ``cells``: cells with snapshots; ``missing``: requested cells without; ``seeds``: (fewest, most) seeds of a
+    cell with snapshots, (0, 0) without one; ``alike``, ``apart``, ``final``: cells showing each stage by the
+    rulebook's rules; ``set_aside``: cells whose last snapshot has at least ``share`` of the mislabeled samples at a
+    tau below :func:`stage_table`'s ``low`` (a description, not a stage); ``verdict``: C5's rule over these cells
+    (:func:`nalkit.results.criteria.stages_verdict`); ``final_cells``: the ``(setting, variant)`` cells in the
+    final stage."""
+
+    cells: int
+    missing: int
+    seeds: tuple[int, int]
+    alike: int
+    apart: int
+    final: int
+    set_aside: int
+    verdict: str
+    final_cells: tuple[tuple[str, str], ...] = ()
+
+
+def stage_counts(cells: pd.DataFrame, variants: Sequence[str] | None = None, share: float = 0.5) -> StageCounts:
+    """:class:`StageCounts` of the rows of :func:`stage_cells` whose variant is in ``variants`` (default: all)."""
+    from .criteria import stages_verdict
+
+    rows = cells[cells.variant.isin(list(variants))] if variants is not None else cells
+    have = rows[rows.seeds > 0]
+    return StageCounts(cells=len(have), missing=len(rows) - len(have),
+                       seeds=(int(have.seeds.min()), int(have.seeds.max())) if len(have) else (0, 0),
+                       alike=int(have.alike.sum()), apart=int(have.apart.sum()), final=int(have.final.sum()),
+                       set_aside=int((have.last_set_aside >= share).sum()),
+                       verdict=stages_verdict(list(have.stages)),
+                       final_cells=tuple((r.noise, r.variant) for r in have[have.final.astype(bool)].itertuples()))
+
+
+def phi_cells(epochs: pd.DataFrame, settings: Sequence[str], variants: Sequence[str]) -> pd.DataFrame:
+    """:func:`phi_scaling` with one row per ``settings`` x ``variants`` cell, in that order; a cell without phi
+    records has ``seeds`` 0 and the other columns empty."""
+    table = phi_scaling(epochs[epochs.variant.isin(list(variants))] if len(epochs) and "variant" in epochs
+                        else epochs.iloc[:0])
+    cols = ["noise", "variant", *[c for c in table.columns if c not in ("noise", "variant")]]
+    have = {(r["noise"], r["variant"]): r for r in table.to_dict("records")}
+    empty = {"seeds": 0, "epochs": 0, "scaled": [], "last_scaled": False}
+    rows = [have.get((s, v), {"noise": s, "variant": v, **empty}) for s in settings for v in variants]
+    out = pd.DataFrame(rows, columns=cols)
+    # epochs stay integers beside the NaN of a cell without records
+    return out.astype({c: "Int64" for c in ("seeds", "epochs", "lowest_epoch", "last_epoch") if c in out})
+
+
+@dataclass(frozen=True)
+class PhiCounts:
+    """Theorem 1's scaling (the rulebook's ``PHI_GAP``, :func:`nalkit.results.criteria.scales_down`) counted over
+    the cells of one variant: ``cells`` with phi records, ``missing`` without, ``seeds`` (fewest, most), ``decided``
+    (cells with at least 2 seeds: one seed has no interval, so the rule cannot tell), and of those ``anywhere``
+    (scaled in some epoch) and ``at_last`` (scaled in the last epoch)."""
+
+    cells: int
+    missing: int
+    seeds: tuple[int, int]
+    decided: int
+    anywhere: int
+    at_last: int
+
+
+def phi_counts(cells: pd.DataFrame, variants: Sequence[str] | None = None) -> PhiCounts:
+    """:class:`PhiCounts` of the rows of :func:`phi_cells` whose variant is in ``variants`` (default: all)."""
+    rows = cells[cells.variant.isin(list(variants))] if variants is not None else cells
+    have = rows[rows.seeds > 0]
+    decided = have[have.seeds >= 2]
+    return PhiCounts(cells=len(have), missing=len(rows) - len(have),
+                     seeds=(int(have.seeds.min()), int(have.seeds.max())) if len(have) else (0, 0),
+                     decided=len(decided), anywhere=int(sum(bool(x) for x in decided.scaled)),
+                     at_last=int(decided.last_scaled.sum()))
+
+
+def schedule_differences(summary: pd.DataFrame, epochs: pd.DataFrame, settings: Sequence[str],
+                         pairs: dict[float, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """The authors' target schedule beside the book's at each lambda of ``pairs`` (default ``SCHEDULE_PAIRS``), per
+    setting: one row per (setting, lambda), every one present.
+
+    Columns: ``noise``, ``lam``, ``book``, ``authors`` (the variants), ``seeds_book``, ``seeds_authors`` (0 when a
+    schedule has no records; :func:`horizon_summary`'s ``n``), ``test_book``, ``test_authors`` (mean test accuracy
+    at the last epoch), ``diff`` (authors' - book's test accuracy at the last epoch of ``epochs``, paired over
+    seeds: a :class:`nalkit.results.Difference`, ``n`` 0 without a pair), ``corrected_book``, ``corrected_authors``,
+    ``corrected_mislabeled_book``, ``corrected_mislabeled_authors`` (argmax q against the clean labels, all and the
+    mislabeled samples), from :func:`horizon_summary`."""
+    from .stats import paired_difference
+
+    pairs = SCHEDULE_PAIRS if pairs is None else pairs
+    last = int(epochs.epoch.max()) if len(epochs) else 0
+    late = at_epoch(epochs, last, ["test_acc"]) if len(epochs) else epochs
+    cols = ["noise", "lam", "book", "authors", "seeds_book", "seeds_authors", "test_book", "test_authors", "diff",
+            "corrected_book", "corrected_authors", "corrected_mislabeled_book", "corrected_mislabeled_authors"]
+    rows = []
+    for s in settings:
+        for lam, (book, authors) in pairs.items():
+            row = {"noise": s, "lam": lam, "book": book, "authors": authors}
+            for key, variant in (("book", book), ("authors", authors)):
+                hit = summary[(summary.noise == s) & (summary.variant == variant)] if len(summary) else summary
+                r = hit.iloc[0] if len(hit) else None
+                row[f"seeds_{key}"] = int(r.n) if r is not None else 0
+                for col, src in (("test", "test_last"), ("corrected", "corrected_last"),
+                                 ("corrected_mislabeled", "corrected_mislabeled_last")):
+                    row[f"{col}_{key}"] = float(r[src]) if r is not None else float("nan")
+            here = late[late.noise == s] if len(late) else late
+            row["diff"] = paired_difference(here, "test_acc", authors, book, column="variant")
+            rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def seeds_per_cell(runs: pd.DataFrame, settings: Sequence[str], variants: Sequence[str]) -> pd.DataFrame:
+    """How many seeds (complete runs) each ``settings`` x ``variants`` cell of ``runs`` has: columns ``noise``,
+    ``variant``, ``seeds`` (0 for a cell without records), one row per cell in that order."""
+    n = runs.groupby(["noise", "variant"]).seed.nunique().to_dict() if len(runs) else {}
+    return pd.DataFrame([{"noise": s, "variant": v, "seeds": int(n.get((s, v), 0))} for s in settings for v in variants],
+                        columns=["noise", "variant", "seeds"])
+
+
+def ranked_means(epochs: pd.DataFrame, epoch: int, metric: str = "test_acc", by: str = "variant") -> pd.DataFrame:
+    """Each ``by`` group's mean ``metric`` over its runs (seeds) at ``epoch``, per setting, best first: columns
+    ``noise``, ``epoch``, ``by``, ``mean``, ``n``, in the settings' order of appearance; runs that did not reach
+    ``epoch`` are left out."""
+    at = at_epoch(epochs, epoch, [metric]) if len(epochs) else epochs
+    cols = ["noise", "epoch", by, "mean", "n"]
+    if not len(at):
+        return pd.DataFrame(columns=cols)
+    g = at.groupby(["noise", by], sort=False)[metric]
+    out = pd.DataFrame({"mean": g.mean(), "n": g.count()}).reset_index()
+    order = {s: i for i, s in enumerate(dict.fromkeys(at.noise))}
+    out = out.assign(epoch=epoch, _o=out.noise.map(order))
+    return out.sort_values(["_o", "mean"], ascending=[True, False], kind="stable")[cols].reset_index(drop=True)
