@@ -337,7 +337,7 @@ def test_control_differences_give_each_variants_aggregates_and_whether_it_recove
 
 @pytest.mark.timeout(60)
 def test_the_intros_aggregates_come_from_the_claims_functions():
-    from nalkit.results.claims import corrected_labels, fewest_seeds, stage_cells
+    from nalkit.results.claims import corrected_labels, fewest_seeds, stage_summary
 
     runs = default_runs(gap=(0.10, 0.20, 0.0), spread=0.01)
     table = corrected_labels(runs)
@@ -350,7 +350,7 @@ def test_the_intros_aggregates_come_from_the_claims_functions():
     # two cells: one reaches the final stage; the last snapshot's set-aside share and median tau per cell
     two = pd.concat([stages((0.5, 0.8, 0.95)), stages((0.5, 0.6, 0.7), variant="NAL, authors' schedule")
                      .assign(set_aside=0.25, median_mislabeled=[0.8, 0.7, 0.6] * 3, run=lambda d: d.run + "a")])
-    cells = stage_cells(two)
+    cells = stage_summary(two)
     assert (cells.cells, cells.final, cells.horizon) == (2, 1, 40)
     assert cells.set_aside_max == 0.25 and cells.median_mislabeled_min == pytest.approx(0.6)
-    assert stage_cells(pd.DataFrame()) is None
+    assert stage_summary(pd.DataFrame()) is None

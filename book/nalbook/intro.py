@@ -61,7 +61,7 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
     :mod:`nalkit.results.claims` as the claims table (this function only phrases them)."""
     from nalkit.results import horizon_summary, with_variant
     from nalkit.results.claims import (MATCH, PER_SAMPLE_CONTROL, against_best, baselines_tuned, by_standing,
-                                       corrected_labels, fewest_seeds, nal_against, per_sample_gaps, stage_cells,
+                                       corrected_labels, fewest_seeds, nal_against, per_sample_gaps, stage_summary,
                                        strongest_control_gaps)
 
     out: list[str] = []
@@ -107,7 +107,7 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
         c = corrected.loc[first]
         out.append(f"After 40 epochs NAL's corrected labels (argmax q) are right for {100 * c.nal:.1f} % of the "
                    f"training samples at {first}, against {100 * c.noisy:.1f} % for the noisy labels.")
-    cells = stage_cells(stages)
+    cells = stage_summary(stages)
     if cells is not None:
         text = (f"over {cells.horizon} epochs τ reaches the appendix's final stage in {cells.final} of {cells.cells} "
                 f"(λ, schedule, setting) cells" if cells.final else

@@ -45,6 +45,7 @@ from .criteria import (
     tau_stages,
 )
 from .horizon import (
+    LAMBDA_SCHEDULES,
     PAPER_CONTROLS,
     PAPER_SETTING,
     appendix_e,
@@ -97,8 +98,8 @@ __all__ = [
     "control_differences",
     "corrected_labels",
     "fewest_seeds",
-    "StageCells",
-    "stage_cells",
+    "StageSummary",
+    "stage_summary",
     "nal_against",
     "Cost",
     "cost",
@@ -110,7 +111,7 @@ SETTINGS = ("sym 40 %", "sym 80 %", "asym 40 %")
 #: everything of NAL but the per-sample part of tau (one learned tau shared by all samples)
 PER_SAMPLE_CONTROL = ATTENTION_CONTROLS["global"]
 #: the long tier's NAL variants whose tau snapshots C5 reads (the paper's setting decides; the others are beside it)
-STAGE_VARIANTS = ("NAL", "NAL, authors' schedule", "NAL (λ 0.5)", PAPER_SETTING)
+STAGE_VARIANTS = LAMBDA_SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -352,11 +353,13 @@ def corrected_labels(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class StageCells:
-    """The long tier's tau stages over its (lambda, schedule, setting) cells (the intro's summary): how many cells
-    (``cells``), how many reach the appendix's final stage by the rulebook (``final``), the last snapshot epoch
-    (``horizon``), and at each cell's last snapshot (means over seeds) the largest share of mislabeled samples set
-    aside below tau = 0.5 (``set_aside_max``) and the smallest median tau of the mislabeled (``median_mislabeled_min``)."""
+class StageSummary:
+    """The long tier's tau stages over its (lambda, schedule, setting) cells (the intro's summary), from
+    :func:`nalkit.results.horizon.stage_cells` and :func:`~nalkit.results.horizon.stage_counts` (the horizon
+    chapter's numbers, computed once): how many cells have snapshots (``cells``), how many reach the appendix's
+    final stage by the rulebook (``final``), the last snapshot epoch (``horizon``), and at each cell's last snapshot
+    (means over seeds) the largest share of mislabeled samples set aside below tau = 0.5 (``set_aside_max``) and the
+    smallest median tau of the mislabeled (``median_mislabeled_min``)."""
 
     cells: int
     final: int
@@ -365,16 +368,18 @@ class StageCells:
     median_mislabeled_min: float
 
 
-def stage_cells(stages: pd.DataFrame) -> StageCells | None:
-    """:class:`StageCells` of :func:`nalkit.results.stage_table` (one row per run and snapshot, with ``variant``,
+def stage_summary(stages: pd.DataFrame) -> StageSummary | None:
+    """:class:`StageSummary` of :func:`nalkit.results.stage_table` (one row per run and snapshot, with ``variant``,
     ``noise``, ``epoch``, ``set_aside``, ``median_mislabeled``); None without snapshots."""
+    from .horizon import stage_cells, stage_counts
+
     if not len(stages):
         return None
-    last = stages[stages.epoch == stages.groupby("run").epoch.transform("max")]
-    cells = last.groupby(["variant", "noise"])[["set_aside", "median_mislabeled"]].mean()
-    final = sum(stages_present(g)[2] for _, g in stages.groupby(["variant", "noise"]))
-    return StageCells(len(cells), int(final), int(stages.epoch.max()), float(cells.set_aside.max()),
-                      float(cells.median_mislabeled.min()))
+    cells = stage_cells(stages, list(dict.fromkeys(stages.noise)), list(dict.fromkeys(stages.variant)))
+    have = cells[cells.seeds > 0]
+    counts = stage_counts(cells)
+    return StageSummary(counts.cells, counts.final, int(stages.epoch.max()), float(have.last_set_aside.max()),
+                        float(have.last_median_mislabeled.min()))
 
 
 def fewest_seeds(runs: pd.DataFrame) -> int:
@@ -385,7 +390,7 @@ def fewest_seeds(runs: pd.DataFrame) -> int:
 def _theorem(long_epochs: pd.DataFrame) -> Claim:
     key = "C7"
     claim = "Theorem 1: NAL scales a sample's CE gradient by φ ∈ (0, 1), smaller for the mislabeled samples"
-    where, evidence = "appendix A.2", "{numref}`fig-phi-epochs`"
+    where, evidence = "appendix A.2", "{numref}`fig-horizon-phi`; {numref}`fig-phi-epochs`"
     if not len(long_epochs) or "phi_mislabeled" not in long_epochs:
         return _untested(key, claim, where, evidence, "no records of φ")
     e = with_variant(long_epochs)

@@ -340,7 +340,8 @@ def early_vs_last(epochs: pd.DataFrame, settings: Sequence[str], early: int = 40
 # the chapter's questions over the lambdas and schedules: one row per requested cell, missing ones included
 # --------------------------------------------------------------------------------------------
 _STAGE_COLUMNS = ["noise", "variant", "seeds", "first_epoch", "first_auroc", "best_epoch", "best_auroc", "last_epoch",
-                  "last_auroc", "last_median_clean", "last_set_aside", "last_clean_set_aside", "alike", "apart",
+                  "last_auroc", "last_median_clean", "last_median_mislabeled", "last_set_aside",
+                  "last_clean_set_aside", "alike", "apart",
                   "final", "stages"]
 
 
@@ -364,12 +365,14 @@ def stage_cells(stages: pd.DataFrame, settings: Sequence[str], variants: Sequenc
             if found is None:
                 rows.append({"noise": s, "variant": v, "seeds": 0, "stages": None})
                 continue
-            m = d.groupby("epoch")[["set_aside", "clean_set_aside"]].mean().sort_index()
+            m = d.groupby("epoch")[[c for c in ("set_aside", "clean_set_aside", "median_mislabeled") if c in d]].mean()
+            m = m.sort_index().reindex(columns=["set_aside", "clean_set_aside", "median_mislabeled"])
             rows.append({"noise": s, "variant": v, "seeds": int(d.run.nunique()),
                          "first_epoch": int(m.index[0]), "first_auroc": found.first_auroc,
                          "best_epoch": found.best_epoch, "best_auroc": found.best_auroc,
                          "last_epoch": found.last_epoch, "last_auroc": found.last_auroc,
                          "last_median_clean": found.last_median_clean,
+                         "last_median_mislabeled": float(m.median_mislabeled.iloc[-1]),
                          "last_set_aside": float(m.set_aside.iloc[-1]),
                          "last_clean_set_aside": float(m.clean_set_aside.iloc[-1]),
                          "alike": found.alike, "apart": found.apart, "final": found.final, "stages": found})
