@@ -3,7 +3,8 @@
 Candidate A is :func:`nalkit.train.train` on ``configs/fmnist/cpu.yaml`` (real Fashion-MNIST, 3,000-image
 subset, small_cnn hidden=512, batch 64), a fresh run each repeat with a few epochs and evaluation pushed
 out of the way (``run.eval_every`` large, a small ``data.test_subset``: evaluation is not in the epoch's
-``seconds`` anyway). Its throughput is read from the run's own ``metrics.csv`` ``seconds`` column.
+``seconds`` anyway). Its throughput is read from the ``seconds`` column of the run's own metrics
+(:func:`nalkit.records.read_metrics`).
 
 Candidate B is the least a user would write: the same data (``nalkit.data.prepare_data``, the same noisy
 labels), the same model (``build_model``), the same ``DeviceLoader``, SGD with the same hyper-parameters, the
@@ -20,7 +21,6 @@ Candidates alternate; the ratio (trainer img/s / loop img/s) is the median of th
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import tempfile
 import time
@@ -34,6 +34,7 @@ from nalkit.data import prepare_data
 from nalkit.loader import DeviceLoader
 from nalkit.methods import build_method
 from nalkit.models import build_model
+from nalkit.records import read_metrics
 from nalkit.train import set_seed, train
 
 BENCHMARK = "trainer_vs_loop"
@@ -49,8 +50,7 @@ def overrides(args) -> list[str]:
 def trainer_epoch_seconds(args, work: Path, rep: int) -> float:
     run_dir = train(str(CONFIG), overrides(args), run_dir=work / f"trainer-{rep}", noise_dir=work / "noise",
                     progress=False)
-    with (run_dir / "metrics.csv").open() as f:
-        secs = [float(r["seconds"]) for r in csv.DictReader(f)]
+    secs = [float(s) for s in read_metrics(run_dir)["seconds"]]
     return statistics.median(secs[1:])
 
 
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     table.add("throughput, nalkit train() / loop", n / paired.median("trainer"), "img/s",
               ratio=statistics.median(ratios), target=">= 0.97",
               note=f"median of {len(ratios)} paired repeats, range {ratios[0]:.3f}-{ratios[-1]:.3f}; "
-                   "trainer seconds from its metrics.csv")
+                   "trainer seconds from its run record's metrics")
     table.print()
     table.write(args.out, args.append)
     return 0

@@ -138,8 +138,8 @@ def _cmd_compact(args: argparse.Namespace) -> int:
             skipped += 1
             continue
         before, after = before + done.before, after + done.after
-    print(f"{len(dirs) - skipped} run records: arrays and notebooks {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB"
-          + (f"; {skipped} skipped" if skipped else ""))
+    print(f"{len(dirs) - skipped} run records: arrays, metrics and notebooks {before / 1e6:.2f} MB -> "
+          f"{after / 1e6:.2f} MB" + (f"; {skipped} skipped" if skipped else ""))
     return 1 if skipped else 0
 
 
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_status)
 
     c = sub.add_parser("compact", help="rewrite complete run records in the compact form (float16 arrays, "
-                                       "palette PNGs); idempotent")
+                                       "gzip-compressed metrics, palette PNGs); idempotent")
     c.add_argument("path", help="a results directory or one run directory")
     c.set_defaults(func=_cmd_compact)
     return p

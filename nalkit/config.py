@@ -208,7 +208,7 @@ class RunConfig:
     # per-training-sample arrays (snapshots, final epoch, detectors) are kept for at most this many samples: a
     # seeded sample stratified by class and clean/mislabeled (nalkit.records.record_sample), the whole training
     # set when smaller; 0 keeps none. Statistics over the training set are computed over all samples either way
-    # (metrics.csv). It shapes the record, not the training: not part of the config digest.
+    # (metrics.csv.gz). It shapes the record, not the training: not part of the config digest.
     record_samples: int = 5000
     eval_batch_size: int = 1024  # images per evaluation batch
     threads: int | None = None  # torch CPU threads; None keeps torch's default

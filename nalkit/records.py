@@ -6,8 +6,11 @@ Layout of ``<results>/<run name>/`` as :func:`nalkit.train.train` writes it thro
     environment.json   nalkit/python/torch/numpy versions, git commit, host, platform, CPU model and vector
                        ISA, threads, device (written at every (re)start)
     status.json        state ("running" or "complete"), epochs done, seconds, noise rates, start and end time,
-                       final and best test accuracy
-    metrics.csv        one row per epoch (columns: see nalkit.train), floats to 7 significant digits
+                       final and best test accuracy, the record's format (``record_format``, see below)
+    metrics.csv.gz     one row per epoch (columns: see nalkit.train), floats to 7 significant digits: a CSV file,
+                       gzip-compressed (a third of its size) and deterministic (no file name and no time in the
+                       gzip header), so the same rows give the same bytes and checksum. :func:`read_metrics` reads
+                       it, and so does pandas directly: ``pd.read_csv("metrics.csv.gz")``
     arrays.npz         written once, at the end: train_index, noisy_labels, clean_labels (-1 = unknown),
                        the per-sample arrays of the last epoch (final_*) and of every snapshot epoch E
                        (*_eE): pred, tau, q_argmax, phi (and, in records before format 3, loss); the
@@ -22,28 +25,39 @@ Layout of ``<results>/<run name>/`` as :func:`nalkit.train.train` writes it thro
                        ``run.record_samples`` samples, a seeded sample stratified by class and by clean /
                        mislabeled (:func:`record_sample`; ``sample_index`` says which, ``n_train`` how many
                        there are); every statistic over the training set is computed over all of them and
-                       is in metrics.csv. The test labels, the same for every run on a dataset, are stored
+                       is in the metrics. The test labels, the same for every run on a dataset, are stored
                        once, in ``<results>/labels/`` (:func:`write_shared_labels`), and the record holds
                        their relative path and sha256. Format 2 records (every array for every sample, the
                        test labels inside) read the same way.
     manifest.json      sha256 of every file above; updated before each file is replaced (see _write)
     ckpt-*.pt(.sha256) full-state checkpoints (nalkit.checkpoint; removed once the run is complete)
 
-Readers (:mod:`nalkit.results`) verify the manifest, so a truncated metrics file is never read.
+Readers (:func:`read_metrics`, :mod:`nalkit.results`) verify the manifest, so a truncated metrics file is never
+read.
+
+Record formats (``record_format`` in status.json; records without it are format 2): 3 -- arrays.npz of format 3
+(above) and forgetting events that score a never-learned sample as the most forgettable; 4
+(``RECORD_FORMAT``) -- the metrics stored as ``metrics.csv.gz``. Records before format 4 hold the same CSV
+uncompressed as ``metrics.csv``; every reader here takes either. ``nalkit compact`` (:func:`compact_record`)
+brings a complete record to the current layout without changing a value: it compresses ``metrics.csv`` and
+raises a format-3 record to 4. A format-2 record keeps its number (its metrics compressed all the same), because
+the number also says how its forgetting columns were scored (``nalkit.results`` renames and rescores them).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import os
 import platform
 import subprocess
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,12 +69,22 @@ from ._io import (
     sha256_file,
 )
 
+if TYPE_CHECKING:  # pandas is imported where the metrics are read, not by the trainer's import of this module
+    import pandas as pd
+
 
 class RecordError(ValueError):
     """A run record file is missing, truncated or altered; the message names the file."""
 
 
-RECORD_FILES = ("config.yaml", "environment.json", "status.json", "metrics.csv", "arrays.npz")
+#: The record's format, written to status.json as ``record_format`` (see the module docstring).
+RECORD_FORMAT = 4
+#: The per-epoch metrics (format 4 on): gzip-compressed CSV.
+METRICS_FILE = "metrics.csv.gz"
+#: The same CSV uncompressed, as records before format 4 hold it.
+PLAIN_METRICS_FILE = "metrics.csv"
+#: The files a complete record holds (beside its manifest and, from the runner, its executed notebook).
+RECORD_FILES = ("config.yaml", "environment.json", "status.json", METRICS_FILE, "arrays.npz")
 
 
 class RunRecord:
@@ -80,6 +104,14 @@ class RunRecord:
         manifest[name] = sha256_bytes(data)
         atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
         atomic_write_bytes(self.dir / name, data)
+
+    # The reverse order: a kill in between leaves a file the manifest no longer lists, which no reader opens.
+    def _remove(self, name: str) -> None:
+        manifest = self.manifest()
+        if name in manifest:
+            del manifest[name]
+            atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
+        (self.dir / name).unlink(missing_ok=True)
 
     def manifest(self) -> dict[str, str]:
         if not self.manifest_path.is_file():
@@ -111,7 +143,9 @@ class RunRecord:
             w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
             w.writeheader()
             w.writerows({k: _short(v) for k, v in r.items()} for r in rows)
-        self._write("metrics.csv", buf.getvalue().encode())
+        self._write(METRICS_FILE, gzip_bytes(buf.getvalue().encode()))
+        # a run begun before format 4 and resumed by this nalkit: its plain metrics.csv is out of date
+        self._remove(PLAIN_METRICS_FILE)
 
     def write_arrays(self, arrays: dict[str, np.ndarray], labels_dir: str | Path | None = None) -> None:
         """Write the per-sample arrays, encoded by :func:`encode_arrays`, without the losses of the snapshot epochs
@@ -343,32 +377,39 @@ class Compacted:
     arrays_after: int
     notebook_before: int
     notebook_after: int
+    metrics_before: int = 0
+    metrics_after: int = 0
 
     @property
     def before(self) -> int:
-        return self.arrays_before + self.notebook_before
+        return self.arrays_before + self.notebook_before + self.metrics_before
 
     @property
     def after(self) -> int:
-        return self.arrays_after + self.notebook_after
+        return self.arrays_after + self.notebook_after + self.metrics_after
 
 
 def compact_record(run_dir: str | Path, labels_dir: str | Path | None = None) -> Compacted:
     """Rewrite a complete run record in the compact form of the current format: ``arrays.npz`` by
-    :func:`encode_arrays` and :func:`share_test_labels` (the manifest updated), and the images of its executed
-    notebook as palette PNGs (:func:`nalkit._images.compact_png`).
+    :func:`encode_arrays` and :func:`share_test_labels`, ``metrics.csv`` as ``metrics.csv.gz`` (:func:`gzip_bytes`
+    of exactly its bytes; the manifest updated for both), and the images of its executed notebook as palette PNGs
+    (:func:`nalkit._images.compact_png`).
 
-    No kept value changes: a format-2 record becomes format 3 by moving its test labels to ``labels_dir``
+    No kept value changes: a format-2 record's arrays become format 3 by moving its test labels to ``labels_dir``
     (default: ``<results>/labels`` for a record in ``<results>/runs/``), the per-sample losses of its snapshot
     epochs before the last are dropped (:func:`without_loss_snapshots`), and a K-fold run (``data.cv_folds``)
-    keeps only what confident learning reads (``HELDOUT_KEYS``). Idempotent: a record
-    already compact is left byte for byte as it is. The record is verified first, so a damaged one raises
-    :class:`RecordError` and is not touched.
+    keeps only what confident learning reads (``HELDOUT_KEYS``). The metrics read back as the same frame
+    (:func:`read_metrics`); a format-3 record's ``record_format`` in status.json becomes ``RECORD_FORMAT``,
+    the rest of status.json byte for byte as it was. A format-2 record keeps its number, which also says how its
+    forgetting columns were scored (see the module docstring). Idempotent: a record already compact is left byte
+    for byte as it is. The record is verified first, so a damaged one raises :class:`RecordError` and is not
+    touched.
     """
     run_dir = Path(run_dir)
     if read_status(run_dir).get("state") != "complete":
         raise RecordError(f"{run_dir} is not a complete run record; only complete runs are compacted")
     verify_record(run_dir)
+    metrics_before, metrics_after = _compress_metrics(run_dir)
     path = run_dir / "arrays.npz"
     before = path.stat().st_size
     with np.load(path) as z:
@@ -387,7 +428,31 @@ def compact_record(run_dir: str | Path, labels_dir: str | Path | None = None) ->
         new_text = _compact_notebook_images(text)
         if new_text != text:
             atomic_write_text(nb, new_text)
-    return Compacted(run_dir, before, path.stat().st_size, nb_before, nb.stat().st_size if nb.is_file() else 0)
+    return Compacted(run_dir, before, path.stat().st_size, nb_before, nb.stat().st_size if nb.is_file() else 0,
+                     metrics_before, metrics_after)
+
+
+def _compress_metrics(run_dir: Path) -> tuple[int, int]:
+    """A verified complete record's ``metrics.csv`` stored as ``metrics.csv.gz`` and its format raised (format 3 to
+    4); (size before, size after) in bytes.
+
+    In this order, so that a kill anywhere leaves a record that verifies and reads the same, and that a second
+    call completes: the compressed file is added (the manifest lists both), status.json raised, the plain file
+    removed (the manifest first)."""
+    record = RunRecord(run_dir)
+    plain, packed = run_dir / PLAIN_METRICS_FILE, run_dir / METRICS_FILE
+    if PLAIN_METRICS_FILE in record.manifest():
+        before = plain.stat().st_size
+        record._write(METRICS_FILE, gzip_bytes(plain.read_bytes()))
+    else:
+        before = packed.stat().st_size if packed.is_file() else 0
+    status = read_status(run_dir)
+    if status.get("record_format") == 3:
+        # json.loads keeps the key order and float repr round-trips: only the number changes
+        status["record_format"] = RECORD_FORMAT
+        record._write("status.json", json.dumps(status, indent=1, default=_jsonable).encode())
+    record._remove(PLAIN_METRICS_FILE)
+    return before, packed.stat().st_size if packed.is_file() else 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,7 +526,7 @@ def share_test_labels(stored: dict[str, np.ndarray], run_dir: str | Path, labels
 
 def without_loss_snapshots(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """An encoded record without the per-sample loss of its snapshot epochs before the last (``loss_eE``): no chapter
-    reads them (the loss's AUROC and AP per epoch are in metrics.csv, computed over every sample) and they were the
+    reads them (the loss's AUROC and AP per epoch are in the metrics, computed over every sample) and they were the
     largest arrays of the records (7.6 of 22 MB). The last epoch's loss (``final_loss``, stored as the last snapshot
     when equal to it) stays."""
     last = int(stored["final_epoch"]) if "final_epoch" in stored else None
@@ -565,6 +630,60 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     return status
 
 
+def gzip_bytes(data: bytes) -> bytes:
+    """``data`` gzip-compressed (level 9) with neither a file name nor a time in the header: the same data give the
+    same bytes (with the same zlib), so a rewritten record keeps its checksums."""
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def metrics_path(run_dir: str | Path) -> Path:
+    """The per-epoch metrics file of a record: ``metrics.csv.gz``, or ``metrics.csv`` in a record written before
+    format 4. Chosen by the manifest (the compressed file where it lists both: a compaction interrupted), by the
+    files present where there is no manifest."""
+    run_dir = Path(run_dir)
+    try:
+        listed = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        listed = {}
+    if not isinstance(listed, dict):
+        listed = {}
+    for name in (METRICS_FILE, PLAIN_METRICS_FILE):
+        if name in listed:
+            return run_dir / name
+    plain = run_dir / PLAIN_METRICS_FILE
+    return plain if plain.is_file() and not (run_dir / METRICS_FILE).is_file() else run_dir / METRICS_FILE
+
+
+def read_metrics(run_dir: str | Path, *, verify: bool = True) -> pd.DataFrame:
+    """The per-epoch metrics of a run as a pandas DataFrame, one row per epoch (columns: see :mod:`nalkit.train`),
+    exactly as the trainer wrote them; empty (no columns) before the first epoch is recorded.
+
+    Reads ``metrics.csv.gz`` (format 4) or the plain ``metrics.csv`` of older records (:func:`metrics_path`),
+    checked against the manifest first unless ``verify`` is false. Columns are those of the file:
+    :func:`nalkit.results.load_run` is where the columns of older records are renamed for what they mean.
+
+    Raises:
+        RecordError: the file is missing, not listed, does not match its checksum, or is not readable gzip/UTF-8
+            text; the message names the file.
+    """
+    import pandas as pd
+
+    path = metrics_path(run_dir)
+    if verify:
+        verify_record(run_dir, (path.name,))
+    elif not path.is_file():
+        raise RecordError(f"{path} is missing: {Path(run_dir)} holds no per-epoch metrics (not a run record, or "
+                          f"one that has recorded no epoch yet)")
+    data = path.read_bytes()
+    try:
+        text = (gzip.decompress(data) if path.name == METRICS_FILE else data).decode("utf-8")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
+        kind = "gzip-compressed CSV" if path.name == METRICS_FILE else "UTF-8 CSV"
+        raise RecordError(f"{path} is not readable {kind} ({type(err).__name__}: {err}): truncated or corrupted; "
+                          f"delete the run directory to rerun, or restore the file from git") from None
+    return pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
+
+
 def verify_record(run_dir: str | Path, names: tuple[str, ...] | None = None) -> dict[str, str]:
     """Check files of a run record against its ``manifest.json`` and return the manifest (name -> sha256).
 
@@ -594,7 +713,7 @@ def verify_record(run_dir: str | Path, names: tuple[str, ...] | None = None) -> 
     return manifest
 
 
-# Significant digits of a float in metrics.csv. An accuracy over 10,000 images has at most 5, an AUROC's third
+# Significant digits of a float in the metrics CSV. An accuracy over 10,000 images has at most 5, an AUROC's third
 # decimal is the last the book prints; 17 digits (Python's repr) tripled the file for nothing.
 METRIC_DIGITS = 7
 

@@ -11,7 +11,7 @@ The phases, each a function (the shape of torchvision's reference ``train.py``):
 :meth:`Run.state_dict` / :meth:`Run.load_state_dict` are the one place where a run's state is saved and
 restored, so a resumed run continues exactly (same metrics, bit for bit on the CPU).
 
-Per epoch the trainer records (columns of ``metrics.csv``):
+Per epoch the trainer records (columns of the record's ``metrics.csv.gz``, :func:`nalkit.records.read_metrics`):
 
 ``epoch, lr, loss`` — the mean training loss;
 ``train_acc_noisy`` — predictions of the training pass against the (noisy) training labels;
@@ -58,7 +58,7 @@ from .loader import DeviceLoader
 from .methods import Method, build_method, check_ready
 from .metrics import auroc, masked_mean
 from .models import build_model
-from .records import ARRAYS_FORMAT, LABELS_DIR, RunRecord, read_status, record_sample
+from .records import LABELS_DIR, RECORD_FORMAT, RunRecord, read_status, record_sample
 
 Tensor = torch.Tensor
 
@@ -134,7 +134,7 @@ class History:
 
     epoch: int = 0  # last completed epoch
     elapsed: float = 0.0  # seconds spent in epochs (training and evaluation)
-    rows: list[dict[str, Any]] = field(default_factory=list)  # metrics.csv rows
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the rows of metrics.csv.gz
     snapshots: dict[str, np.ndarray] = field(default_factory=dict)  # per-sample arrays of snapshot epochs
     last: dict[str, np.ndarray] = field(default_factory=dict)  # per-sample arrays of the last epoch
     detectors: DetectorState | None = None  # the mislabel detectors' running sums (nalkit.detectors)
@@ -472,7 +472,7 @@ def _finish(run: Run, record: RunRecord, common: dict[str, Any], labels_dir: Pat
     tests = [r["test_acc"] for r in h.rows if not math.isnan(r.get("test_acc", float("nan")))]
     record.write_status(state="complete", epoch=run.cfg.optim.epochs, seconds=h.elapsed, finished=now_iso(),
                         final_test_acc=h.rows[-1].get("test_acc"), best_test_acc=max(tests) if tests else None,
-                        record_format=ARRAYS_FORMAT, **common)
+                        record_format=RECORD_FORMAT, **common)
     for path in run.run_dir.glob("ckpt-*"):
         path.unlink(missing_ok=True)
 

@@ -103,8 +103,8 @@ def run_dir_of(results: Path) -> Path:
 def differences(run: Path, ref: Path) -> list[str]:
     """What differs between two complete runs: metrics (minus timings), arrays, state; [] if equal."""
     import numpy as np
-    import pandas as pd
 
+    from nalkit.records import read_metrics
     from nalkit.results import load_arrays, load_runs
 
     out = []
@@ -115,10 +115,10 @@ def differences(run: Path, ref: Path) -> list[str]:
         return [f"unreadable: {type(err).__name__}: {err}"]
     if json.loads((run / "status.json").read_text()).get("state") != "complete":
         out.append("not complete")
-    ma = pd.read_csv(run / "metrics.csv").drop(columns=TIMING)
-    mb = pd.read_csv(ref / "metrics.csv").drop(columns=TIMING)
+    ma = read_metrics(run).drop(columns=TIMING)
+    mb = read_metrics(ref).drop(columns=TIMING)
     if not ma.equals(mb):
-        out.append("metrics.csv differs")
+        out.append("metrics differ")
     if a.keys() != b.keys():
         out.append(f"array names differ: {sorted(set(a) ^ set(b))}")
     out += [f"array {k} differs" for k in a if k in b and not np.array_equal(a[k], b[k])]

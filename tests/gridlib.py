@@ -5,6 +5,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from nalkit.records import read_metrics
+
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "configs" / "grids" / "smoke.yaml"
 TIMING = ["seconds", "eval_seconds"]
@@ -25,5 +27,5 @@ def write_grid(path: Path, results_dir: Path, **changes) -> Path:
 
 
 def metrics(run_dir) -> pd.DataFrame:
-    """metrics.csv without the timing columns (what must match between runs)."""
-    return pd.read_csv(Path(run_dir) / "metrics.csv").drop(columns=TIMING)
+    """A run's metrics without the timing columns (what must match between runs)."""
+    return read_metrics(run_dir).drop(columns=TIMING)

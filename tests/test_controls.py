@@ -13,6 +13,7 @@ from nalkit.cli import main
 from nalkit.config import ConfigError
 from nalkit.experiment import is_complete
 from nalkit.grid import load_grid
+from nalkit.records import read_metrics
 from nalkit.results import load_arrays, load_runs
 from nalkit.results.load import tau_schedule_override
 from nalkit.runner import run_grid
@@ -35,7 +36,7 @@ def test_a_global_tau_is_one_learned_value_and_resumes_exactly(tmp_path):
     assert np.median(a["tau_logit_e1"]) != np.median(a["tau_logit_e4"])  # it is learned
     train(cfg, results_dir=tmp_path / "b", stop_after_epoch=2)
     resumed = train(cfg, results_dir=tmp_path / "b")
-    pd.testing.assert_frame_equal(*(pd.read_csv(r / "metrics.csv").drop(columns=TIMING) for r in (full, resumed)))
+    pd.testing.assert_frame_equal(*(read_metrics(r).drop(columns=TIMING) for r in (full, resumed)))
 
 
 def test_a_per_class_tau_is_shared_within_each_given_class(tmp_path):
@@ -64,7 +65,7 @@ def test_the_schedule_control_takes_full_nals_mean_tau_per_epoch(tmp_path, capsy
     # `nalkit train` reads full NAL's mean tau per epoch before training and writes it into the run's config
     assert main(["train", str(config), "--results-dir", str(tmp_path / "runs"), "--quiet"]) == 0
     run = tmp_path / "runs" / cfg.run_name()  # the run name is the one without the list
-    mean = pd.read_csv(full / "metrics.csv").tau_mean.to_numpy()
+    mean = read_metrics(full).tau_mean.to_numpy()
     written = yaml.safe_load((run / "config.yaml").read_text())["method"]["nal"]["tau_schedule"]
     np.testing.assert_array_equal(written, mean)
     a = load_arrays(run)
@@ -112,7 +113,7 @@ def test_the_runner_trains_full_nal_before_its_schedule_control(tmp_path):
     summary = run_grid(grid)
     assert summary.ok and list(summary.table.state) == ["done", "done"]
     written = yaml.safe_load((control.run_dir / "config.yaml").read_text())["method"]["nal"]["tau_schedule"]
-    np.testing.assert_array_equal(written, pd.read_csv(full.run_dir / "metrics.csv").tau_mean)
+    np.testing.assert_array_equal(written, read_metrics(full.run_dir).tau_mean)
     assert json.loads((control.run_dir / "status.json").read_text())["config_hash"] == control.cfg.digest()
     # the manifest keeps the grid's overrides (the list is the record's, not the grid's); a rerun skips both
     manifest = json.loads((tmp_path / "results" / "grids" / "controls.json").read_text())

@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from nalkit.loader import DeviceLoader
 from nalkit.losses import nal_loss
+from nalkit.records import read_metrics
 from nalkit.results import load_arrays
 from nalkit.train import train
 
@@ -47,7 +47,7 @@ def test_a_short_run_trains_on_cuda(tmp_path, amp):
     for method in ("nal", "ce"):
         run = train(cuda_tiny(method, **{"run.amp": amp, "optim.epochs": 6, "run.snapshot_epochs": [1, 6]}),
                     results_dir=tmp_path)
-        m = pd.read_csv(run / "metrics.csv")
+        m = read_metrics(run)
         env = json.loads((run / "environment.json").read_text())
         assert env["device"].startswith(DEVICE) and (env.get("cuda") or DEVICE != "cuda")
         assert np.isfinite(m.loss).all() and np.isfinite(m.test_acc.dropna()).all(), method
@@ -78,7 +78,7 @@ def test_a_run_killed_and_resumed_on_cuda_repeats_the_uninterrupted_one(tmp_path
     full = train(cuda_tiny(), results_dir=tmp_path / "a")
     train(cuda_tiny(), results_dir=tmp_path / "b", stop_after_epoch=2)
     resumed = train(cuda_tiny(), results_dir=tmp_path / "b")
-    a, b = (pd.read_csv(r / "metrics.csv").drop(columns=TIMING) for r in (full, resumed))
+    a, b = (read_metrics(r).drop(columns=TIMING) for r in (full, resumed))
     assert list(a.epoch) == list(b.epoch)
     np.testing.assert_allclose(a.test_acc.dropna(), b.test_acc.dropna(), atol=RESUME_ATOL)
 

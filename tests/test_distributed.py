@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
+from nalkit.records import read_metrics
 from nalkit.results import load_arrays
 from nalkit.train import train
 
@@ -40,8 +40,8 @@ def test_two_gloo_processes_match_one(tmp_path, method):
            "-m", "nalkit.cli", "train", str(path), "--run-dir", str(tmp_path / "ddp"), "--quiet"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
-    a = pd.read_csv(single / "metrics.csv").drop(columns=["seconds", "eval_seconds"])
-    b = pd.read_csv(tmp_path / "ddp" / "metrics.csv").drop(columns=["seconds", "eval_seconds"])
+    a = read_metrics(single).drop(columns=["seconds", "eval_seconds"])
+    b = read_metrics(tmp_path / "ddp").drop(columns=["seconds", "eval_seconds"])
     assert list(a.columns) == list(b.columns)
     # continuous quantities agree to float tolerance (gloo sums gradients in another order) ...
     for col in ["lr", "loss", "tau_clean", "tau_mislabeled"]:

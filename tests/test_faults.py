@@ -81,7 +81,7 @@ CHAINS = {
         {"match": "config.yaml", "nth": 1, "when": "before"},  # manifest updated, file not
         {"match": "ckpt-00001.pt", "nth": 1, "when": "after"},  # the first checkpoint has no checksum yet
         {"match": "ckpt-00001.pt.sha256", "nth": 1, "when": "after"},  # checkpoint done, metrics not
-        {"match": "metrics.csv", "nth": 1, "when": "before", "requires": "ckpt-00002.pt.sha256"},
+        {"match": "metrics.csv.gz", "nth": 1, "when": "before", "requires": "ckpt-00002.pt.sha256"},
         {"match": "manifest.json", "nth": 2, "when": "after", "requires": "ckpt-00003.pt.sha256"},
         {"match": "arrays.npz", "nth": 1, "when": "before"},  # the final arrays
         {"match": "status.json", "nth": 1, "when": "before", "requires": "arrays.npz"},  # "complete" listed, not written
@@ -93,7 +93,7 @@ CHAINS = {
         {"match": "ckpt-00002.pt", "nth": 1, "when": "before"},
         {"match": "ckpt-00003.pt.sha256", "nth": 1, "when": "before"},  # three checkpoints, newest unchecked
         {"match": "manifest.json", "nth": 1, "when": "before", "requires": "ckpt-00004.pt.sha256"},
-        {"match": "metrics.csv", "nth": 1, "when": "after", "requires": "arrays.npz"},
+        {"match": "metrics.csv.gz", "nth": 1, "when": "after", "requires": "arrays.npz"},
         {"match": "manifest.json", "nth": 1, "when": "before"},
     ],
 }
@@ -211,7 +211,7 @@ def bitflip(path: Path, seed: int = 0) -> None:
 
 def stopped_after_epoch_3(zygote, cfg: Path, results: Path) -> Path:
     """A run killed right after its epoch-3 checkpoint (checkpoints 2 and 3 on disk)."""
-    kill = {"match": "metrics.csv", "nth": 1, "when": "before", "requires": "ckpt-00003.pt.sha256"}
+    kill = {"match": "metrics.csv.gz", "nth": 1, "when": "before", "requires": "ckpt-00003.pt.sha256"}
     assert zygote.run(train_argv(cfg, results), env={fl.KILL_ENV: json.dumps(kill)}).killed
     run = fl.run_dir_of(results)
     assert sorted(p.name for p in run.glob("ckpt-*.pt")) == ["ckpt-00002.pt", "ckpt-00003.pt"]
@@ -270,7 +270,7 @@ def test_damaged_record_or_noise_file_stops_the_resume_naming_the_file(zygote, t
     fl.compared(True, f"damaged {name}")
 
 
-@pytest.mark.parametrize("name", ["metrics.csv", "config.yaml", "environment.json"])
+@pytest.mark.parametrize("name", ["metrics.csv.gz", "config.yaml", "environment.json"])
 def test_damaged_record_files_of_a_running_run_are_rewritten_not_used(zygote, tiny_yaml, reference, tmp_path, name):
     results = tmp_path / "results"
     run = stopped_after_epoch_3(zygote, tiny_yaml, results)
@@ -279,7 +279,7 @@ def test_damaged_record_files_of_a_running_run_are_rewritten_not_used(zygote, ti
     finish_and_compare(zygote, tiny_yaml, results, reference[0], f"damaged {name} of a running run")
 
 
-@pytest.mark.parametrize("name", ["metrics.csv", "arrays.npz", "status.json", "manifest.json", "config.yaml",
+@pytest.mark.parametrize("name", ["metrics.csv.gz", "arrays.npz", "status.json", "manifest.json", "config.yaml",
                                   "environment.json"])
 @pytest.mark.parametrize("damage", ["truncate", "bitflip"])
 def test_damaged_complete_record_is_never_read(reference, tmp_path, name, damage):

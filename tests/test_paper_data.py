@@ -21,6 +21,7 @@ from nalkit.config import Config, ConfigError
 from nalkit.data import prepare_data
 from nalkit.data import set_loader_epoch as set_epoch
 from nalkit.datasets.fabricate import fabricate_dataset
+from nalkit.records import read_metrics
 from nalkit.results import load_arrays
 from nalkit.train import build, evaluate, predict, train, train_one_epoch
 
@@ -105,7 +106,7 @@ def test_clothing1m_subset_survives_a_resume(tmp_path):
     part = train(cfg, results_dir=tmp_path / "b", stop_after_epoch=1)
     resumed = train(cfg, results_dir=tmp_path / "b")
     assert resumed == part
-    a, b = (pd.read_csv(d / "metrics.csv").drop(columns=TIMING) for d in (full, resumed))
+    a, b = (read_metrics(d).drop(columns=TIMING) for d in (full, resumed))
     pd.testing.assert_frame_equal(a, b)
     assert "clean_val_acc" in a and a.clean_val_acc.notna().all()
     za, zb = load_arrays(full), load_arrays(resumed)
@@ -270,6 +271,6 @@ def test_drop_last_run_resumes_exactly(tmp_path):
     full = train(cfg, results_dir=tmp_path / "a")
     train(cfg, results_dir=tmp_path / "b", stop_after_epoch=1)
     resumed = train(cfg, results_dir=tmp_path / "b")
-    a, b = (pd.read_csv(d / "metrics.csv").drop(columns=TIMING) for d in (full, resumed))
+    a, b = (read_metrics(d).drop(columns=TIMING) for d in (full, resumed))
     pd.testing.assert_frame_equal(a, b)
     assert a.tau_mean.notna().all()

@@ -7,13 +7,12 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from nalkit.metrics import auroc
 from nalkit.plotting import logit, tau_limits
 from nalkit.records import (ARRAYS_FORMAT, RecordError, RunRecord, compact_record, decode_arrays, encode_arrays,
-                            npz_bytes, verify_record)
+                            npz_bytes, read_metrics, verify_record)
 from nalkit.results import load_arrays
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +35,16 @@ BEFORE_COMPACTION = "8b950d3"
 #: epochs, some on 12,000 and 60,000 images, whose arrays format 3 caps at run.record_samples) is about 9 MB more at
 #: these sizes: it fits only with leaner records (no snapshots where its chapter does not read them, a small
 #: run.record_samples) or with the GPU evidence run without the notebook wheels (--no-notebook, 6 MB freed).
-TREE_BUDGET_MB = 53.0
+#: Record format 4 (nalkit.records) stores the per-epoch metrics gzip-compressed (metrics.csv.gz, the same CSV
+#: bytes). Measured in memory on the 492 committed records' metrics.csv (gzip -9): 8.15 -> 2.86 MB, so the tracked
+#: tree goes from 47.96 to 42.67 MB once `nalkit compact results/runs` migrates them; a 200-epoch record's metrics
+#: 47.4 -> 15.4 KB (median of 81), the whole record 125 -> 94 KB (median; the largest, 250 KB, holds snapshots).
+#: Migrated with the long tier complete and 20 regime runs in: 550 records, 53.6 -> 48.4 MB. The regime tier's
+#: 40-epoch records (no snapshots, 1,000 samples' arrays) measure 55 KB (arrays 19, notebook 25, metrics 3.4; mean
+#: of 13), its 200-epoch ones about 70 KB: its 154 remaining runs are about 9.0 MB, to about 57.4 MB. That is past
+#: 53 MB, so the budget takes the route named above: the GPU evidence runs with --no-notebook (the device has no
+#: papermill anyway) and carries no notebook wheels, which leaves 67.1 - 8.1 = 59 MB.
+TREE_BUDGET_MB = 59.0
 
 
 def synthetic(n=400, c=10, seed=0, snapshots=(5, 20)):
@@ -201,10 +209,10 @@ def committed_runs() -> list[Path]:
 
 
 def test_committed_arrays_give_the_auroc_that_training_computed_in_float32():
-    """metrics.csv holds, per epoch, the AUROC of 1 - tau and of the loss computed by the trainer from float32
+    """The metrics hold, per epoch, the AUROC of 1 - tau and of the loss computed by the trainer from float32
     values. The compact arrays of every snapshot epoch give the same AUROC of 1 - tau to within 1e-3 (the book
     prints two decimals of the tau AUROCs it reads from the arrays) and of the loss to within 5e-3: every loss
-    AUROC the book prints comes from metrics.csv, and float16 merges some of the losses that crowd on SCE's 0-9
+    AUROC the book prints comes from the metrics, and float16 merges some of the losses that crowd on SCE's 0-9
     scale (a long-tier SCE run at asym 40 % moved by 0.0035)."""
     runs = committed_runs()
     assert len(runs) >= 100, "the committed records are missing"
@@ -214,7 +222,7 @@ def test_committed_arrays_give_the_auroc_that_training_computed_in_float32():
         a = load_arrays(run)
         if "noisy_labels" not in a or len(a["sample_index"]) < int(a["n_train"]):
             continue  # a K-fold run keeps no training arrays; a sampled record's AUROC is over its sample
-        metrics = pd.read_csv(run / "metrics.csv").set_index("epoch")
+        metrics = read_metrics(run).set_index("epoch")
         known = a["clean_labels"] >= 0
         noisy = a["is_noisy"][known]
         for key in [k for k in a if k.startswith(("tau_e", "loss_e"))]:

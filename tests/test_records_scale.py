@@ -12,6 +12,7 @@ from nalkit.detectors import DetectorState, forgetting_score
 from nalkit.records import (
     ARRAYS_FORMAT,
     LABELS_DIR,
+    RECORD_FORMAT,
     RecordError,
     RunRecord,
     compact_record,
@@ -63,7 +64,7 @@ def test_record_samples_is_validated_and_not_part_of_the_run_name():
 @pytest.mark.slow
 def test_a_sampled_record_keeps_its_sample_and_the_statistics_stay_over_every_sample(tmp_path):
     """600 training images, 200 kept: every per-sample array has the sample's length, sample_index says which, the
-    test labels live once in <results>/labels, and metrics.csv's AUROC is over all 600 (it differs from the
+    test labels live once in <results>/labels, and the metrics' AUROC is over all 600 (it differs from the
     sample's)."""
     over = ["optim.epochs=3", "method.nal.es=2", "data.train_subset=600", "run.snapshot_epochs=[2,3]",
             "run.eval_every=3", "run.record_samples=200"]
@@ -85,7 +86,7 @@ def test_a_sampled_record_keeps_its_sample_and_the_statistics_stay_over_every_sa
     np.testing.assert_array_equal(b["noisy_labels"][a["sample_index"]], a["noisy_labels"])
     np.testing.assert_array_equal(b["final_pred"][a["sample_index"]], a["final_pred"])
     runs = load_runs(tmp_path, complete_only=True)
-    assert set(runs.runs.record_format) == {3}
+    assert set(runs.runs.record_format) == {RECORD_FORMAT}
     assert "forget_auroc" in runs.epochs  # the corrected forgetting score, under its own name
 
 

@@ -9,13 +9,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import yaml
 
 from nalkit.config import Config
-from nalkit.records import METRIC_DIGITS, cpu_model
+from nalkit.records import METRIC_DIGITS, cpu_model, read_metrics
 from nalkit.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,8 +46,8 @@ def test_a_committed_nal_run_retrains_to_its_record(tmp_path):
     assert cfg.run_name() == RUN.name
     # the noise is regenerated from its seed, not read from results/noise: that is pinned too
     out = train(cfg, run_dir=tmp_path / "run", noise_dir=tmp_path / "noise", stop_after_epoch=EPOCHS)
-    committed = pd.read_csv(RUN / "metrics.csv").drop(columns=TIMING).head(EPOCHS)
-    again = pd.read_csv(out / "metrics.csv").drop(columns=TIMING)
+    committed = read_metrics(RUN).drop(columns=TIMING).head(EPOCHS)  # metrics.csv or, compacted, metrics.csv.gz
+    again = read_metrics(out).drop(columns=TIMING)
     # records made before the detector columns, or with 17 digits, are compared on their columns, at 7 digits
     assert set(committed.columns) <= set(again.columns), set(committed.columns) - set(again.columns)
     again = again[committed.columns]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from nalkit.config import Config, ConfigError
-from nalkit.records import RecordError
+from nalkit.records import RecordError, read_metrics
 from nalkit.results import load_arrays, load_runs
 from nalkit.train import lr_at, train
 
@@ -29,7 +29,7 @@ def tiny(method="nal", **extra) -> Config:
 
 
 def _metrics(run_dir):
-    return pd.read_csv(run_dir / "metrics.csv").drop(columns=TIMING)
+    return read_metrics(run_dir).drop(columns=TIMING)
 
 
 @pytest.mark.parametrize("method", ["nal", "ce", "elr", "selc"])
@@ -64,7 +64,7 @@ def test_run_record_contents(tmp_path):
     arr = load_arrays(run)
     assert arr["noisy_labels"].shape == (300,) and arr["final_tau"].shape == (300,)
     assert {"tau_e1", "tau_e4", "pred_e4", "q_argmax_e4", "final_loss", "final_test_pred"} <= set(arr)
-    assert "loss_e1" not in arr  # the loss of the snapshots before the last is not kept (metrics.csv has its AUROC)
+    assert "loss_e1" not in arr  # the loss of the snapshots before the last is not kept (the metrics have its AUROC)
     # the actual noise rate is recorded: sym 40 % over all 10 classes flips about 36 %
     status = json.loads((run / "status.json").read_text())
     assert 0.3 < status["noise"]["actual_rate"] < 0.42
@@ -72,23 +72,23 @@ def test_run_record_contents(tmp_path):
     env = json.loads((run / "environment.json").read_text())
     assert env["torch"] and env["device"] == "cpu"
     # a rerun of a complete run does nothing
-    mtime = (run / "metrics.csv").stat().st_mtime_ns
+    mtime = (run / "metrics.csv.gz").stat().st_mtime_ns
     assert train(tiny("nal"), results_dir=tmp_path) == run
-    assert (run / "metrics.csv").stat().st_mtime_ns == mtime
+    assert (run / "metrics.csv.gz").stat().st_mtime_ns == mtime
 
 
 def test_damaged_record_is_detected(tmp_path):
     run = train(tiny("ce"), results_dir=tmp_path)
-    with open(run / "metrics.csv", "a") as f:
-        f.write("99,0.1\n")
-    with pytest.raises(RecordError, match="metrics.csv"):
+    with open(run / "metrics.csv.gz", "ab") as f:
+        f.write(b"99,0.1\n")
+    with pytest.raises(RecordError, match="metrics.csv.gz does not match its checksum"):
         load_runs(tmp_path)
     assert len(load_runs(tmp_path, strict=False).problems) == 1
 
 
 def test_noisy_validation_split(tmp_path):
     run = train(tiny("ce", **{"data.val_fraction": 0.2}), results_dir=tmp_path)
-    ep = pd.read_csv(run / "metrics.csv")
+    ep = read_metrics(run)
     assert ep.val_acc_noisy.notna().all()
     assert load_arrays(run)["noisy_labels"].shape == (240,)
 
@@ -122,7 +122,7 @@ def test_detectors_margins_and_phi_are_recorded_from_the_training_pass(tmp_path)
     detectors' running sums, consistent with the per-epoch predictions and losses."""
     nal = train(tiny("nal"), results_dir=tmp_path / "nal")
     ce = train(tiny("ce"), results_dir=tmp_path / "ce")
-    ep_nal, ep_ce = (pd.read_csv(r / "metrics.csv") for r in (nal, ce))
+    ep_nal, ep_ce = (read_metrics(r) for r in (nal, ce))
     for name in ("tau", "loss", "meanloss", "aum", "wrong", "forget"):
         for ep in (ep_nal,) if name == "tau" else (ep_nal, ep_ce):
             assert ep[f"{name}_auroc"].between(0, 1).all() and ep[f"{name}_ap"].between(0, 1).all(), name

@@ -115,7 +115,7 @@ def memorisation_gap(epochs: pd.DataFrame, runs: pd.DataFrame, epoch: int | None
 def detector_series(epochs: pd.DataFrame, detectors: Sequence[str] = ("tau", "loss"), stat: str = "auroc",
                     by: Sequence[str] = ("variant", "noise")) -> pd.DataFrame:
     """The per-epoch separation of the mislabel detectors: columns ``*by, detector, epoch, mean, std, n`` of the
-    ``<detector>_<stat>`` columns of metrics.csv (``stat`` ``auroc`` or ``ap``), detectors a run lacks left out."""
+    ``<detector>_<stat>`` columns of the metrics (``stat`` ``auroc`` or ``ap``), detectors a run lacks left out."""
     frames = []
     for name in detectors:
         col = f"{name}_{stat}"

@@ -2,7 +2,7 @@
 
 >>> runs = load_runs("results/runs")
 >>> runs.runs      # one row per run: config columns + status + last/best test accuracy
->>> runs.epochs    # one row per (run, epoch): config columns + every metrics.csv column
+>>> runs.epochs    # one row per (run, epoch): config columns + every column of the run's metrics
 >>> load_arrays(runs.runs.run_dir[0])   # per-sample arrays of one run
 
 Every file read is checked against the run's manifest (checksums); a run whose record is damaged
@@ -12,7 +12,6 @@ with ``strict=False``.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import yaml
 from .names import nal_variant
 
 from ..config import Config
-from ..records import RecordError, decode_arrays, read_shared_labels, read_status, verify_record
+from ..records import RecordError, decode_arrays, read_metrics, read_shared_labels, read_status, verify_record
 
 CONFIG_COLUMNS = {
     "dataset": "data.name",
@@ -104,9 +103,9 @@ def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     """(summary row, per-epoch frame) of one run, verified against its manifest."""
     run_dir = Path(run_dir)
     env_path = run_dir / "environment.json"
-    # every file read below is verified, environment.json included (its device/threads columns)
-    verify_record(run_dir, ("config.yaml", "status.json", "metrics.csv")
-                  + (("environment.json",) if env_path.is_file() else ()))
+    # every file read below is verified, environment.json included (its device/threads columns), and the
+    # metrics by read_metrics (metrics.csv.gz, or metrics.csv before format 4)
+    verify_record(run_dir, ("config.yaml", "status.json") + (("environment.json",) if env_path.is_file() else ()))
     # through Config: records written before the per-method config sections read the same way
     cfg = Config.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()), source=str(run_dir / "config.yaml"))
     status = read_status(run_dir)
@@ -119,8 +118,7 @@ def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
                device=env.get("device"), device_name=env.get("device_name"), threads=env.get("torch_threads"),
                hardware=hardware_name(env) if env else None)
     row["record_format"] = int(status.get("record_format", 2))
-    text = (run_dir / "metrics.csv").read_text()
-    epochs = pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
+    epochs = read_metrics(run_dir)
     if row["record_format"] < 3:
         # written before forgetting events scored a never-learned sample as the most forgettable: that column
         # answers another question and keeps another name (nalkit.results.forgetting_last_epoch rescores)

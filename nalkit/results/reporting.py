@@ -10,7 +10,7 @@ import pandas as pd
 class Reported:
     """One reported number of a run, with the epoch it comes from and the rule that chose it."""
 
-    metric: str  # the metrics.csv column, e.g. "test_acc", "ilsvrc12_val_top5"
+    metric: str  # the column of the metrics (metrics.csv.gz), e.g. "test_acc", "ilsvrc12_val_top5"
     what: str  # what the column measures on this dataset, e.g. "WebVision val top-1"
     value: float  # accuracy in [0, 1]
     epoch: int  # 1-indexed epoch of the record the value is read from
@@ -29,7 +29,7 @@ def _one_run(epochs: pd.DataFrame) -> pd.DataFrame:
     if "run" in epochs and epochs["run"].nunique() > 1:
         raise ValueError(f"pass the epochs of one run, not of {epochs['run'].nunique()} (filter on the 'run' column)")
     if "epoch" not in epochs:
-        raise ValueError("the frame has no 'epoch' column: pass a run's metrics.csv rows (load_run(...)[1])")
+        raise ValueError("the frame has no 'epoch' column: pass a run's per-epoch metrics (load_run(...)[1])")
     return epochs.sort_values("epoch", kind="stable")
 
 
