@@ -273,6 +273,16 @@ def test_accuracy_claims_are_decided_at_the_longest_horizon_that_has_every_metho
                                    "long": (protocol_frame(methods=("ce", "nal", "gce")), pd.DataFrame())},
                                   stages=pd.DataFrame()))["C2"]
     assert "last epoch of 40" in partial.numbers and partial.beside.startswith("200 epochs (not every method")
+    # the rule lives in accuracy_horizons, which the intro's summary reads too
+    from nalkit.results.claims import accuracy_horizons
+
+    h = accuracy_horizons(grids)
+    assert h.complete and h.ce_complete and h.epochs == 200 and set(h.long.method) == {"ce", "nal", "gce", "sce",
+                                                                                       "elr", "selc"}
+    h = accuracy_horizons({"default": (default, pd.DataFrame()),
+                           "long": (protocol_frame(methods=("ce", "nal", "gce")), pd.DataFrame())})
+    assert h.ce_complete and not h.complete
+    assert not accuracy_horizons({}).ce_complete and not accuracy_horizons({}).complete
     # C8: the 40-epoch controls decide; the paper's setting over 200 epochs is beside it
     c8 = claims["C8"]
     assert c8.verdict == NOT_TESTED and "200 epochs at the paper's setting: *reproduced*" in c8.beside

@@ -60,9 +60,9 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
     """At most five plain sentences, each with its deciding number, from the same records and the same functions of
     :mod:`nalkit.results.claims` as the claims table (this function only phrases them)."""
     from nalkit.results import horizon_summary, with_variant
-    from nalkit.results.claims import (MATCH, PER_SAMPLE_CONTROL, against_best, baselines_tuned, by_standing,
-                                       corrected_labels, fewest_seeds, nal_against, per_sample_gaps, stage_summary,
-                                       strongest_control_gaps)
+    from nalkit.results.claims import (MATCH, PER_SAMPLE_CONTROL, accuracy_horizons, against_best, baselines_tuned,
+                                       by_standing, corrected_labels, fewest_seeds, nal_against, per_sample_gaps,
+                                       stage_summary, strongest_control_gaps)
 
     out: list[str] = []
     empty = (pd.DataFrame(), pd.DataFrame())
@@ -70,30 +70,45 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
     long_runs, long_epochs = grids.get("long", empty)
     controls = grids.get("controls", empty)[0]
     first = "sym 40 %"
-    if len(default) and {"nal", "ce"} <= set(default.method):
-        names = flipped(default)
-        diffs = nal_against(default, "ce")
-        ahead = by_standing(diffs)["ahead"]
+    h = accuracy_horizons(grids)
+    # C1 and C2 at the horizon that decides them (the last epoch of the long tier when it has the methods), the
+    # 40-epoch default grid beside it: each clause says its horizon and seeds
+    c1 = [(f"after {h.epochs} epochs", h.long)] if h.ce_complete else []
+    c1 += [("after 40 epochs", default)] if len(default) and {"nal", "ce"} <= set(default.method) else []
+    clauses = []
+    for label, frame in c1:
+        diffs = nal_against(frame, "ce")
         if first in diffs:
-            out.append(f"After 40 epochs NAL ends {100 * diffs[first].mean:.1f} points of test accuracy above "
-                       f"cross-entropy at {names.get(first, first)}, and above it beyond the seed spread in {len(ahead)} "
-                       f"of {len(diffs)} noise settings.")
-        others = sorted(set(default.method) - {"nal", "ce"})
-        if others:
-            gaps = against_best(default, "nal", others)
-            groups = by_standing({s: d for s, (_, d) in gaps.items()})
-            ahead_of, level, behind = ([f"{gaps[s][0].upper()} at {s}" for s in groups[w]]
-                                       for w in ("ahead", "matches", "behind"))
-            tuned = baselines_tuned(default, grids.get("tuning", empty)[0])
-            split = len(diffs) - len(ahead_of) - len(level) - len(behind)
-            counted = [f"ahead beyond the seed spread in {len(ahead_of)} of {len(diffs)} settings"
-                       + (f" ({'; '.join(ahead_of)})" if ahead_of else ""),
-                       f"level (within ±{100 * MATCH:g} point) in {len(level)}"
-                       + (f" ({'; '.join(level)})" if level else ""),
-                       f"behind in {len(behind)}" + (f" ({'; '.join(behind)})" if behind else "")]
-            out.append(f"After 40 epochs, against the best of the other robust methods in each setting ("
-                       f"{'each tuned like NAL' if tuned else 'not tuned'}, {fewest_seeds(default)} seeds), NAL is "
-                       f"{join_and(counted)}" + (f"; the records cannot decide {split}." if split else "."))
+            ahead = f"{len(by_standing(diffs)['ahead'])} of {len(diffs)}"
+            clauses.append(f"{label} ({fewest_seeds(frame)} seeds) NAL ends {100 * diffs[first].mean:.1f} points of "
+                           f"test accuracy above cross-entropy at {flipped(frame).get(first, first)}, and above it "
+                           f"beyond the seed spread in {ahead} settings" if not clauses else
+                           f"{label} ({fewest_seeds(frame)} seeds) {100 * diffs[first].mean:.1f} points, and {ahead}")
+    if clauses:
+        out.append(clauses[0][0].upper() + clauses[0][1:] + (f"; {clauses[1]}." if len(clauses) > 1 else "."))
+    c2 = [(f"after {h.epochs} epochs", h.long)] if h.complete else []
+    c2 += [("after 40 epochs", h.short)] if len(default) else []
+    clauses = []
+    for label, frame in c2:
+        others = sorted(set(frame.method) - {"nal", "ce", "ce + early stop"})
+        if not others:
+            continue
+        gaps = against_best(frame, "nal", others)
+        groups = by_standing({s: d for s, (_, d) in gaps.items()})
+        ahead_of, level, behind = ([f"{gaps[s][0].upper()} at {s}" for s in groups[w]]
+                                   for w in ("ahead", "matches", "behind"))
+        split = len(gaps) - len(ahead_of) - len(level) - len(behind)
+        counted = [f"ahead beyond the seed spread in {len(ahead_of)} of {len(gaps)} settings"
+                   + (f" ({'; '.join(ahead_of)})" if ahead_of else ""),
+                   f"level (within ±{100 * MATCH:g} point) in {len(level)}"
+                   + (f" ({'; '.join(level)})" if level else ""),
+                   f"behind in {len(behind)}" + (f" ({'; '.join(behind)})" if behind else "")]
+        clauses.append(f"{label} ({fewest_seeds(frame)} seeds) NAL is {join_and(counted)}"
+                       + (f", and the records cannot decide {split}" if split else ""))
+    if clauses:
+        tuned = baselines_tuned(default, grids.get("tuning", empty)[0])
+        out.append(f"Against the best of the other robust methods in each setting "
+                   f"({'each tuned like NAL' if tuned else 'not tuned'}), " + "; ".join(clauses) + ".")
     if len(long_runs) and len(long_epochs):
         summary = horizon_summary(with_variant(long_runs), with_variant(long_epochs))
         ce, nal = _row(summary, first, "CE"), _row(summary, first, "NAL")

@@ -98,6 +98,8 @@ __all__ = [
     "control_differences",
     "corrected_labels",
     "fewest_seeds",
+    "AccuracyHorizons",
+    "accuracy_horizons",
     "StageSummary",
     "stage_summary",
     "nal_against",
@@ -186,6 +188,37 @@ def nal_against(runs: pd.DataFrame, other: str = "ce") -> dict[str, Difference]:
         return {}
     return {s: paired_difference(runs[runs.noise == s], "last_test_acc", "nal", other) for s in _present(runs)
             if {"nal", other} <= set(runs[runs.noise == s].method)}
+
+
+@dataclass(frozen=True)
+class AccuracyHorizons:
+    """The two horizons the accuracy claims (C1, C2) are read at, as runs frames of the default grid's method names
+    at their last epoch (CE stopped on the noisy validation set included where the records have it)."""
+
+    long: pd.DataFrame  # the long tier's protocol runs (horizon.protocol_runs), last epoch of ``epochs``
+    short: pd.DataFrame  # the default grid, last epoch of 40
+    epochs: int  # the long tier's horizon
+    complete: bool  # the long tier has every protocol method in every setting: C2 is decided there
+
+    @property
+    def ce_complete(self) -> bool:
+        """The long tier has NAL and CE: C1 is decided there."""
+        return bool(len(self.long)) and {"nal", "ce"} <= set(self.long.method)
+
+
+def accuracy_horizons(grids: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]]) -> AccuracyHorizons:
+    """The protocol issue's rule in one place: C1 and C2 are decided at the last epoch of the longest horizon that
+    has every method (the long tier, when complete), the 40-epoch default grid beside it. The claims table and the
+    intro's summary read the same frames."""
+    empty = (pd.DataFrame(), pd.DataFrame())
+    default, default_epochs = grids.get("default", empty)
+    long_runs, long_epochs = grids.get("long", empty)
+    short = with_early_stopping(default, default_epochs) if len(default) and len(default_epochs) else default
+    protocol = protocol_runs(long_runs, long_epochs) if len(long_runs) else pd.DataFrame()
+    settings = _present(protocol)
+    complete = bool(settings) and not any(missing_methods(protocol, settings).values())
+    epochs = int(long_runs.epochs.max()) if len(long_runs) and "epochs" in long_runs else 200
+    return AccuracyHorizons(protocol, short, epochs, complete)
 
 
 def _beats_ce(default: pd.DataFrame, label: str = "last epoch") -> Claim:
@@ -642,7 +675,7 @@ def claims_table(grids: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], stages:
     (C9 is decided on its paired ratios). ``regimes`` is ``regime_stability`` of the
     regime tier: each claim it re-decides says whether its verdict held in every regime tested."""
     empty = (pd.DataFrame(), pd.DataFrame())
-    default, default_epochs = grids.get("default", empty)
+    default, _ = grids.get("default", empty)
     long_runs, long_epochs = grids.get("long", empty)
     tuning, _ = grids.get("tuning", empty)
     controls, _ = grids.get("controls", empty)
@@ -652,17 +685,12 @@ def claims_table(grids: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], stages:
         nal = nal[nal.variant.isin(STAGE_VARIANTS)] if len(nal) else nal
         stages = stage_table(nal) if len(nal) else pd.DataFrame()
     # C1 and C2 at the paper's protocol: the last epoch of the longest horizon that has every method
-    default_table = with_early_stopping(default, default_epochs) if len(default) and len(default_epochs) else default
-    protocol = protocol_runs(long_runs, long_epochs) if len(long_runs) else pd.DataFrame()
-    settings = _present(protocol)
-    complete = bool(settings) and not any(missing_methods(protocol, settings).values())
-    epochs = int(long_runs.epochs.max()) if len(long_runs) and "epochs" in long_runs else 200
-    long_label = f"last epoch of {epochs}"
-    c1 = _two_horizons("C1", _beats_ce(protocol, long_label), _beats_ce(default, "last epoch of 40"),
-                       bool(len(protocol)) and {"nal", "ce"} <= set(protocol.method), epochs,
-                       "{numref}`tab-horizon-ranking`")
-    c2 = _two_horizons("C2", _beats_baselines(protocol, tuning, long_label),
-                       _beats_baselines(default_table, tuning, "last epoch of 40"), complete, epochs,
+    h = accuracy_horizons(grids)
+    long_label = f"last epoch of {h.epochs}"
+    c1 = _two_horizons("C1", _beats_ce(h.long, long_label), _beats_ce(default, "last epoch of 40"),
+                       h.ce_complete, h.epochs, "{numref}`tab-horizon-ranking`")
+    c2 = _two_horizons("C2", _beats_baselines(h.long, tuning, long_label),
+                       _beats_baselines(h.short, tuning, "last epoch of 40"), h.complete, h.epochs,
                        "{numref}`tab-horizon-ranking`")
     rows = [c1, c2, _memorises(summary), _falls(summary), _three_stages(stages), _corrects(default),
             _theorem(long_epochs), _per_sample(controls, long_runs), _cost(default, overhead)]
