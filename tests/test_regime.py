@@ -71,8 +71,44 @@ def test_each_claim_is_decided_per_regime_and_the_turning_regime_is_named():
     c3 = stability[(stability.key == "C3") & (stability.axis == "data size")].iloc[0]
     assert c3.unreached == ["12,000 images"] and c3.stable is None          # not reached is neither
     assert held_in_every_regime(stability, "C1").startswith("turned by IDN 40 % (noise type)")
-    assert held_in_every_regime(stability, "C6") == "held in every regime tested (2)"
+    assert held_in_every_regime(stability, "C6") == "held in every regime that decides it (2)"
     assert held_in_every_regime(stability, "C9") == "not tested in another regime"
+
+
+def test_an_undecided_regime_neither_keeps_nor_turns_a_verdict():
+    """The rulebook: an interval that covers the boundary is never a verdict. A regime with one seed or an interval
+    across 0 is listed as undecided there, not as turning the reference's verdict; where the reference itself is
+    undecided, no regime turns it, and what the regimes decide is reported beside."""
+    one_seed = tier({"noise_mode": "idn", "noise_rate": 0.4}, seeds=1, tag="idn40")
+    wide = tier({"noise_mode": "idn", "noise_rate": 0.2}, nal_minus_ce=0.0, tag="idn20")
+    wide.loc[wide.run.str.startswith("idn20-NAL-"), "last_test_acc"] += [0.05, -0.05, 0.0]  # NAL − CE: 0 ± 0.05
+    matrix = regime_matrix(pd.concat([tier(), one_seed, wide]), pd.DataFrame())
+    cell = matrix.set_index(["axis", "regime", "key"]).word
+    assert cell[("noise type", "IDN 40 %", "C1")] == "undecided" and cell[("noise type", "IDN 20 %", "C1")] == "undecided"
+    stability = regime_stability(matrix)
+    c1 = stability[(stability.key == "C1") & (stability.axis == "noise type")].iloc[0]
+    assert c1.turned == [] and c1.tested == [] and c1.open == ["IDN 20 %", "IDN 40 %"] and c1.stable is None
+    assert held_in_every_regime(stability, "C1") == ("not decided in another regime; undecided in IDN 20 % (noise type), "
+                                                     "IDN 40 % (noise type)")
+    # the reference undecided (C8: NAL level with one learned tau), a regime that decides: reported, not a turn
+    base = tier()
+    glob_ = base.run.str.startswith("base-NAL, one learned τ-")
+    base.loc[glob_, "last_test_acc"] = base[base.run.str.startswith("base-NAL-")].last_test_acc.values
+    ahead = tier({"noise_mode": "idn", "noise_rate": 0.2}, tag="idn20")
+    ahead.loc[ahead.run.str.startswith("idn20-NAL, one learned τ-"), "last_test_acc"] -= 0.05
+    stability = regime_stability(regime_matrix(pd.concat([base, ahead]), pd.DataFrame()))
+    c8 = stability[(stability.key == "C8") & (stability.axis == "noise type")].iloc[0]
+    assert c8.reference_word == "undecided" and c8.tested == ["IDN 20 %"] and c8.turned == [] and c8.stable is None
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
+    import nalbook
+
+    matrix = regime_matrix(pd.concat([base, ahead]), pd.DataFrame())
+    line = next(t for t in nalbook.regime_lines(regime_stability(matrix), matrix) if t.startswith("**C8"))
+    assert "undecided in the reference regime of *noise type*, *data size* and *model*, so no regime there can turn it" in line
+    assert "decided in IDN 20 % (noise type): holds" in line
 
 
 def test_every_run_of_the_regime_grids_lands_in_a_regime_of_the_chapter():
@@ -110,7 +146,7 @@ def test_the_claims_table_and_the_intro_say_which_verdicts_depend_on_the_regime(
     stability = regime_stability(regime_matrix(runs, pd.DataFrame()))
     claims = {c.key: c for c in claims_table({}, stages=pd.DataFrame(), regimes=stability)}
     assert claims["C1"].regimes == "turned by IDN 40 % (noise type)"
-    assert claims["C6"].regimes == "held in every regime tested (1)" and claims["C9"].regimes == ""
+    assert claims["C6"].regimes == "held in every regime that decides it (1)" and claims["C9"].regimes == ""
     assert claims["C1"].row()["in other regimes"] == "turned by IDN 40 % (noise type)"
     text = nalbook.regime_sentence(stability)
     assert text.startswith("Across the regimes tested so far") and "the verdicts of C1 and C2 depend on the regime" in text

@@ -51,8 +51,8 @@ def regime_sentence(stability: pd.DataFrame) -> str:
     untested = sorted(set(stability.key) - set(decided.key) - {"–"})
     return ("Across the regimes tested so far ([](regime.md)), "
             + (f"the verdicts of {join_and(turned)} depend on the regime" if turned else "no verdict depends on the regime")
-            + (f", those of {join_and(held)} held in every one" if held else "")
-            + (f"; {join_and(untested)} {'is' if len(untested) == 1 else 'are'} not tested beyond the CPU regime yet"
+            + (f", those of {join_and(held)} held in every regime that decides them" if held else "")
+            + (f"; {join_and(untested)} {'is' if len(untested) == 1 else 'are'} not decided beyond the CPU regime yet"
                if untested else "") + ".")
 
 

@@ -49,24 +49,46 @@ def regime_matrix_md(matrix: pd.DataFrame, axis: str, number: int) -> str:
 
 
 def regime_lines(stability: pd.DataFrame, matrix: pd.DataFrame) -> list[str]:
-    """One sentence per claim: stable across the regimes tested, or which regime turns it (and where it was not
-    reached, or not tested yet)."""
+    """One sentence per claim: stable across the regimes that decide it, or which regime turns it (and where it
+    stays undecided, was not reached, or is not tested yet), by :func:`nalkit.results.regime_stability`'s rule."""
+    from nalkit.results.regime import UNDECIDED_WORDS
+
+    def word(axis, regime, key):
+        return matrix[(matrix.axis == axis) & (matrix.regime == regime) & (matrix.key == key)].word.iloc[0]
+
     lines = []
     for (key, claim), g in stability.groupby(["key", "claim"], sort=False):
         if key == "–":  # τ among the detectors has a rank, not a verdict: listed per regime below
             continue
-        tested = [(a, r) for a, rs in zip(g.axis, g.tested) for r in rs]
-        turned = [f"{r} ({a}: {w} → {matrix[(matrix.axis == a) & (matrix.regime == r) & (matrix.key == key)].word.iloc[0]})"
-                  for a, rs, w in zip(g.axis, g.turned, g.reference_word) for r in rs]
+        decided = g[g.stable.notna()]
+        tested = [(a, r) for a, rs in zip(decided.axis, decided.tested) for r in rs]
+        turned = [f"{r} ({a}: {w} → {word(a, r, key)})" for a, rs, w in zip(decided.axis, decided.turned,
+                                                                           decided.reference_word) for r in rs]
+        # axes whose reference leaves the claim undecided: what the other regimes say is reported, not compared
+        ref_open = g[g.reference_word.isin(UNDECIDED_WORDS)]
+        beside = [f"{r} ({a}): {word(a, r, key)}" for a, rs in zip(ref_open.axis, ref_open.tested) for r in rs]
+        undecided = [f"{r} ({a})" for a, rs in zip(g.axis, g.open) for r in rs]
         unreached = [f"{r} ({a})" for a, rs in zip(g.axis, g.unreached) for r in rs]
-        name = f"**{key}, {claim}:**" if key != "–" else f"**{claim}:**"
-        if not tested:
-            text = f"{name} no regime beyond the CPU regime has records yet"
-        elif turned:
-            text = f"{name} turned by {join_and(turned)}; the same as in the CPU regime in the other " \
-                   f"{len(tested) - len(turned)} regime{'s' if len(tested) - len(turned) != 1 else ''} tested"
+        name = f"**{key}, {claim}:**"
+        n = len(tested)
+        where = join_and([f"{r} ({a})" for a, r in tested])
+        axes = join_and([f"*{a}*" for a in dict.fromkeys(ref_open.axis)])
+        if turned:
+            text = f"{name} turned by {join_and(turned)}; the same as in the reference in the other " \
+                   f"{n - len(turned)} regime{'s' if n - len(turned) != 1 else ''} that decide it"
+        elif tested:
+            text = f"{name} the same verdict as in the reference in every regime that decides it: {where}"
+        elif beside:
+            text = f"{name} undecided in the reference regime of {axes}, so no regime there can turn it"
         else:
-            text = f"{name} the same verdict in all {len(tested)} regime{'s' if len(tested) != 1 else ''} tested"
+            text = f"{name} no regime beyond the CPU regime decides it yet"
+        if beside:
+            text += (f"; decided in {join_and(beside)}" if not tested and not turned else
+                     f"; undecided in the reference regime of {axes}, decided in {join_and(beside)}")
+        elif len(ref_open):
+            text += f"; undecided in the reference regime of {axes}"
+        if undecided:
+            text += f"; undecided (an interval across the boundary, or one seed) in {join_and(undecided)}"
         if unreached:
             text += f"; not reached in {join_and(unreached)}"
         lines.append(text + ".")

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..detectors import DETECTORS
-from .criteria import MEMORISING, STAGE_APART, side, standing
+from .criteria import MEMORISING, OPEN, STAGE_APART, side, standing
 from .detection import detector_table, tau_rank, with_rescored_forgetting
 from .horizon import long_variant
 from .stats import Difference, mean_interval, paired_difference
@@ -207,37 +207,60 @@ def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
                                        "ce_memorised", "mean", "low", "high", "word", "note"])
 
 
+#: words that decide nothing: the interval covers the boundary, or a regime has one seed
+UNDECIDED_WORDS = (OPEN, "one seed")
+
+
 def regime_stability(matrix: pd.DataFrame) -> pd.DataFrame:
     """Per claim and axis: ``reference_word`` (the word in the axis's reference regime), ``tested`` (the other
-    regimes with records), ``turned`` (those whose word differs from the reference's, "not reached" and "no
-    records" left out of the comparison), ``unreached`` (regimes where the memorisation claim is not reached) and
-    ``stable`` (True when no tested regime turns it; None when no other regime was tested)."""
+    regimes that decide the claim), ``turned`` (those of them whose word differs from the reference's), ``open``
+    (regimes with records that leave it undecided: an interval across the boundary, or one seed), ``unreached``
+    (regimes where the memorisation claim is not reached) and ``stable`` (True when no tested regime turns it; None
+    when the reference is undecided or no other regime decides it).
+
+    The rule: a regime turns a verdict only where the reference and the regime both decide it and their words
+    differ. An undecided cell neither keeps nor turns a verdict (the rulebook: an interval that covers the boundary
+    is never a verdict), and "not reached" and "no records" are neither."""
     rows = []
     if not len(matrix):
-        return pd.DataFrame(columns=["key", "claim", "axis", "reference_word", "tested", "turned", "unreached",
-                                     "stable"])
+        return pd.DataFrame(columns=["key", "claim", "axis", "reference_word", "tested", "turned", "open",
+                                     "unreached", "stable"])
     for (key, claim, axis), g in matrix.groupby(["key", "claim", "axis"], sort=False):
         ref = g[g.reference]
         ref_word = str(ref.word.iloc[0]) if len(ref) else ""
+        decided_ref = ref_word not in ("", "no records", NOT_REACHED, *UNDECIDED_WORDS)
         others = g[~g.reference]
-        tested = [r.regime for r in others.itertuples() if r.word not in ("no records", NOT_REACHED, "")]
-        turned = [r.regime for r in others.itertuples() if r.regime in tested and r.word != ref_word]
+        tested = [r.regime for r in others.itertuples()
+                  if r.word not in ("no records", NOT_REACHED, "", *UNDECIDED_WORDS)]
+        turned = [r for r in tested if decided_ref and others[others.regime == r].word.iloc[0] != ref_word]
+        undecided = [r.regime for r in others.itertuples() if r.word in UNDECIDED_WORDS]
         unreached = [r.regime for r in others.itertuples() if r.word == NOT_REACHED]
         rows.append({"key": key, "claim": claim, "axis": axis, "reference_word": ref_word, "tested": tested,
-                     "turned": turned, "unreached": unreached,
-                     "stable": (not turned) if tested and ref_word not in ("", "no records", NOT_REACHED) else None})
+                     "turned": turned, "open": undecided, "unreached": unreached,
+                     "stable": (not turned) if tested and decided_ref else None})
     return pd.DataFrame(rows)
 
 
 def held_in_every_regime(stability: pd.DataFrame, key: str) -> str:
-    """The claims table's regime column for claim ``key``: ``held in every regime tested (n)``, ``turned by ...``, or
-    ``not tested in another regime``."""
-    g = stability[(stability.key == key) & stability.stable.notna()] if len(stability) else stability
+    """The claims table's regime column for claim ``key``: ``turned by ...``, ``held in every regime that decides it
+    (n)``, ``not decided in another regime`` (records, but every interval covers the boundary, or the reference
+    is undecided) or ``not tested in another regime``; the regimes that leave it undecided are named after it."""
+    g = stability[stability.key == key] if len(stability) else stability
     if not len(g):
         return "not tested in another regime"
-    turned = [f"{r} ({a})" for a, rs in zip(g.axis, g.turned) for r in rs]
-    n = sum(len(t) for t in g.tested)
-    return f"turned by {', '.join(turned)}" if turned else f"held in every regime tested ({n})"
+    decided = g[g.stable.notna()]
+    turned = [f"{r} ({a})" for a, rs in zip(decided.axis, decided.turned) for r in rs]
+    n = sum(len(t) for t in decided.tested)
+    undecided = [f"{r} ({a})" for a, rs in zip(g.axis, g.open) for r in rs]
+    if turned:
+        text = f"turned by {', '.join(turned)}"
+    elif n:
+        text = f"held in every regime that decides it ({n})"
+    elif undecided or any(len(t) for t in g.tested):
+        text = "not decided in another regime"
+    else:
+        return "not tested in another regime"
+    return text + (f"; undecided in {', '.join(undecided)}" if undecided else "")
 
 
 __all__ = [
@@ -246,6 +269,7 @@ __all__ = [
     "NOT_REACHED",
     "REGIMES",
     "REGIME_CLAIMS",
+    "UNDECIDED_WORDS",
     "VARIANTS",
     "Regime",
     "RegimeClaim",
