@@ -51,13 +51,14 @@ def regime_sentence(stability: pd.DataFrame) -> str:
     untested = sorted(set(stability.key) - set(decided.key) - {"–"})
     return ("Across the regimes tested so far ([](regime.md)), "
             + (f"the verdicts of {join_and(turned)} depend on the regime" if turned else "no verdict depends on the regime")
-            + (f", those of {join_and(held)} held in every regime that decides them" if held else "")
+            + ((", those of " if turned else ": those of ") + f"{join_and(held)} held in every regime that decides them"
+               if held else "")
             + (f"; {join_and(untested)} {'is' if len(untested) == 1 else 'are'} not decided beyond the CPU regime yet"
                if untested else "") + ".")
 
 
 def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stages: pd.DataFrame) -> list[str]:
-    """At most five plain sentences, each with its deciding number, from the same records and the same functions of
+    """Plain sentences, one per question, each with its horizon and deciding number, from the same records and the same functions of
     :mod:`nalkit.results.claims` as the claims table (this function only phrases them)."""
     from nalkit.results import horizon_summary, with_variant
     from nalkit.results.claims import (MATCH, PER_SAMPLE_CONTROL, accuracy_horizons, against_best, baselines_tuned,
@@ -122,29 +123,27 @@ def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stage
         c = corrected.loc[first]
         out.append(f"After 40 epochs NAL's corrected labels (argmax q) are right for {100 * c.nal:.1f} % of the "
                    f"training samples at {first}, against {100 * c.noisy:.1f} % for the noisy labels.")
+    gaps = per_sample_gaps(controls)
+    if gaps:
+        words = by_standing(gaps)
+        ahead, behind = words["ahead"], words["behind"]
+        strongest = strongest_control_gaps(controls)
+        tough = by_standing({s: d for s, (_, d) in strongest.items()})["ahead"]
+        out.append(f"After 40 epochs ({min(d.n for d in gaps.values())} seeds), against {PER_SAMPLE_CONTROL} for all samples "
+                   f"(the control C8 names) full NAL is ahead beyond the seed spread in {len(ahead)} of {len(gaps)} "
+                   f"settings" + (f" ({join_and(ahead)})" if ahead else "") + f", behind in {len(behind)} and not "
+                   f"separated in {len(gaps) - len(ahead) - len(behind)}; against the best of the three controls "
+                   f"without a per-sample τ it is ahead in {len(tough)} of {len(strongest)}"
+                   + (f" ({join_and(tough)})" if tough else "") + ".")
     cells = stage_summary(stages)
     if cells is not None:
-        text = (f"over {cells.horizon} epochs τ reaches the appendix's final stage in {cells.final} of {cells.cells} "
-                f"(λ, schedule, setting) cells" if cells.final else
-                f"over {cells.horizon} epochs τ never reaches the appendix's final stage")
-        gaps = per_sample_gaps(controls)
-        if gaps:
-            words = by_standing(gaps)
-            ahead, behind = words["ahead"], words["behind"]
-            strongest = strongest_control_gaps(controls)
-            tough = by_standing({s: d for s, (_, d) in strongest.items()})["ahead"]
-            lead = ("The per-sample part of τ adds no test accuracy beyond the seed spread here" if not ahead else
-                    f"The per-sample part of τ adds test accuracy beyond the seed spread at {join_and(tough)}" if tough
-                    else f"The per-sample part of τ adds test accuracy beyond the seed spread at {join_and(ahead)} "
-                    f"against the control C8 names, but not against the control that does best there")
-            text = (f"{lead}: against {PER_SAMPLE_CONTROL} (the control C8 names), full NAL is ahead in "
-                    f"{len(ahead)} of {len(gaps)} settings, behind in {len(behind)}, not separated in "
-                    f"{len(gaps) - len(ahead) - len(behind)}, and against the best of the three controls without a "
-                    f"per-sample τ it is ahead in {len(tough)} of {len(strongest)} (40 epochs); and {text}")
-        else:
-            text = "But " + text
+        where = join_and([f"{v} at {s}" for s, v in cells.final_cells])
+        text = (f"Over {cells.horizon} epochs τ reaches the appendix's final stage in {cells.final} of {cells.cells} "
+                f"(λ, schedule, setting) cells ({where})" if cells.final else
+                f"Over {cells.horizon} epochs τ never reaches the appendix's final stage in its {cells.cells} "
+                f"(λ, schedule, setting) cells")
         aside = ("no mislabeled sample sits below τ = 0.5 in any cell" if cells.set_aside_max == 0 else
                  f"at most {100 * cells.set_aside_max:.0f} % of the mislabeled samples sit below τ = 0.5 in a cell")
         out.append(text + f": at the last snapshot {aside}, and the mislabeled samples' median τ is at least "
                    f"{cells.median_mislabeled_min:.3f} ([](horizon.md), [](attention.md)).")
-    return out[:5]
+    return out

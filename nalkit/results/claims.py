@@ -392,13 +392,15 @@ class StageSummary:
     chapter's numbers, computed once): how many cells have snapshots (``cells``), how many reach the appendix's
     final stage by the rulebook (``final``), the last snapshot epoch (``horizon``), and at each cell's last snapshot
     (means over seeds) the largest share of mislabeled samples set aside below tau = 0.5 (``set_aside_max``) and the
-    smallest median tau of the mislabeled (``median_mislabeled_min``)."""
+    smallest median tau of the mislabeled (``median_mislabeled_min``); ``final_cells`` names the final-stage cells
+    as (setting, variant)."""
 
     cells: int
     final: int
     horizon: int
     set_aside_max: float
     median_mislabeled_min: float
+    final_cells: tuple[tuple[str, str], ...] = ()
 
 
 def stage_summary(stages: pd.DataFrame) -> StageSummary | None:
@@ -412,7 +414,7 @@ def stage_summary(stages: pd.DataFrame) -> StageSummary | None:
     have = cells[cells.seeds > 0]
     counts = stage_counts(cells)
     return StageSummary(counts.cells, counts.final, int(stages.epoch.max()), float(have.last_set_aside.max()),
-                        float(have.last_median_mislabeled.min()))
+                        float(have.last_median_mislabeled.min()), counts.final_cells)
 
 
 def fewest_seeds(runs: pd.DataFrame) -> int:
