@@ -156,8 +156,10 @@ def _interval(d: Difference) -> str:
 
 
 def _present(runs: pd.DataFrame) -> list[str]:
+    """The noise settings of ``runs``: the appendix's (``SETTINGS``) in the book's order, then any other (e.g. the
+    regime tier's IDN settings), sorted."""
     have = set(runs.noise) if len(runs) and "noise" in runs else set()
-    return [s for s in SETTINGS if s in have]
+    return [s for s in SETTINGS if s in have] + sorted(s for s in have if s not in SETTINGS and isinstance(s, str))
 
 
 def _untested(key: str, claim: str, where: str, evidence: str, reason: str) -> Claim:
