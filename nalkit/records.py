@@ -79,7 +79,7 @@ class RecordError(ValueError):
 
 #: The record's format, written to status.json as ``record_format`` (see the module docstring).
 RECORD_FORMAT = 4
-#: The per-epoch metrics (format 4 on): gzip-compressed CSV.
+#: The file of the per-epoch metrics from format 4 on, a gzip-compressed CSV.
 METRICS_FILE = "metrics.csv.gz"
 #: The same CSV uncompressed, as records before format 4 hold it.
 PLAIN_METRICS_FILE = "metrics.csv"
