@@ -23,7 +23,7 @@ def accuracy_table(frame: pd.DataFrame, settings: Sequence[str], names: dict[str
     """A numbered table of ``value`` (mean ± std over seeds, in %), one row per setting and one column per method
     of ``cols``; the caption ends with the seeds per cell."""
     n = frame.groupby(["setting", "method"]).size()
-    cells = [[pm(frame[(frame.setting == s) & (frame.method == m)][value]) for m in cols] for s in settings]
+    cells = [[pm(frame[(frame.setting == s) & (frame.method == m)][value]) or "–" for m in cols] for s in settings]
     table = pd.DataFrame(cells, index=[names.get(s, s) for s in settings],
                          columns=[method_name(m) for m in cols]).rename_axis("noise")
     seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
