@@ -109,6 +109,9 @@ def test_an_undecided_regime_neither_keeps_nor_turns_a_verdict():
     line = next(t for t in nalbook.regime_lines(regime_stability(matrix), matrix) if t.startswith("**C8"))
     assert "undecided in the reference regime of *noise type*, *data size* and *model*, so no regime there can turn it" in line
     assert "decided in IDN 20 % (noise type): holds" in line
+    # the intro says the same: an undecided reference cannot be turned, and what the regime decides is beside it
+    text = nalbook.regime_sentence(regime_stability(matrix))
+    assert "C8 is undecided in the CPU regime itself, so no regime can turn it (C8 holds at IDN 20 %)" in text
 
 
 def test_every_run_of_the_regime_grids_lands_in_a_regime_of_the_chapter():

@@ -46,15 +46,37 @@ def regime_sentence(stability: pd.DataFrame) -> str:
         return ("Whether these verdicts belong to the method or to this regime is not known yet: the regime tier "
                 "(more data, augmentation, a ResNet, instance-dependent noise) has no records beyond the CPU regime "
                 "([](regime.md)).")
+    from nalkit.results.regime import UNDECIDED_WORDS
+
     turned = sorted({k for k, st in zip(decided.key, decided.stable) if not st})
     held = sorted(set(decided.key) - set(turned))
-    untested = sorted(set(stability.key) - set(decided.key) - {"–"})
-    return ("Across the regimes tested so far ([](regime.md)), "
-            + (f"the verdicts of {join_and(turned)} depend on the regime" if turned else "no verdict depends on the regime")
+    rest = stability[~stability.key.isin(set(decided.key) | {"–"})]
+    # a claim the reference regime leaves undecided cannot be turned; what other regimes decide is said beside
+    open_ref = rest[rest.reference_word.isin(UNDECIDED_WORDS)]
+    beside = []
+    for k, g in open_ref.groupby("key", sort=True):
+        said = {}
+        for regimes, words in zip(g.tested, g.tested_words):
+            for r, w in zip(regimes, words):
+                said.setdefault(w, []).append(r)
+        beside += [f"{k} {w} at {join_and(list(dict.fromkeys(rs)))}" for w, rs in said.items()]
+    untested = sorted(set(rest.key) - set(open_ref.key))
+    ref_keys = sorted(set(open_ref.key))
+
+    def verb(keys, one, many):
+        return f"{join_and(keys)} {one if len(keys) == 1 else many}"
+
+    text = ("Across the regimes tested so far ([](regime.md)), "
+            + (f"the verdict{'s' if len(turned) > 1 else ''} of {verb(turned, 'depends', 'depend')} on the regime"
+               if turned else "no verdict depends on the regime")
             + ((", those of " if turned else ": those of ") + f"{join_and(held)} held in every regime that decides them"
-               if held else "")
-            + (f"; {join_and(untested)} {'is' if len(untested) == 1 else 'are'} not decided beyond the CPU regime yet"
-               if untested else "") + ".")
+               if held else ""))
+    if ref_keys:
+        text += (f"; {verb(ref_keys, 'is', 'are')} undecided in the CPU regime itself, so no regime can turn "
+                 f"{'it' if len(ref_keys) == 1 else 'them'}" + (f" ({'; '.join(beside)})" if beside else ""))
+    if untested:
+        text += f"; {verb(untested, 'is', 'are')} not decided beyond the CPU regime yet"
+    return text + "."
 
 
 def summary_sentences(grids: dict[str, tuple[pd.DataFrame, pd.DataFrame]], stages: pd.DataFrame) -> list[str]:

@@ -74,8 +74,9 @@ def regime_lines(stability: pd.DataFrame, matrix: pd.DataFrame) -> list[str]:
         where = join_and([f"{r} ({a})" for a, r in tested])
         axes = join_and([f"*{a}*" for a in dict.fromkeys(ref_open.axis)])
         if turned:
-            text = f"{name} turned by {join_and(turned)}; the same as in the reference in the other " \
-                   f"{n - len(turned)} regime{'s' if n - len(turned) != 1 else ''} that decide it"
+            text = f"{name} turned by {join_and(turned)}" + (
+                f"; the same as in the reference in the other {n - len(turned)} "
+                f"regime{'s' if n - len(turned) != 1 else ''} that decide it" if n > len(turned) else "")
         elif tested:
             text = f"{name} the same verdict as in the reference in every regime that decides it: {where}"
         elif beside:

@@ -213,7 +213,7 @@ UNDECIDED_WORDS = (OPEN, "one seed")
 
 def regime_stability(matrix: pd.DataFrame) -> pd.DataFrame:
     """Per claim and axis: ``reference_word`` (the word in the axis's reference regime), ``tested`` (the other
-    regimes that decide the claim), ``turned`` (those of them whose word differs from the reference's), ``open``
+    regimes that decide the claim) and ``tested_words`` (their words, in the same order), ``turned`` (those of them whose word differs from the reference's), ``open``
     (regimes with records that leave it undecided: an interval across the boundary, or one seed), ``unreached``
     (regimes where the memorisation claim is not reached) and ``stable`` (True when no tested regime turns it; None
     when the reference is undecided or no other regime decides it).
@@ -223,8 +223,8 @@ def regime_stability(matrix: pd.DataFrame) -> pd.DataFrame:
     is never a verdict), and "not reached" and "no records" are neither."""
     rows = []
     if not len(matrix):
-        return pd.DataFrame(columns=["key", "claim", "axis", "reference_word", "tested", "turned", "open",
-                                     "unreached", "stable"])
+        return pd.DataFrame(columns=["key", "claim", "axis", "reference_word", "tested", "tested_words", "turned",
+                                     "open", "unreached", "stable"])
     for (key, claim, axis), g in matrix.groupby(["key", "claim", "axis"], sort=False):
         ref = g[g.reference]
         ref_word = str(ref.word.iloc[0]) if len(ref) else ""
@@ -235,8 +235,9 @@ def regime_stability(matrix: pd.DataFrame) -> pd.DataFrame:
         turned = [r for r in tested if decided_ref and others[others.regime == r].word.iloc[0] != ref_word]
         undecided = [r.regime for r in others.itertuples() if r.word in UNDECIDED_WORDS]
         unreached = [r.regime for r in others.itertuples() if r.word == NOT_REACHED]
+        words = [str(others[others.regime == r].word.iloc[0]) for r in tested]
         rows.append({"key": key, "claim": claim, "axis": axis, "reference_word": ref_word, "tested": tested,
-                     "turned": turned, "open": undecided, "unreached": unreached,
+                     "tested_words": words, "turned": turned, "open": undecided, "unreached": unreached,
                      "stable": (not turned) if tested and decided_ref else None})
     return pd.DataFrame(rows)
 
