@@ -11,6 +11,7 @@ from nalkit.results import (
     load_runs,
     load_snapshots,
     nal_variant,
+    noise_label,
     paired_difference,
     rank_table,
     select,
@@ -101,6 +102,11 @@ def test_nal_variant_names_the_ablation():
     assert nal_variant({**base, "update_period": 10}) == "q updated every 10th epoch"
     assert nal_variant({**base, "update_when": "epoch"}) == "q updated once per epoch"
     assert nal_variant({"method": "ce"}) == "CE"
+
+
+def test_noise_labels_read_as_the_literature_writes_them():
+    assert noise_label("sym", 0.4) == "sym 40 %" and noise_label("asym", 0.4) == "asym 40 %"
+    assert noise_label("idn", 0.2) == "IDN 20 %" and noise_label("none", 0.0) == "clean"
 
 
 def test_one_vocabulary_names_a_run_alike_in_every_chapter():

@@ -33,6 +33,7 @@ def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataF
     rule (:func:`nalkit.results.claims.per_sample_answer`: full NAL against the control the rule names, one learned
     tau for all samples)."""
     from nalkit.results.claims import PER_SAMPLE_CONTROL, by_standing, control_differences, per_sample_answer
+    from nalkit.results.criteria import ONE_SEED
 
     rows, lines = [], []
     chosen = runs[runs.setting.isin(settings)] if len(runs) else runs
@@ -54,7 +55,7 @@ def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataF
             lines.append(f"**{s}:** within the seed spread of full NAL or above it: "
                          f"{join_and(recovered) if recovered else 'none'}; below it: {join_and(short) if short else 'none'}.")
     answer = per_sample_answer(chosen)
-    answer = answer[answer.standing != "one seed"] if len(answer) else answer
+    answer = answer[answer.standing != ONE_SEED] if len(answer) else answer
     if len(answer):
         parts = [f"{r.noise}: {100 * r.test.mean:+.1f} points of test accuracy (95 % CI {100 * r.test.low:+.1f} to "
                  f"{100 * r.test.high:+.1f}; {r.standing}) and {100 * r.memorised.mean:+.1f} points memorised (CI "

@@ -53,20 +53,19 @@ def regime_lines(stability: pd.DataFrame, matrix: pd.DataFrame) -> list[str]:
     stays undecided, was not reached, or is not tested yet), by :func:`nalkit.results.regime_stability`'s rule."""
     from nalkit.results.regime import UNDECIDED_WORDS
 
-    def word(axis, regime, key):
-        return matrix[(matrix.axis == axis) & (matrix.regime == regime) & (matrix.key == key)].word.iloc[0]
-
     lines = []
     for (key, claim), g in stability.groupby(["key", "claim"], sort=False):
         if key == "–":  # τ among the detectors has a rank, not a verdict: listed per regime below
             continue
         decided = g[g.stable.notna()]
         tested = [(a, r) for a, rs in zip(decided.axis, decided.tested) for r in rs]
-        turned = [f"{r} ({a}: {w} → {word(a, r, key)})" for a, rs, w in zip(decided.axis, decided.turned,
-                                                                           decided.reference_word) for r in rs]
+        turned = [f"{r} ({a}: {w} → {rw})" for a, rs, ws, w in zip(decided.axis, decided.tested, decided.tested_words,
+                                                                  decided.reference_word)
+                  for r, rw in zip(rs, ws) if rw != w]
         # axes whose reference leaves the claim undecided: what the other regimes say is reported, not compared
         ref_open = g[g.reference_word.isin(UNDECIDED_WORDS)]
-        beside = [f"{r} ({a}): {word(a, r, key)}" for a, rs in zip(ref_open.axis, ref_open.tested) for r in rs]
+        beside = [f"{r} ({a}): {rw}" for a, rs, ws in zip(ref_open.axis, ref_open.tested, ref_open.tested_words)
+                  for r, rw in zip(rs, ws)]
         undecided = [f"{r} ({a})" for a, rs in zip(g.axis, g.open) for r in rs]
         unreached = [f"{r} ({a})" for a, rs in zip(g.axis, g.unreached) for r in rs]
         name = f"**{key}, {claim}:**"

@@ -26,8 +26,8 @@ Every name is importable from ``nalkit.results`` itself, as the chapters do::
 """
 
 from .claims import Claim, claims_frame, claims_table, stages_present
-from .criteria import (RULES, UNDECIDED, VERDICTS, Rule, Stages, count_verdict, directional_verdict, rulebook, side,
-                       standing, tau_stages, verdict_from_sides)
+from .criteria import (ONE_SEED, RULES, STANDINGS, UNDECIDED, VERDICTS, Rule, Stages, count_verdict,
+                       directional_verdict, rulebook, side, standing, tau_stages, verdict_from_sides)
 from .comparison import (AUTHORS_VALUES, EARLY_STOPPED, NAL_CANDIDATES, PAPER_LAMBDA, TUNED, early_stopping, rank_change,
                          ranking, seeds_needed, select_methods, untuned_runs, with_early_stopping)
 from .detection import (confident_learning, detector_table, out_of_sample, rescored_forgetting, tau_rank,
@@ -57,7 +57,7 @@ __all__ = [
     "run_dirs", "Runs", "seeds_needed", "select", "select_lambda", "select_methods", "Selection", "snapshot_epochs",
     "snapshot_separation", "stage_table", "stages_present", "summarize", "t_quantile_975", "TUNED", "VERDICTS",
     "with_early_stopping", "with_tau_mean", "with_variant", "RULES", "Rule", "rulebook", "side", "standing", "Stages",
-    "tau_stages", "UNDECIDED", "verdict_from_sides", "phi_scaling", "rescored_forgetting", "tau_rank",
+    "tau_stages", "UNDECIDED", "ONE_SEED", "STANDINGS", "verdict_from_sides", "phi_scaling", "rescored_forgetting", "tau_rank",
     "with_rescored_forgetting", "PAPER_LAMBDA", "rank_change", "untuned_runs",
     "REGIMES", "held_in_every_regime", "regime_matrix", "regime_runs", "regime_stability", "regime_variant",
 ]

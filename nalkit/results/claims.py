@@ -33,6 +33,7 @@ from .criteria import (
     STAGE_ALIKE,
     STAGE_APART,
     STAGE_FINAL,
+    STANDINGS,
     UNDECIDED,
     VERDICTS,
     cost_verdict,
@@ -543,7 +544,7 @@ def by_standing(diffs: Mapping[str, Difference]) -> dict[str, list[str]]:
     """The settings of ``diffs`` grouped by their difference's standing (:func:`nalkit.results.standing`: ``ahead``,
     ``matches``, ``behind``, ``undecided``, ``one seed``), each list in the order of ``diffs``; every key is
     present."""
-    out: dict[str, list[str]] = {w: [] for w in ("ahead", "matches", "behind", "undecided", "one seed")}
+    out: dict[str, list[str]] = {w: [] for w in STANDINGS}
     for s, d in diffs.items():
         out[standing(d)].append(s)
     return out

@@ -34,6 +34,10 @@ REPRODUCED, PARTLY, NOT_REPRODUCED, UNDECIDED, NOT_TESTED = (
 VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, UNDECIDED, NOT_TESTED)
 #: per setting, what one interval says about a claim
 HOLDS, FAILS, OPEN = "holds", "fails", "undecided"
+#: a difference over one seed has no interval: it decides nothing
+ONE_SEED = "one seed"
+#: :func:`standing`'s words, in its order
+STANDINGS = ("ahead", "matches", "behind", OPEN, ONE_SEED)
 
 
 @dataclass(frozen=True)
@@ -225,8 +229,8 @@ def standing(diff: Difference) -> str:
     """``ahead`` (the interval above 0), else ``matches`` (``matches``), else ``behind`` (below 0), else
     ``undecided``; ``one seed`` without an interval."""
     if diff.n < 2:
-        return "one seed"
-    return "ahead" if diff.low > 0 else "matches" if matches(diff) else "behind" if diff.high < 0 else "undecided"
+        return ONE_SEED
+    return "ahead" if diff.low > 0 else "matches" if matches(diff) else "behind" if diff.high < 0 else OPEN
 
 
 def separation_word(auc: float) -> str:

@@ -77,8 +77,9 @@ class Runs:
 
 
 def noise_label(mode: str, rate: float) -> str:
-    """'sym 40 %' style label of a noise setting."""
-    return "clean" if mode == "none" else f"{mode} {round(100 * rate):d} %"
+    """'sym 40 %' style label of a noise setting; instance-dependent noise reads 'IDN 40 %', as the literature
+    writes it."""
+    return "clean" if mode == "none" else f"{'IDN' if mode == 'idn' else mode} {round(100 * rate):d} %"
 
 
 def run_dirs(path: str | Path) -> list[Path]:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..detectors import DETECTORS
-from .criteria import MEMORISING, OPEN, STAGE_APART, side, standing
+from .criteria import MEMORISING, ONE_SEED, OPEN, STAGE_APART, side, standing
 from .detection import detector_table, tau_rank, with_rescored_forgetting
 from .horizon import long_variant
 from .stats import Difference, mean_interval, paired_difference
@@ -208,7 +208,7 @@ def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
 
 
 #: words that decide nothing: the interval covers the boundary, or a regime has one seed
-UNDECIDED_WORDS = (OPEN, "one seed")
+UNDECIDED_WORDS = (OPEN, ONE_SEED)
 
 
 def regime_stability(matrix: pd.DataFrame) -> pd.DataFrame:
