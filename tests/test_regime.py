@@ -64,7 +64,8 @@ def test_each_claim_is_decided_per_regime_and_the_turning_regime_is_named():
     assert cell[("noise type", "IDN 40 %", "C1")] == "fails"
     assert cell[("data size", "12,000 images", "C3")] == NOT_REACHED       # CE memorised 40 %: not most
     assert cell[("data size", "12,000 images", "C1")] == "holds"
-    assert cell[("noise type", "IDN 40 %", "C5")] == "no records"           # no per-epoch tau here
+    assert cell[("noise type", "IDN 40 %", "C5 stage 2")] == "no records"   # no per-epoch tau here
+    assert cell[("noise type", "IDN 40 %", "C5 stage 3")] == "no records"   # nor a record's arrays
     stability = regime_stability(matrix)
     c1 = stability[(stability.key == "C1") & (stability.axis == "noise type")].iloc[0]
     assert c1.turned == ["IDN 40 %"] and c1.stable is False
@@ -155,3 +156,39 @@ def test_the_claims_table_and_the_intro_say_which_verdicts_depend_on_the_regime(
     assert text.startswith("Across the regimes tested so far") and "the verdicts of C1 and C2 depend on the regime" in text
     only_base = regime_stability(regime_matrix(tier(), pd.DataFrame()))
     assert "not known yet" in nalbook.regime_sentence(only_base)
+
+
+def _tau_record(path, clean_logit: float, seed: int):
+    """A complete record whose clean samples (the last 300 of 400) end at τ = sigmoid(``clean_logit``)."""
+    from nalkit.records import RunRecord
+
+    rng = np.random.default_rng(seed)
+    clean = rng.integers(0, 10, 400)
+    noisy = clean.copy()
+    noisy[:100] = (clean[:100] + 1) % 10
+    logit = np.concatenate([rng.normal(-2.0, 0.3, 100), rng.normal(clean_logit, 0.3, 300)])
+    rec = RunRecord(path)
+    rec.write_arrays({"noisy_labels": noisy, "clean_labels": clean, "train_index": np.arange(400),
+                      "final_tau_logit": logit.astype(np.float32)})
+    rec.write_status(state="complete")
+    return str(path)
+
+
+def test_tau_stage_3_is_decided_per_regime_from_the_last_epoch(tmp_path):
+    """C5's third stage in a regime: each NAL run's weaker margin of (last AUROC − STAGE_FINAL, clean median τ −
+    STAGE_FINAL_CLEAN_MEDIAN), over the seeds; the claims table names each part of C5 with its own sentence."""
+    from nalkit.results.criteria import STAGE_FINAL
+
+    base, idn = tier(), tier({"noise_mode": "idn", "noise_rate": 0.4}, tag="idn")
+    for frame, auroc, logit, tag in ((base, 0.97, 4.0, "base"), (idn, 0.97, 0.5, "idn")):   # τ 0.98 vs 0.62
+        nal = frame.run.str.startswith(f"{tag}-NAL-")
+        frame.loc[nal, "last_tau_auroc"] = auroc + 0.005 * np.arange(nal.sum())
+        frame.loc[nal, "run_dir"] = [_tau_record(tmp_path / f"{tag}{s}", logit, s) for s in range(nal.sum())]
+    matrix = regime_matrix(pd.concat([base, idn]), pd.DataFrame())
+    row = matrix.set_index(["axis", "regime", "key"])
+    ref, other = row.loc[("noise type", "class-conditional sym 40 %", "C5 stage 3")], row.loc[("noise type", "IDN 40 %", "C5 stage 3")]
+    assert ref.word == "holds" and ref["mean"] == pytest.approx(0.975 - STAGE_FINAL, abs=0.01)   # the AUROC is weaker
+    assert other.word == "fails" and other["mean"] < -0.2 and "clean median τ 0.62" in other.note
+    stability = regime_stability(matrix)
+    assert held_in_every_regime(stability, "C5") == (
+        "Stage 2: not tested in another regime. Stage 3: turned by IDN 40 % (noise type).")

@@ -10,15 +10,17 @@ from .common import join_and, table_md
 
 def regime_cell(row) -> str:
     """One cell of the regime matrix: the rulebook's word and the deciding number with its 95 % interval, in points
-    (for τ's AUROC, the best AUROC itself); the detectors' cell is its note."""
+    or as the claim shows it (``shown``: for τ's stage 2 the best AUROC itself); the detectors' cell is its
+    note."""
     if row.key == "–" or not np.isfinite(row["mean"]):
         return row.note or row.word or "–"
-    from nalkit.results.criteria import STAGE_APART
-
-    if row.key == "C5":
-        number = f"best AUROC {row['mean'] + STAGE_APART:.2f}"
+    if row.shown:
+        o = row.offset
+        number = f"{row.shown} {row['mean'] + o:.2f}"
         if np.isfinite(row.low):
-            number += f" [{row.low + STAGE_APART:.2f}, {row.high + STAGE_APART:.2f}]"
+            number += f" [{row.low + o:.2f}, {row.high + o:.2f}]"
+        if row.note:  # where τ separated best; the two numbers stage 3's margin is the weaker of
+            number += f" ({row.note})"
     else:
         number = f"{100 * row['mean']:+.1f}" + (f" [{100 * row.low:+.1f}, {100 * row.high:+.1f}]"
                                                 if np.isfinite(row.low) else "")

@@ -701,9 +701,9 @@ def claims_table(grids: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], stages:
             _theorem(long_epochs), _per_sample(controls, long_runs), _cost(default, overhead)]
     rows += [Claim(key, claim, where, "–", reason, NOT_TESTED) for key, claim, where, reason in NOT_HERE]
     if regimes is not None and len(regimes):
-        from .regime import held_in_every_regime
+        from .regime import claim_key, held_in_every_regime
 
-        decided = set(regimes.key)
+        decided = {claim_key(k) for k in regimes.key}
         rows = [dataclasses.replace(c, regimes=held_in_every_regime(regimes, c.key)) if c.key in decided else c
                 for c in rows]
     return rows

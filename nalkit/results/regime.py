@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 
 from ..detectors import DETECTORS
-from .criteria import MEMORISING, ONE_SEED, OPEN, STAGE_APART, side, standing
+from .criteria import (MEMORISING, ONE_SEED, OPEN, STAGE_APART, STAGE_FINAL, STAGE_FINAL_CLEAN_MEDIAN, side,
+                       standing)
 from .detection import detector_table, tau_rank, with_rescored_forgetting
 from .horizon import long_variant
+from .load import load_arrays
 from .stats import Difference, mean_interval, paired_difference
 
 #: the CPU regime every axis starts from (configs/fmnist/cpu.yaml with the default grid's noisy validation set)
@@ -108,14 +110,20 @@ def regime_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class RegimeClaim:
-    """A claim re-decided per regime: its key in the claims table, what is measured, the function that measures it
-    on one regime's runs (``(runs, epochs) -> (Difference or None, extra words)``), and how the number reads."""
+    """A claim re-decided per regime: its key (the claims table's, with the part of the claim after a space where
+    the claim is decided in parts: ``C5 stage 2``; :func:`claim_key`), what is measured, the function that measures it
+    on one regime's runs (``(runs, epochs) -> (Difference or None, extra words)``), the rulebook's word for the
+    difference, and how the number reads: ``shown`` names it (empty: a difference in points) and ``offset`` is
+    the boundary it was measured from, added back for the reader (the best AUROC itself, not its distance from
+    ``STAGE_APART``)."""
 
     key: str
     name: str
     measure: Callable[[pd.DataFrame, pd.DataFrame], tuple[Difference | None, str]]
     word: Callable[[Difference], str]
     about_memorisation: bool = False
+    shown: str = ""
+    offset: float = 0.0
 
 
 def _paired(a: str, b: str, value: str = "last_test_acc") -> Callable[[pd.DataFrame, pd.DataFrame], tuple]:
@@ -150,6 +158,37 @@ def _tau_auroc(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | N
     return mean_interval(best - STAGE_APART, "best AUROC", "STAGE_APART"), f"best around epoch {where:.0f}"
 
 
+def _clean_median_tau(run_dir: Any) -> float:
+    """The clean samples' median τ at the last epoch (the per-sample arrays' ``final_tau``; of the sampled training
+    samples for a record of format 3 or later); NaN where the record has none."""
+    if not isinstance(run_dir, str) or not run_dir:
+        return float("nan")
+    a = load_arrays(run_dir)
+    if "final_tau" not in a or "is_noisy" not in a:
+        return float("nan")
+    clean = ~a["is_noisy"] & (a["clean_labels"] >= 0)
+    tau = np.asarray(a["final_tau"], np.float64)[clean]
+    tau = tau[np.isfinite(tau)]
+    return float(np.median(tau)) if len(tau) else float("nan")
+
+
+def _final_stage(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | None, str]:
+    """Stage 3 of τ (``tau_stages``' rule, ``STAGE_FINAL`` and ``STAGE_FINAL_CLEAN_MEDIAN``) at the last epoch of
+    each NAL run: the weaker of its two margins, ``last AUROC − STAGE_FINAL`` and ``clean median τ −
+    STAGE_FINAL_CLEAN_MEDIAN`` (a run shows stage 3 when both are ≥ 0), with a 95 % interval over the seeds."""
+    nal = runs[runs.variant == "NAL"]
+    if not len(nal) or "last_tau_auroc" not in nal or "run_dir" not in nal or nal.last_tau_auroc.isna().all():
+        return None, ""
+    auroc = nal.last_tau_auroc.to_numpy(np.float64)
+    median = np.array([_clean_median_tau(d) for d in nal.run_dir], np.float64)
+    keep = np.isfinite(auroc) & np.isfinite(median)
+    if not keep.any():
+        return None, ""
+    margin = np.minimum(auroc[keep] - STAGE_FINAL, median[keep] - STAGE_FINAL_CLEAN_MEDIAN)
+    return (mean_interval(margin, "stage-3 margin", "0"),
+            f"last AUROC {auroc[keep].mean():.2f}, clean median τ {median[keep].mean():.2f}")
+
+
 def _detectors(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | None, str]:
     nal = runs[runs.variant == "NAL"]
     e = epochs[epochs.run.isin(set(nal.run))] if len(epochs) and len(nal) else pd.DataFrame()
@@ -168,7 +207,10 @@ REGIME_CLAIMS: tuple[RegimeClaim, ...] = (
     RegimeClaim("C1", "NAL − CE, test accuracy", _paired("NAL", "CE"), lambda d: side(d)),
     RegimeClaim("C2", "NAL − SCE (α 0.05), test accuracy", _paired("NAL", "SCE (α 0.05)"), standing),
     RegimeClaim("C3", "CE − NAL, mislabeled samples memorised", _memorised, lambda d: side(d), True),
-    RegimeClaim("C5", f"τ separates (stage 2: best AUROC of 1 − τ ≥ {STAGE_APART:g})", _tau_auroc, lambda d: side(d)),
+    RegimeClaim("C5 stage 2", f"τ separates (best AUROC of 1 − τ ≥ {STAGE_APART:g})", _tau_auroc,
+                lambda d: side(d), shown="best AUROC", offset=STAGE_APART),
+    RegimeClaim("C5 stage 3", f"τ ends apart (last AUROC ≥ {STAGE_FINAL:g} and clean median τ ≥ "
+                f"{STAGE_FINAL_CLEAN_MEDIAN:g})", _final_stage, lambda d: side(d), shown="weaker margin"),
     RegimeClaim("C6", "corrected − noisy labels right", _corrected, lambda d: side(d)),
     RegimeClaim("C8", "NAL − one learned τ, test accuracy", _paired("NAL", "NAL, one learned τ"), lambda d: side(d)),
     RegimeClaim("–", "τ among the mislabel detectors", _detectors, lambda d: ""),
@@ -182,7 +224,8 @@ def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
     variant there), ``ce_memorised``
     (CE's mean memorised share at the last epoch), ``mean, low, high`` (fractions; NaN where the claim has no
     interval), ``word`` (the rulebook's word: ``holds``/``fails``/``undecided`` or C2's standing; ``not reached``
-    for a memorisation claim where CE memorised at most MEMORISING), ``note``."""
+    for a memorisation claim where CE memorised at most MEMORISING), ``note``, and ``shown``, ``offset`` (how the
+    number reads: :class:`RegimeClaim`)."""
     labelled = regime_runs(runs)
     rows = []
     for regime in REGIMES:
@@ -202,9 +245,10 @@ def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
                          "claim": claim.name, "seeds": seeds, "seeds_most": most, "ce_memorised": float(ce),
                          "mean": diff.mean if diff is not None else np.nan,
                          "low": diff.low if diff is not None else np.nan,
-                         "high": diff.high if diff is not None else np.nan, "word": word, "note": note})
+                         "high": diff.high if diff is not None else np.nan, "word": word, "note": note,
+                         "shown": claim.shown, "offset": claim.offset})
     return pd.DataFrame(rows, columns=["axis", "regime", "reference", "key", "claim", "seeds", "seeds_most",
-                                       "ce_memorised", "mean", "low", "high", "word", "note"])
+                                       "ce_memorised", "mean", "low", "high", "word", "note", "shown", "offset"])
 
 
 #: words that decide nothing: the interval covers the boundary, or a regime has one seed
@@ -242,13 +286,26 @@ def regime_stability(matrix: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def claim_key(key: str) -> str:
+    """The claims table's key of a regime row's key: ``C5`` of ``C5 stage 2``."""
+    return key.split(" ", 1)[0]
+
+
 def held_in_every_regime(stability: pd.DataFrame, key: str) -> str:
     """The claims table's regime column for claim ``key``: ``turned by ...``, ``held in every regime that decides it
     (n)``, ``not decided in another regime`` (records, but every interval covers the boundary, or the reference
-    is undecided) or ``not tested in another regime``; the regimes that leave it undecided are named after it."""
-    g = stability[stability.key == key] if len(stability) else stability
+    is undecided) or ``not tested in another regime``; the regimes that leave it undecided are named after it.
+    A claim decided in parts (``C5 stage 2``, ``C5 stage 3``) gets one sentence per part: ``Stage 2: ... .``"""
+    g = stability[[claim_key(k) == key for k in stability.key]] if len(stability) else stability
     if not len(g):
         return "not tested in another regime"
+    parts = list(dict.fromkeys(g.key))
+    if len(parts) > 1:
+        return " ".join(f"{p.split(' ', 1)[1].capitalize()}: {_held(g[g.key == p])}." for p in parts)
+    return _held(g)
+
+
+def _held(g: pd.DataFrame) -> str:
     decided = g[g.stable.notna()]
     turned = [f"{r} ({a})" for a, rs in zip(decided.axis, decided.turned) for r in rs]
     n = sum(len(t) for t in decided.tested)
@@ -274,6 +331,7 @@ __all__ = [
     "VARIANTS",
     "Regime",
     "RegimeClaim",
+    "claim_key",
     "held_in_every_regime",
     "regime_matrix",
     "regime_runs",
