@@ -192,3 +192,33 @@ def test_tau_stage_3_is_decided_per_regime_from_the_last_epoch(tmp_path):
     stability = regime_stability(matrix)
     assert held_in_every_regime(stability, "C5") == (
         "Stage 2: not tested in another regime. Stage 3: turned by IDN 40 % (noise type).")
+
+
+def test_memorisation_pace_per_regime_counts_each_reference_once():
+    """CE's memorised share at its last epoch and the first epoch past MEMORISING, per regime; the CPU regime is
+    the reference of several axes but one set of runs, so it appears once."""
+    from nalkit.results.regime import memorisation_pace, regime_epochs
+
+    base, big = tier(), tier({"train_subset": 12000}, tag="12k")
+    rows = []
+    for frame, slope in ((base, 0.024), (big, 0.01)):  # memorised share = slope * epoch: past 0.5 at 21, never
+        for run in frame[frame.run.str.contains("-CE-")].run:
+            rows += [{"run": run, "epoch": e, "memorized": slope * e + 0.001 * int(run[-1])} for e in range(1, 41)]
+    epochs = pd.DataFrame(rows)
+    e = regime_epochs(pd.concat([base, big]), epochs)
+    assert set(zip(e.axis, e.regime)) == {("noise type", "class-conditional sym 40 %"), ("data size", "12,000 images")}
+    pace = memorisation_pace(pd.concat([base, big]), epochs).set_index("regime")
+    ref, other = pace.loc["class-conditional sym 40 %"], pace.loc["12,000 images"]
+    assert ref.reference and not other.reference and ref.n == other.n == 3 and ref.horizon == 40
+    assert ref["last"] == pytest.approx(0.96 + 0.001) and ref.reached == 3 and ref["first"] == 21
+    assert other["last"] == pytest.approx(0.4 + 0.001) and other.reached == 0 and np.isnan(other["first"])
+    assert other.low < other["last"] < other.high
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
+    import nalbook
+
+    lines = nalbook.memorisation_lines(memorisation_pace(pd.concat([base, big]), epochs))
+    assert lines[0].startswith("**CPU regime, 40 epochs (reference):** CE memorised 96 %") and "epoch 21" in lines[0]
+    assert lines[1].startswith("**12,000 images (data size):** CE memorised 40 % [") and "never passed 50 %" in lines[1]

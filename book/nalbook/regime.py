@@ -102,3 +102,50 @@ def regime_lines(stability: pd.DataFrame, matrix: pd.DataFrame) -> list[str]:
         lines.append("**τ among the mislabel detectors:** " + "; ".join(
             f"{r.regime} ({r.axis}): {r.note}" for r in ranks.itertuples()) + ".")
     return lines
+
+
+def regime_label(axis: str, regime: str, reference: bool, horizon: int) -> str:
+    """A regime's name in a figure: the reference regimes (the same runs for several axes) by their horizon."""
+    return f"CPU regime, {horizon} epochs (reference)" if reference else f"{regime} ({axis})"
+
+
+def memorisation_figure(ce_epochs: pd.DataFrame):
+    """CE's memorised share against the epoch in every regime (:func:`nalkit.results.regime.regime_epochs`), one
+    panel per horizon, the MEMORISING line dotted."""
+    import matplotlib.pyplot as plt
+    from nalkit import plotting
+    from nalkit.results import curves
+    from nalkit.results.criteria import MEMORISING
+
+    horizons = sorted(set(ce_epochs.horizon))
+    fig, axes = plt.subplots(1, len(horizons), figsize=(plotting.FIG_WIDTH, 3.9), squeeze=False, sharey=True)
+    c = curves(ce_epochs, "memorized", by=("axis", "regime", "reference", "horizon"))
+    for ax, h in zip(axes[0], horizons):
+        for i, r in enumerate(c[c.horizon == h].groupby(["axis", "regime", "reference"], sort=False)):
+            (axis, regime, reference), g = r
+            ax.plot(g.epoch, 100 * g["mean"], color="black" if reference else f"C{i}", lw=1.6 if reference else 1.2,
+                    label="CPU regime (reference)" if reference else regime_label(axis, regime, reference, h))
+        ax.axhline(100 * MEMORISING, color="grey", lw=0.8, ls=":")
+        ax.set_title(f"{h} epochs")
+        ax.set_xlabel("epoch")
+    axes[0][0].set_ylabel("CE: mislabeled samples\nmemorised (%)")
+    handles = list({h.get_label(): h for ax in axes[0] for h in ax.get_lines()
+                    if not h.get_label().startswith("_")}.values())  # the reference once
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=plotting.FONT_SIZE - 2)
+    return fig
+
+
+def memorisation_lines(pace: pd.DataFrame) -> list[str]:
+    """One sentence per regime (:func:`nalkit.results.regime.memorisation_pace`): CE's memorised share at its last
+    epoch with its interval, and when it first passed MEMORISING, beside the reference of the same horizon."""
+    from nalkit.results.criteria import MEMORISING
+
+    lines = []
+    for r in pace.itertuples():
+        share = f"{100 * r.last:.0f} %" + (f" [{100 * r.low:.0f}, {100 * r.high:.0f}]" if np.isfinite(r.low) else "")
+        when = (f"it passed {100 * MEMORISING:.0f} % at epoch {r.first:.0f} on average"
+                + (f" in {r.reached} of {r.n} seeds" if r.reached < r.n else "") if r.reached else
+                f"it never passed {100 * MEMORISING:.0f} %")
+        lines.append(f"**{regime_label(r.axis, r.regime, r.reference, r.horizon)}:** CE memorised {share} of the "
+                     f"mislabeled samples by epoch {r.horizon} ({r.n} seed{'s' if r.n != 1 else ''}); {when}.")
+    return lines

@@ -9,7 +9,8 @@ and each claim of ``REGIME_CLAIMS`` is decided in every regime by the rulebook (
 
 * ``regime_runs`` -- the complete runs of every regime, labelled with their axis, regime and variant;
 * ``regime_matrix`` -- one row per (axis, regime, claim): the deciding number, its interval and the word;
-* ``regime_stability`` -- per claim and axis: the reference regime's word and the regimes that turn it.
+* ``regime_stability`` -- per claim and axis: the reference regime's word and the regimes that turn it;
+* ``regime_epochs``, ``memorisation_pace`` -- how fast CE memorises in each regime.
 
 A regime in which CE has not memorised (``MEMORISING``) most of the mislabeled samples
 by its last epoch answers the claims about memorisation with "not reached": it cannot agree or disagree with them.
@@ -251,6 +252,52 @@ def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
                                        "ce_memorised", "mean", "low", "high", "word", "note", "shown", "offset"])
 
 
+def regime_epochs(runs: pd.DataFrame, epochs: pd.DataFrame, variant: str = "CE") -> pd.DataFrame:
+    """The per-epoch rows of ``variant``'s runs in every regime, labelled with ``axis``, ``regime``, ``reference``
+    and ``horizon`` (the run's epochs). The reference regimes of several axes are the same runs: each distinct
+    set of runs appears once, under the first axis that has it."""
+    labelled = regime_runs(runs)
+    if not len(labelled) or not len(epochs):
+        return epochs.iloc[:0].assign(axis=[], regime=[], reference=[], horizon=[])
+    chosen = labelled[labelled.variant == variant]
+    frames, seen = [], set()
+    for (axis, regime), g in chosen.groupby(["axis", "regime"], sort=False):
+        names = frozenset(g.run)
+        if names in seen:
+            continue
+        seen.add(names)
+        e = epochs[epochs.run.isin(names)].drop(columns=["variant"], errors="ignore")
+        reference = any(r.reference for r in REGIMES if r.axis == axis and r.name == regime)
+        frames.append(e.assign(axis=axis, regime=regime, reference=reference, horizon=int(g.epochs.max())))
+    return pd.concat(frames, ignore_index=True) if frames else epochs.iloc[:0].assign(
+        axis=[], regime=[], reference=[], horizon=[])
+
+
+def memorisation_pace(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """How fast CE memorises in each regime (one row per distinct set of runs, as :func:`regime_epochs`):
+    ``last`` (the share of mislabeled samples CE predicts as their noisy label at its last epoch, mean over seeds)
+    with ``low``, ``high`` (its 95 % t-interval), ``n`` seeds, ``reached`` (the seeds whose share passed
+    ``MEMORISING`` at some epoch) and ``first`` (the mean first epoch at which it did, over those seeds; NaN when
+    none did)."""
+    e = regime_epochs(runs, epochs, "CE")
+    cols = ["axis", "regime", "reference", "horizon", "n", "last", "low", "high", "reached", "first"]
+    if not len(e) or "memorized" not in e:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (axis, regime), g in e.dropna(subset=["memorized"]).groupby(["axis", "regime"], sort=False):
+        last, first = [], []
+        for _, r in g.sort_values("epoch").groupby("run"):
+            last.append(float(r.memorized.iloc[-1]))
+            over = r[r.memorized > MEMORISING]
+            if len(over):
+                first.append(int(over.epoch.iloc[0]))
+        d = mean_interval(last)
+        rows.append({"axis": axis, "regime": regime, "reference": bool(g.reference.iloc[0]),
+                     "horizon": int(g.horizon.iloc[0]), "n": d.n, "last": d.mean, "low": d.low, "high": d.high,
+                     "reached": len(first), "first": float(np.mean(first)) if first else np.nan})
+    return pd.DataFrame(rows, columns=cols)
+
+
 #: words that decide nothing: the interval covers the boundary, or a regime has one seed
 UNDECIDED_WORDS = (OPEN, ONE_SEED)
 
@@ -333,6 +380,8 @@ __all__ = [
     "RegimeClaim",
     "claim_key",
     "held_in_every_regime",
+    "memorisation_pace",
+    "regime_epochs",
     "regime_matrix",
     "regime_runs",
     "regime_stability",
