@@ -222,3 +222,39 @@ def test_memorisation_pace_per_regime_counts_each_reference_once():
     lines = nalbook.memorisation_lines(memorisation_pace(pd.concat([base, big]), epochs))
     assert lines[0].startswith("**CPU regime, 40 epochs (reference):** CE memorised 96 %") and "epoch 21" in lines[0]
     assert lines[1].startswith("**12,000 images (data size):** CE memorised 40 % [") and "never passed 50 %" in lines[1]
+
+
+def test_the_long_noise_comparison_reads_every_variant_against_nal_in_both_noise_types():
+    """configs/grids/regime-noise-long.yaml's variants over 200 epochs against NAL, at sym 40 % (the long tier) and
+    IDN 40 %: 40-epoch runs, τ = 1 and an ELR at another λ stay out; a variant whose side moves is named."""
+    import sys
+    from pathlib import Path
+
+    from nalkit.results.regime import long_noise_comparison, long_noise_runs
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
+    import nalbook
+
+    extra = {"NAL, authors' schedule": {"method": "nal", "lam": 2.0, "attention_mode": "sample", "attention": True,
+                                        "update_period": 10, "es": 60},
+             "ELR": {"method": "elr", "elr_lam": 3.0}, "ELR (λ 1)": {"method": "elr", "elr_lam": 1.0}}
+    frames = []
+    for changes, tag, elr in (({"epochs": 200, "noise": "sym 40 %"}, "sym", -0.05),
+                              ({"epochs": 200, "noise_mode": "idn", "noise": "IDN 40 %"}, "idn", 0.05)):
+        t = tier(changes, tag=tag)
+        more = [{**t.iloc[0].to_dict(), **{k: np.nan for k in ("lam", "attention_mode", "attention", "sce_alpha")},
+                 **cfg, "seed": seed, "run": f"{tag}-{name}-{seed}",
+                 "last_test_acc": 0.8 + (elr if name.startswith("ELR") else -0.02) + 0.002 * seed}
+                for name, cfg in extra.items() for seed in range(3)]
+        frames += [t, pd.DataFrame(more)]
+    runs = pd.concat(frames + [tier(tag="short")], ignore_index=True)
+    picked = long_noise_runs(runs)
+    assert set(picked.variant) == {"CE", "NAL", "NAL, authors' schedule", "NAL, one learned τ", "SCE (α 0.05)", "ELR"}
+    assert not picked.run.str.startswith("short").any() and not picked.run.str.contains("λ 1").any()
+    diffs = long_noise_comparison(runs)
+    assert list(dict.fromkeys(diffs.noise)) == ["sym 40 %", "IDN 40 %"]
+    elr = diffs[diffs.variant == "ELR"].set_index("noise").side
+    assert elr["sym 40 %"] == "fails" and elr["IDN 40 %"] == "holds"       # NAL is at 0.8 ± 0.003
+    table, lines = nalbook.long_noise_table(diffs)
+    assert ":name: tab-regime-idn-long" in table
+    assert lines[-1].startswith("From sym 40 % to IDN 40 %: *ELR* (below NAL → above NAL)")

@@ -26,6 +26,16 @@ def _pm(mean: float, std: float) -> str:
     return f"{100 * mean:.1f}" if not np.isfinite(std) else f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
+def difference_rows(diffs: pd.DataFrame, base: str) -> list[dict]:
+    """Table rows of :func:`nalkit.results.comparison.variant_differences`' frame: each variant's test accuracy and
+    memorised share (mean ± std, n) and its paired difference from ``base`` in both."""
+    return [{"setting": r.noise, "variant": r.variant, "test acc": f"{_pm(r.test_mean, r.test_std)} ({r.n})",
+             "memorised": _pm(r.memorised_mean, r.memorised_std),
+             f"test acc − {base}": r.test.sentence(pairs="seeds") if r.test is not None else "–",
+             f"memorised − {base}": r.memorised.sentence(pairs="seeds") if r.memorised is not None else "–"}
+            for r in diffs.itertuples()]
+
+
 def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """The controls beside full NAL and tau = 1 per setting (test accuracy, memorisation, each paired over seeds
     against full NAL: :func:`nalkit.results.claims.control_differences`), one sentence per setting saying which
@@ -43,11 +53,7 @@ def control_table(runs: pd.DataFrame, settings: Sequence[str]) -> tuple[pd.DataF
         d = diffs[diffs.noise == s] if len(diffs) else diffs
         if not len(d):
             continue
-        for r in d.itertuples():
-            rows.append({"setting": s, "variant": r.variant, "test acc": f"{_pm(r.test_mean, r.test_std)} ({r.n})",
-                         "memorised": _pm(r.memorised_mean, r.memorised_std),
-                         "test acc − full NAL": r.test.sentence(pairs="seeds") if r.test is not None else "–",
-                         "memorised − full NAL": r.memorised.sentence(pairs="seeds") if r.memorised is not None else "–"})
+        rows += difference_rows(d, "full NAL")
         judged = [r for r in d.itertuples() if r.recovers is not None]  # not full NAL itself, nor one seed
         recovered = [f"{r.variant} ({100 * r.test.mean:+.1f})" for r in judged if r.recovers]
         short = [f"{r.variant} ({100 * r.test.mean:+.1f})" for r in judged if not r.recovers]

@@ -149,3 +149,42 @@ def memorisation_lines(pace: pd.DataFrame) -> list[str]:
         lines.append(f"**{regime_label(r.axis, r.regime, r.reference, r.horizon)}:** CE memorised {share} of the "
                      f"mislabeled samples by epoch {r.horizon} ({r.n} seed{'s' if r.n != 1 else ''}); {when}.")
     return lines
+
+
+def long_noise_table(diffs: pd.DataFrame) -> tuple[str, list[str]]:
+    """The 200-epoch noise-type comparison (:func:`nalkit.results.regime.long_noise_comparison`) as a numbered
+    table and one sentence per setting: which variants are above NAL, within its seed spread or below it, by the
+    rulebook's side of each paired difference; and a last sentence naming the variants whose side differs between
+    the settings."""
+    from nalkit.results.criteria import FAILS, HOLDS
+
+    from .attention import difference_rows
+
+    if not len(diffs):
+        return "No 200-epoch records of the noise-type comparison yet.", []
+    rows = difference_rows(diffs, "NAL")
+    table = table_md(pd.DataFrame(rows).set_index(["setting", "variant"]),
+                     "Over 200 epochs, 3,000 images: every variant of the 200-epoch noise-type grid beside NAL (λ 2, the "
+                     "book's schedule), last-epoch test accuracy and the share of mislabeled samples memorised (%, mean ± "
+                     "std over seeds, n in brackets), and each variant minus NAL in both, paired over seeds (points, 95 % "
+                     "t-interval). Class-conditional sym 40 % is the long tier's records.", "tab-regime-idn-long")
+    words = {HOLDS: "above NAL", FAILS: "below NAL"}
+    lines, sides = [], {}
+    for s, d in diffs.groupby("noise", sort=False):
+        judged = d[d.side.notna()]
+        sides[s] = dict(zip(judged.variant, judged.side))
+        parts = [f"{words.get(w, 'within its seed spread')}: "
+                 + join_and([f"*{r.variant}* ({100 * r.test.mean:+.1f})" for r in judged[judged.side == w].itertuples()])
+                 for w in (HOLDS, "undecided", FAILS) if (judged.side == w).any()]
+        if parts:
+            lines.append(f"**{s}, 200 epochs:** " + "; ".join(parts) + ".")
+    if len(sides) > 1:
+        first, *others = list(sides)
+        for s in others:
+            both = [v for v in sides[first] if v in sides[s]]
+            moved = [f"*{v}* ({words.get(sides[first][v], 'within')} → {words.get(sides[s][v], 'within')})"
+                     for v in both if sides[first][v] != sides[s][v]]
+            lines.append(f"From {first} to {s}: " + (f"{join_and(moved)} moved against NAL" if moved else
+                                                     f"each of the {len(both)} variants judged in both stays where it "
+                                                     "was against NAL") + ".")
+    return table, lines

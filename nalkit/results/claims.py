@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .comparison import TUNED, select_methods, with_early_stopping
+from .comparison import (SETTINGS, TUNED, select_methods, settings_present, variant_differences,
+                         with_early_stopping)
 from .criteria import (
     COST_SAME,
     FLAT,
@@ -57,7 +58,7 @@ from .horizon import (
     stage_table,
     with_variant,
 )
-from .names import ATTENTION_CONTROLS, nal_variant
+from .names import ATTENTION_CONTROLS, FULL, nal_variant
 from .stats import Difference, epoch_time_by_hardware, mean_interval, paired_difference
 
 __all__ = [
@@ -108,8 +109,6 @@ __all__ = [
     "cost",
     "step_ratios",
 ]
-#: the appendix's settings, in the book's order
-SETTINGS = ("sym 40 %", "sym 80 %", "asym 40 %")
 #: C8's comparison, named in the rule rather than picked per setting after the results: the control that keeps
 #: everything of NAL but the per-sample part of tau (one learned tau shared by all samples)
 PER_SAMPLE_CONTROL = ATTENTION_CONTROLS["global"]
@@ -156,11 +155,7 @@ def _interval(d: Difference) -> str:
     return f"{_pts(d.mean)} [{_pts(d.low)}, {_pts(d.high)}]" if d.n >= 2 else "–"
 
 
-def _present(runs: pd.DataFrame) -> list[str]:
-    """The noise settings of ``runs``: the appendix's (``SETTINGS``) in the book's order, then any other (e.g. the
-    regime tier's IDN settings), sorted."""
-    have = set(runs.noise) if len(runs) and "noise" in runs else set()
-    return [s for s in SETTINGS if s in have] + sorted(s for s in have if s not in SETTINGS and isinstance(s, str))
+_present = settings_present
 
 
 def _untested(key: str, claim: str, where: str, evidence: str, reason: str) -> Claim:
@@ -512,32 +507,9 @@ def paper_setting_gaps(long_runs: pd.DataFrame) -> dict[str, Difference]:
 
 
 def control_differences(runs: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
-    """Each variant of ``variants`` beside full NAL, per setting (``runs`` with ``variant`` and ``noise``): one row per
-    (setting, variant) present with its runs' count (``n``), the mean and standard deviation (ddof 1) over them of the
-    last-epoch test accuracy (``test_mean``, ``test_std``) and memorised share (``memorised_mean``,
-    ``memorised_std``), ``test`` and ``memorised`` (variant − full NAL, paired over seeds; None for full NAL itself),
-    ``side`` of the test difference by the rulebook (``holds``: above full NAL, ``fails``: below, ``undecided``: the
-    interval covers 0; None without an interval) and ``recovers`` (True when the variant stays within the seed spread
-    of full NAL or above it, i.e. its side is not ``fails``; None without an interval)."""
-    from .criteria import FAILS, side
-
-    columns = ["noise", "variant", "n", "test_mean", "test_std", "memorised_mean", "memorised_std", "test",
-               "memorised", "side", "recovers"]
-    rows = []
-    for s in _present(runs) if len(runs) else []:
-        d = runs[runs.noise == s]
-        if "full NAL" not in set(d.variant):
-            continue
-        for v in [v for v in variants if v in set(d.variant)]:
-            x = d[d.variant == v]
-            test = paired_difference(d, "last_test_acc", v, "full NAL", column="variant") if v != "full NAL" else None
-            mem = paired_difference(d, "last_memorized", v, "full NAL", column="variant") if v != "full NAL" else None
-            where = side(test) if test is not None and test.n >= 2 else None
-            acc, memorised = x.last_test_acc.dropna(), x.last_memorized.dropna()
-            rows.append({"noise": s, "variant": v, "n": len(x), "test_mean": acc.mean(), "test_std": acc.std(ddof=1),
-                         "memorised_mean": memorised.mean(), "memorised_std": memorised.std(ddof=1), "test": test,
-                         "memorised": mem, "side": where, "recovers": None if where is None else where != FAILS})
-    return pd.DataFrame(rows, columns=columns)
+    """Each variant of ``variants`` beside full NAL, per setting: :func:`nalkit.results.comparison.variant_differences`
+    with full NAL as the base."""
+    return variant_differences(runs, variants, base=FULL)
 
 
 def by_standing(diffs: Mapping[str, Difference]) -> dict[str, list[str]]:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .reporting import at_best_epoch
-from .stats import Difference, Selection, select, t_quantile_975
+from .stats import Difference, Selection, paired_difference, select, t_quantile_975
 
 #: the hyperparameter each method tunes (configs/grids/tuning.yaml; NAL's lambda in configs/grids/lambda.yaml)
 TUNED = {"nal": "lam", "gce": "gce_q", "sce": "sce_alpha", "elr": "elr_lam", "selc": "selc_start"}
@@ -255,3 +255,43 @@ def tuning_effects(untuned: pd.DataFrame, tuned: pd.DataFrame, chosen: dict[str,
                     change[s] = d
         rows.append({"method": method, "authors": value, "chosen": pick, "kept": kept, "change": change})
     return pd.DataFrame(rows, columns=["method", "authors", "chosen", "kept", "change"])
+
+
+#: the appendix's settings, in the book's order
+SETTINGS = ("sym 40 %", "sym 80 %", "asym 40 %")
+
+
+def settings_present(runs: pd.DataFrame) -> list[str]:
+    """The noise settings of ``runs``: the appendix's (``SETTINGS``) in the book's order, then any other (e.g. the
+    regime tier's IDN settings), sorted."""
+    have = set(runs.noise) if len(runs) and "noise" in runs else set()
+    return [s for s in SETTINGS if s in have] + sorted(s for s in have if s not in SETTINGS and isinstance(s, str))
+
+
+def variant_differences(runs: pd.DataFrame, variants: Sequence[str], base: str) -> pd.DataFrame:
+    """Each variant of ``variants`` beside ``base``, per setting (``runs`` with ``variant`` and ``noise``): one row per
+    (setting, variant) present with its runs' count (``n``), the mean and standard deviation (ddof 1) over them of the
+    last-epoch test accuracy (``test_mean``, ``test_std``) and memorised share (``memorised_mean``,
+    ``memorised_std``), ``test`` and ``memorised`` (variant − ``base``, paired over seeds; None for ``base`` itself),
+    ``side`` of the test difference by the rulebook (``holds``: above ``base``, ``fails``: below, ``undecided``: the
+    interval covers 0; None without an interval) and ``recovers`` (True when the variant stays within the seed spread
+    of ``base`` or above it, i.e. its side is not ``fails``; None without an interval)."""
+    from .criteria import FAILS, side
+
+    columns = ["noise", "variant", "n", "test_mean", "test_std", "memorised_mean", "memorised_std", "test",
+               "memorised", "side", "recovers"]
+    rows = []
+    for s in settings_present(runs) if len(runs) else []:
+        d = runs[runs.noise == s]
+        if base not in set(d.variant):
+            continue
+        for v in [v for v in variants if v in set(d.variant)]:
+            x = d[d.variant == v]
+            test = paired_difference(d, "last_test_acc", v, base, column="variant") if v != base else None
+            mem = paired_difference(d, "last_memorized", v, base, column="variant") if v != base else None
+            where = side(test) if test is not None and test.n >= 2 else None
+            acc, memorised = x.last_test_acc.dropna(), x.last_memorized.dropna()
+            rows.append({"noise": s, "variant": v, "n": len(x), "test_mean": acc.mean(), "test_std": acc.std(ddof=1),
+                         "memorised_mean": memorised.mean(), "memorised_std": memorised.std(ddof=1), "test": test,
+                         "memorised": mem, "side": where, "recovers": None if where is None else where != FAILS})
+    return pd.DataFrame(rows, columns=columns)

@@ -10,7 +10,8 @@ and each claim of ``REGIME_CLAIMS`` is decided in every regime by the rulebook (
 * ``regime_runs`` -- the complete runs of every regime, labelled with their axis, regime and variant;
 * ``regime_matrix`` -- one row per (axis, regime, claim): the deciding number, its interval and the word;
 * ``regime_stability`` -- per claim and axis: the reference regime's word and the regimes that turn it;
-* ``regime_epochs``, ``memorisation_pace`` -- how fast CE memorises in each regime.
+* ``regime_epochs``, ``memorisation_pace`` -- how fast CE memorises in each regime;
+* ``long_noise_comparison`` -- every variant of the 200-epoch noise-type grid against NAL.
 
 A regime in which CE has not memorised (``MEMORISING``) most of the mislabeled samples
 by its last epoch answers the claims about memorisation with "not reached": it cannot agree or disagree with them.
@@ -29,6 +30,7 @@ from ..detectors import DETECTORS
 from .criteria import (MEMORISING, ONE_SEED, OPEN, STAGE_APART, STAGE_FINAL, STAGE_FINAL_CLEAN_MEDIAN, side,
                        standing)
 from .detection import detector_table, tau_rank, with_rescored_forgetting
+from .comparison import variant_differences
 from .horizon import long_variant
 from .load import load_arrays
 from .stats import Difference, mean_interval, paired_difference
@@ -252,6 +254,38 @@ def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
                                        "ce_memorised", "mean", "low", "high", "word", "note", "shown", "offset"])
 
 
+#: the IDN 40 % grid over 200 epochs (configs/grids/regime-noise-long.yaml) runs these, and the long tier runs the
+#: same at class-conditional sym 40 % (its reference): the tier's variants less τ = 1, plus NAL with the authors'
+#: target schedule and ELR at its tuned λ (``LONG_NOISE_ELR_LAM``)
+LONG_NOISE_VARIANTS = ("CE", "NAL", "NAL, authors' schedule", "NAL, one learned τ", "SCE (α 0.05)", "ELR")
+LONG_NOISE_AXIS = "noise type, 200 epochs"
+LONG_NOISE_ELR_LAM = 3.0
+
+
+def long_noise_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The complete runs of ``LONG_NOISE_AXIS``'s regimes (class-conditional sym 40 % and IDN 40 %, 200 epochs)
+    whose variant (:func:`nalkit.results.long_variant`) is one of ``LONG_NOISE_VARIANTS``, with a ``variant``
+    column."""
+    if not len(runs):
+        return runs.assign(variant=[])
+    rows = runs[runs.state == "complete"] if "state" in runs else runs
+    regimes = [r for r in REGIMES if r.axis == LONG_NOISE_AXIS]
+    keep, names = [], []
+    for i, r in enumerate(rows.to_dict("records")):
+        name = long_variant(r)
+        if name in LONG_NOISE_VARIANTS and any(g.selects(r) for g in regimes) and (
+                r["method"] != "elr" or np.isclose(float(r["elr_lam"]), LONG_NOISE_ELR_LAM)):
+            keep.append(i)
+            names.append(name)
+    return rows.iloc[keep].assign(variant=names)
+
+
+def long_noise_comparison(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every variant of ``LONG_NOISE_VARIANTS`` against NAL (the book's schedule), per noise setting, over 200
+    epochs: :func:`nalkit.results.comparison.variant_differences` with NAL as the base."""
+    return variant_differences(long_noise_runs(runs), LONG_NOISE_VARIANTS, base="NAL")
+
+
 def regime_epochs(runs: pd.DataFrame, epochs: pd.DataFrame, variant: str = "CE") -> pd.DataFrame:
     """The per-epoch rows of ``variant``'s runs in every regime, labelled with ``axis``, ``regime``, ``reference``
     and ``horizon`` (the run's epochs). The reference regimes of several axes are the same runs: each distinct
@@ -371,6 +405,7 @@ def _held(g: pd.DataFrame) -> str:
 __all__ = [
     "AXES",
     "BASE",
+    "LONG_NOISE_VARIANTS",
     "NOT_REACHED",
     "REGIMES",
     "REGIME_CLAIMS",
@@ -380,6 +415,8 @@ __all__ = [
     "RegimeClaim",
     "claim_key",
     "held_in_every_regime",
+    "long_noise_comparison",
+    "long_noise_runs",
     "memorisation_pace",
     "regime_epochs",
     "regime_matrix",
