@@ -27,7 +27,7 @@ def _pm(mean: float, std: float) -> str:
 
 
 def difference_rows(diffs: pd.DataFrame, base: str) -> list[dict]:
-    """Table rows of :func:`nalkit.results.comparison.variant_differences`' frame: each variant's test accuracy and
+    """Table rows of :func:`nalkit.results.variant_differences`' frame: each variant's test accuracy and
     memorised share (mean ± std, n) and its paired difference from ``base`` in both."""
     return [{"setting": r.noise, "variant": r.variant, "test acc": f"{_pm(r.test_mean, r.test_std)} ({r.n})",
              "memorised": _pm(r.memorised_mean, r.memorised_std),

@@ -29,7 +29,7 @@ from .claims import Claim, claims_frame, claims_table, stages_present
 from .criteria import (ONE_SEED, RULES, STANDINGS, UNDECIDED, VERDICTS, Rule, Stages, count_verdict,
                        directional_verdict, rulebook, side, standing, tau_stages, verdict_from_sides)
 from .comparison import (AUTHORS_VALUES, EARLY_STOPPED, NAL_CANDIDATES, PAPER_LAMBDA, TUNED, early_stopping, rank_change,
-                         ranking, seeds_needed, select_methods, untuned_runs, with_early_stopping)
+                         ranking, seeds_needed, select_methods, untuned_runs, variant_differences, with_early_stopping)
 from .detection import (confident_learning, detector_table, out_of_sample, rescored_forgetting, tau_rank,
                         with_rescored_forgetting)
 from .horizon import (LONG_VARIANTS, at_epoch, curves, detector_series, histogram_overlap, horizon_summary, long_variant,
@@ -39,8 +39,8 @@ from .load import (CONFIG_COLUMNS, METHOD_SETTINGS, Runs, config_value, describe
                    hardware_name, load_runs, load_snapshots, noise_label, run_dirs, with_tau_mean)
 from .mechanism import snapshot_separation
 from .names import ATTENTION_CONTROLS, departures, nal_variant
-from .regime import (REGIMES, held_in_every_regime, regime_matrix, regime_runs, regime_stability,
-                     regime_variant)
+from .regime import (REGIMES, held_in_every_regime, long_noise_comparison, memorisation_pace, regime_epochs,
+                     regime_matrix, regime_runs, regime_stability, regime_variant)
 from .reporting import (BASELINE_NOTE, REPORTING_RULES, Reported, at_best_epoch, last_epoch, max_over_epochs,
                         report)
 from .stats import (Difference, Selection, epoch_time_by_hardware, mean_interval, paired_difference, rank_table, select,
@@ -60,4 +60,5 @@ __all__ = [
     "tau_stages", "UNDECIDED", "ONE_SEED", "STANDINGS", "verdict_from_sides", "phi_scaling", "rescored_forgetting", "tau_rank",
     "with_rescored_forgetting", "PAPER_LAMBDA", "rank_change", "untuned_runs",
     "REGIMES", "held_in_every_regime", "regime_matrix", "regime_runs", "regime_stability", "regime_variant",
+    "long_noise_comparison", "memorisation_pace", "regime_epochs", "variant_differences",
 ]

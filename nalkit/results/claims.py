@@ -507,7 +507,7 @@ def paper_setting_gaps(long_runs: pd.DataFrame) -> dict[str, Difference]:
 
 
 def control_differences(runs: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
-    """Each variant of ``variants`` beside full NAL, per setting: :func:`nalkit.results.comparison.variant_differences`
+    """Each variant of ``variants`` beside full NAL, per setting: :func:`nalkit.results.variant_differences`
     with full NAL as the base."""
     return variant_differences(runs, variants, base=FULL)
 

@@ -114,7 +114,7 @@ def regime_runs(runs: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class RegimeClaim:
     """A claim re-decided per regime: its key (the claims table's, with the part of the claim after a space where
-    the claim is decided in parts: ``C5 stage 2``; :func:`claim_key`), what is measured, the function that measures it
+    the claim is decided in parts: ``C5 stage 2``; ``claim_key``), what is measured, the function that measures it
     on one regime's runs (``(runs, epochs) -> (Difference or None, extra words)``), the rulebook's word for the
     difference, and how the number reads: ``shown`` names it (empty: a difference in points) and ``offset`` is
     the boundary it was measured from, added back for the reader (the best AUROC itself, not its distance from
@@ -228,7 +228,7 @@ def regime_matrix(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
     (CE's mean memorised share at the last epoch), ``mean, low, high`` (fractions; NaN where the claim has no
     interval), ``word`` (the rulebook's word: ``holds``/``fails``/``undecided`` or C2's standing; ``not reached``
     for a memorisation claim where CE memorised at most MEMORISING), ``note``, and ``shown``, ``offset`` (how the
-    number reads: :class:`RegimeClaim`)."""
+    number reads: the claim's ``RegimeClaim``)."""
     labelled = regime_runs(runs)
     rows = []
     for regime in REGIMES:
@@ -282,7 +282,7 @@ def long_noise_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def long_noise_comparison(runs: pd.DataFrame) -> pd.DataFrame:
     """Every variant of ``LONG_NOISE_VARIANTS`` against NAL (the book's schedule), per noise setting, over 200
-    epochs: :func:`nalkit.results.comparison.variant_differences` with NAL as the base."""
+    epochs: :func:`nalkit.results.variant_differences` with NAL as the base."""
     return variant_differences(long_noise_runs(runs), LONG_NOISE_VARIANTS, base="NAL")
 
 
@@ -308,7 +308,7 @@ def regime_epochs(runs: pd.DataFrame, epochs: pd.DataFrame, variant: str = "CE")
 
 
 def memorisation_pace(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
-    """How fast CE memorises in each regime (one row per distinct set of runs, as :func:`regime_epochs`):
+    """How fast CE memorises in each regime (one row per distinct set of runs, as ``regime_epochs``):
     ``last`` (the share of mislabeled samples CE predicts as their noisy label at its last epoch, mean over seeds)
     with ``low``, ``high`` (its 95 % t-interval), ``n`` seeds, ``reached`` (the seeds whose share passed
     ``MEMORISING`` at some epoch) and ``first`` (the mean first epoch at which it did, over those seeds; NaN when
