@@ -71,8 +71,8 @@ def test_each_claim_is_decided_per_regime_and_the_turning_regime_is_named():
     assert c1.turned == ["IDN 40 %"] and c1.stable is False
     c3 = stability[(stability.key == "C3") & (stability.axis == "data size")].iloc[0]
     assert c3.unreached == ["12,000 images"] and c3.stable is None          # not reached is neither
-    assert held_in_every_regime(stability, "C1").startswith("turned by IDN 40 % (noise type)")
-    assert held_in_every_regime(stability, "C6") == "held in every regime that decides it (2)"
+    assert held_in_every_regime(stability, "C1").startswith("turned by IDN 40 % (noise type: holds → fails)")
+    assert held_in_every_regime(stability, "C6") == "held in every regime that decides it (2): holds, as in the CPU regime"
     assert held_in_every_regime(stability, "C9") == "not tested in another regime"
 
 
@@ -149,9 +149,9 @@ def test_the_claims_table_and_the_intro_say_which_verdicts_depend_on_the_regime(
     runs = pd.concat([tier(), tier({"noise_mode": "idn", "noise_rate": 0.4}, nal_minus_ce=-0.1, tag="idn")])
     stability = regime_stability(regime_matrix(runs, pd.DataFrame()))
     claims = {c.key: c for c in claims_table({}, stages=pd.DataFrame(), regimes=stability)}
-    assert claims["C1"].regimes == "turned by IDN 40 % (noise type)"
-    assert claims["C6"].regimes == "held in every regime that decides it (1)" and claims["C9"].regimes == ""
-    assert claims["C1"].row()["in other regimes"] == "turned by IDN 40 % (noise type)"
+    assert claims["C1"].regimes == "turned by IDN 40 % (noise type: holds → fails)"
+    assert claims["C6"].regimes == "held in every regime that decides it (1): holds, as in the CPU regime"
+    assert claims["C9"].regimes == "" and claims["C1"].row()["in other regimes"] == claims["C1"].regimes
     text = nalbook.regime_sentence(stability)
     assert text.startswith("Across the regimes tested so far") and "the verdicts of C1 and C2 depend on the regime" in text
     only_base = regime_stability(regime_matrix(tier(), pd.DataFrame()))
@@ -191,7 +191,7 @@ def test_tau_stage_3_is_decided_per_regime_from_the_last_epoch(tmp_path):
     assert other.word == "fails" and other["mean"] < -0.2 and "clean median τ 0.62" in other.note
     stability = regime_stability(matrix)
     assert held_in_every_regime(stability, "C5") == (
-        "Stage 2: not tested in another regime. Stage 3: turned by IDN 40 % (noise type).")
+        "Stage 2: not tested in another regime. Stage 3: turned by IDN 40 % (noise type: holds → fails).")
 
 
 def test_memorisation_pace_per_regime_counts_each_reference_once():

@@ -26,7 +26,7 @@ def claims_md(claims, name: str = "tab-claims") -> str:
     frame["in other regimes"] = frame["in other regimes"].replace("", "–")
     frame["verdict"] = [f"**{v}**" for v in frame.verdict]
     frame = frame.rename(columns={"beside it": "beside it (another horizon or setting, not deciding)",
-                                  "in other regimes": "in other regimes ([](regime.md))"})
+                                  "in other regimes": "in other regimes (NAL at λ 2, the book's schedule; [](regime.md))"})
     frame = frame.drop(columns="paper").rename(columns={"claim": "claim (where the paper makes it)"})
     return table_md(frame, "The paper's claims that this book tests, and what the committed records say. Verdicts "
                     "are computed when the book is built (nalkit.results.claims_table) by the rules of "

@@ -373,8 +373,10 @@ def claim_key(key: str) -> str:
 
 
 def held_in_every_regime(stability: pd.DataFrame, key: str) -> str:
-    """The claims table's regime column for claim ``key``: ``turned by ...``, ``held in every regime that decides it
-    (n)``, ``not decided in another regime`` (records, but every interval covers the boundary, or the reference
+    """The claims table's regime column for claim ``key``: ``turned by <regime> (<axis>: <reference's word> →
+    <regime's word>)``, ``held in every regime that decides it (n): <the reference's word>, as in the CPU regime``
+    (the regime tier's reference runs NAL at λ 2 with the book's schedule, which may differ from the setting the
+    claims table decides at), ``not decided in another regime`` (records, but every interval covers the boundary, or the reference
     is undecided) or ``not tested in another regime``; the regimes that leave it undecided are named after it.
     A claim decided in parts (``C5 stage 2``, ``C5 stage 3``) gets one sentence per part: ``Stage 2: ... .``"""
     g = stability[[claim_key(k) == key for k in stability.key]] if len(stability) else stability
@@ -388,13 +390,16 @@ def held_in_every_regime(stability: pd.DataFrame, key: str) -> str:
 
 def _held(g: pd.DataFrame) -> str:
     decided = g[g.stable.notna()]
-    turned = [f"{r} ({a})" for a, rs in zip(decided.axis, decided.turned) for r in rs]
+    turned = [f"{r} ({a}: {ref} → {w})" for a, rs, ws, ref in zip(decided.axis, decided.tested, decided.tested_words,
+                                                                  decided.reference_word)
+              for r, w in zip(rs, ws) if w != ref]
     n = sum(len(t) for t in decided.tested)
     undecided = [f"{r} ({a})" for a, rs in zip(g.axis, g.open) for r in rs]
     if turned:
         text = f"turned by {', '.join(turned)}"
     elif n:
-        text = f"held in every regime that decides it ({n})"
+        refs = " or ".join(dict.fromkeys(decided.reference_word))
+        text = f"held in every regime that decides it ({n}): {refs}, as in the CPU regime"
     elif undecided or any(len(t) for t in g.tested):
         text = "not decided in another regime"
     else:
