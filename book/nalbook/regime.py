@@ -164,10 +164,11 @@ def long_noise_table(diffs: pd.DataFrame) -> tuple[str, list[str]]:
         return "No 200-epoch records of the noise-type comparison yet.", []
     rows = difference_rows(diffs, "NAL")
     table = table_md(pd.DataFrame(rows).set_index(["setting", "variant"]),
-                     "Over 200 epochs, 3,000 images: every variant of the 200-epoch noise-type grid beside NAL (λ 2, the "
-                     "book's schedule), last-epoch test accuracy and the share of mislabeled samples memorised (%, mean ± "
-                     "std over seeds, n in brackets), and each variant minus NAL in both, paired over seeds (points, 95 % "
-                     "t-interval). Class-conditional sym 40 % is the long tier's records.", "tab-regime-idn-long")
+                     "Over 200 epochs, 3,000 images: every variant of the 200-epoch noise-type grid beside NAL (λ 2, "
+                     "the book's schedule), last-epoch test accuracy and the share of mislabeled samples memorised (%, "
+                     "mean ± std over seeds, n in brackets), and each variant minus NAL in both, paired over seeds "
+                     "(points, 95 % t-interval). Class-conditional sym 40 % is the long tier's records.",
+                     "tab-regime-idn-long")
     words = {HOLDS: "above NAL", FAILS: "below NAL"}
     lines, sides = [], {}
     for s, d in diffs.groupby("noise", sort=False):

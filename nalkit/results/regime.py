@@ -338,10 +338,11 @@ UNDECIDED_WORDS = (OPEN, ONE_SEED)
 
 def regime_stability(matrix: pd.DataFrame) -> pd.DataFrame:
     """Per claim and axis: ``reference_word`` (the word in the axis's reference regime), ``tested`` (the other
-    regimes that decide the claim) and ``tested_words`` (their words, in the same order), ``turned`` (those of them whose word differs from the reference's), ``open``
-    (regimes with records that leave it undecided: an interval across the boundary, or one seed), ``unreached``
-    (regimes where the memorisation claim is not reached) and ``stable`` (True when no tested regime turns it; None
-    when the reference is undecided or no other regime decides it).
+    regimes that decide the claim) and ``tested_words`` (their words, in the same order), ``turned`` (those of them
+    whose word differs from the reference's), ``open`` (regimes with records that leave it undecided: an interval
+    across the boundary, or one seed), ``unreached`` (regimes where the memorisation claim is not reached) and
+    ``stable`` (True when no tested regime turns it; None when the reference is undecided or no other regime decides
+    it).
 
     The rule: a regime turns a verdict only where the reference and the regime both decide it and their words
     differ. An undecided cell neither keeps nor turns a verdict (the rulebook: an interval that covers the boundary
@@ -376,9 +377,10 @@ def held_in_every_regime(stability: pd.DataFrame, key: str) -> str:
     """The claims table's regime column for claim ``key``: ``turned by <regime> (<axis>: <reference's word> →
     <regime's word>)``, ``held in every regime that decides it (n): <the reference's word>, as in the CPU regime``
     (the regime tier's reference runs NAL at λ 2 with the book's schedule, which may differ from the setting the
-    claims table decides at), ``not decided in another regime`` (records, but every interval covers the boundary, or the reference
-    is undecided) or ``not tested in another regime``; the regimes that leave it undecided are named after it.
-    A claim decided in parts (``C5 stage 2``, ``C5 stage 3``) gets one sentence per part: ``Stage 2: ... .``"""
+    claims table decides at), ``not decided in another regime`` (records, but every interval covers the boundary, or
+    the reference is undecided) or ``not tested in another regime``; the regimes that leave it undecided are named
+    after it. A claim decided in parts (``C5 stage 2``, ``C5 stage 3``) gets one sentence per part
+    (``Stage 2: ...``)."""
     g = stability[[claim_key(k) == key for k in stability.key]] if len(stability) else stability
     if not len(g):
         return "not tested in another regime"
