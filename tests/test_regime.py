@@ -258,3 +258,23 @@ def test_the_long_noise_comparison_reads_every_variant_against_nal_in_both_noise
     table, lines = nalbook.long_noise_table(diffs)
     assert ":name: tab-regime-idn-long" in table
     assert lines[-1].startswith("From sym 40 % to IDN 40 %: *ELR* (below NAL → above NAL)")
+
+
+def test_the_intro_names_each_undecided_claim_once_with_what_other_regimes_decide():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
+    import nalbook
+
+    stability = pd.DataFrame([
+        {"key": "C1", "claim": "c1", "axis": "noise type", "reference_word": "holds", "tested": ["IDN 20 %"],
+         "tested_words": ["holds"], "turned": [], "open": [], "unreached": [], "stable": True},
+        {"key": "C8", "claim": "c8", "axis": "noise type", "reference_word": "undecided",
+         "tested": ["IDN 20 %", "IDN 40 %"], "tested_words": ["fails", "holds"], "turned": [], "open": [],
+         "unreached": [], "stable": None},
+        {"key": "C8", "claim": "c8", "axis": "model", "reference_word": "undecided", "tested": ["narrow ResNet-18"],
+         "tested_words": ["fails"], "turned": [], "open": [], "unreached": [], "stable": None}])
+    text = nalbook.regime_sentence(stability)
+    assert text.endswith("C8 is undecided in the CPU regime itself, so no regime can turn it (C8 fails at IDN 20 % and "
+                         "narrow ResNet-18 and holds at IDN 40 %).")

@@ -59,7 +59,7 @@ def regime_sentence(stability: pd.DataFrame) -> str:
         for regimes, words in zip(g.tested, g.tested_words):
             for r, w in zip(regimes, words):
                 said.setdefault(w, []).append(r)
-        beside += [f"{k} {w} at {join_and(list(dict.fromkeys(rs)))}" for w, rs in said.items()]
+        beside.append(f"{k} " + " and ".join(f"{w} at {join_and(list(dict.fromkeys(rs)))}" for w, rs in said.items()))
     untested = sorted(set(rest.key) - set(open_ref.key))
     ref_keys = sorted(set(open_ref.key))
 
