@@ -120,10 +120,12 @@ def memorisation_figure(ce_epochs: pd.DataFrame):
     horizons = sorted(set(ce_epochs.horizon))
     fig, axes = plt.subplots(1, len(horizons), figsize=(plotting.FIG_WIDTH, 3.9), squeeze=False, sharey=True)
     c = curves(ce_epochs, "memorized", by=("axis", "regime", "reference", "horizon"))
+    others = list(dict.fromkeys((a, r) for a, r, ref in zip(c.axis, c.regime, c.reference) if not ref))
+    colors = {k: f"C{i % 10}" for i, k in enumerate(others)}  # one colour per regime across the panels
     for ax, h in zip(axes[0], horizons):
-        for i, r in enumerate(c[c.horizon == h].groupby(["axis", "regime", "reference"], sort=False)):
-            (axis, regime, reference), g = r
-            ax.plot(g.epoch, 100 * g["mean"], color="black" if reference else f"C{i}", lw=1.6 if reference else 1.2,
+        for (axis, regime, reference), g in c[c.horizon == h].groupby(["axis", "regime", "reference"], sort=False):
+            ax.plot(g.epoch, 100 * g["mean"], color="black" if reference else colors[(axis, regime)],
+                    lw=1.6 if reference else 1.2,
                     label="CPU regime (reference)" if reference else regime_label(axis, regime, reference, h))
         ax.axhline(100 * MEMORISING, color="grey", lw=0.8, ls=":")
         ax.set_title(f"{h} epochs")
