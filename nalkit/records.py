@@ -425,7 +425,7 @@ def compact_record(run_dir: str | Path, labels_dir: str | Path | None = None) ->
     nb_before = nb.stat().st_size if nb.is_file() else 0
     if nb.is_file():
         text = nb.read_text(encoding="utf-8")
-        new_text = _compact_notebook_images(text)
+        new_text = _compact_notebook(text)
         if new_text != text:
             atomic_write_text(nb, new_text)
     return Compacted(run_dir, before, path.stat().st_size, nb_before, nb.stat().st_size if nb.is_file() else 0,
@@ -581,15 +581,22 @@ def record_sample(noisy: np.ndarray, clean: np.ndarray | None, size: int, seed: 
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
-def _compact_notebook_images(text: str) -> str:
-    """The notebook JSON ``text`` with every ``image/png`` output re-encoded as a palette PNG."""
+#: per-cell metadata papermill and the kernel write on every execution (timings, status): nothing reads them
+NOTEBOOK_RUN_METADATA = ("papermill", "execution")
+
+
+def _compact_notebook(text: str) -> str:
+    """The notebook JSON ``text`` with every ``image/png`` output re-encoded as a palette PNG, each cell's
+    ``NOTEBOOK_RUN_METADATA`` dropped (its tags and every other key kept) and the JSON written without
+    indentation; ``text`` itself when that changes nothing."""
     import base64
 
     from ._images import compact_png
 
     nb = json.loads(text)
-    changed = False
     for cell in nb.get("cells", []):
+        for key in NOTEBOOK_RUN_METADATA:
+            cell.get("metadata", {}).pop(key, None)
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if "image/png" in data:
@@ -598,10 +605,8 @@ def _compact_notebook_images(text: str) -> str:
                 small = compact_png(png)
                 if small != png:
                     data["image/png"] = base64.b64encode(small).decode("ascii")
-                    changed = True
-    if not changed:
-        return text
-    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    new = json.dumps(nb, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return new if new != text else text
 
 
 def read_status(run_dir: str | Path) -> dict[str, Any]:

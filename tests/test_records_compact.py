@@ -42,9 +42,11 @@ BEFORE_COMPACTION = "8b950d3"
 #: Migrated with the long tier complete and 20 regime runs in: 550 records, 53.6 -> 48.4 MB. The regime tier's
 #: 40-epoch records (no snapshots, 1,000 samples' arrays) measure 55 KB (arrays 19, notebook 25, metrics 3.4; mean
 #: of 13), its 200-epoch ones about 70 KB: its 154 remaining runs are about 9.0 MB, to about 57.4 MB. That is past
-#: 53 MB, so the budget takes the route named above: the GPU evidence runs with --no-notebook (the device has no
-#: papermill anyway) and carries no notebook wheels, which leaves 67.1 - 8.1 = 59 MB.
-TREE_BUDGET_MB = 59.0
+#: 53 MB. A session raised the budget to 59 MB for them; a review held it at 53 MB (the records-size budget is the
+#: project's, not the tier's). Notebooks without papermill's per-cell timings and indentation (nalkit.records,
+#: NOTEBOOK_RUN_METADATA): 666 records 55.3 -> 52.8 MB (notebooks 18.7 -> 16.2 MB). The tier's 38 remaining runs
+#: (about 3.1 MB) need leaner records first: the long tier's arrays (117 records, 14.5 MB) hold the most.
+TREE_BUDGET_MB = 53.0
 
 
 def synthetic(n=400, c=10, seed=0, snapshots=(5, 20)):
@@ -151,9 +153,11 @@ def _old_record(tmp_path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    nb = {"cells": [{"cell_type": "code", "outputs": [{"data": {"image/png": base64.b64encode(buf.getvalue()).decode()},
-                                                         "output_type": "display_data"}]}]}
-    (run / "experiment.ipynb").write_text(json.dumps(nb))
+    run_metadata = {"papermill": {"duration": 1.5, "status": "completed"}, "execution": {"iopub.status.busy": "x"}}
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"], **run_metadata},
+                     "outputs": [{"data": {"image/png": base64.b64encode(buf.getvalue()).decode()},
+                                  "output_type": "display_data"}]}]}
+    (run / "experiment.ipynb").write_text(json.dumps(nb, indent=1))
     return run
 
 
@@ -164,6 +168,8 @@ def test_compact_record_rewrites_an_old_record_once_and_it_still_verifies(tmp_pa
     done = compact_record(run)
     assert done.arrays_after < 0.6 * done.arrays_before and done.notebook_after < done.notebook_before / 2
     verify_record(run)
+    cell = json.loads((run / "experiment.ipynb").read_text())["cells"][0]
+    assert cell["metadata"] == {"tags": ["parameters"]}  # papermill's timings go, the tags stay
     after = load_arrays(run)
     # every array stays but the losses of the snapshots before the last (format 3 keeps the final loss only)
     assert set(before) - set(after) == {"loss_e5"} and "loss_e20" in after
