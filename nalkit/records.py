@@ -581,7 +581,7 @@ def record_sample(noisy: np.ndarray, clean: np.ndarray | None, size: int, seed: 
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
-#: per-cell metadata papermill and the kernel write on every execution (timings, status): nothing reads them
+#: the per-cell metadata that papermill and the kernel write on every execution, timings and status; nothing reads them
 NOTEBOOK_RUN_METADATA = ("papermill", "execution")
 
 
