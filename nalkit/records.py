@@ -13,9 +13,9 @@ Layout of ``<results>/<run name>/`` as :func:`nalkit.train.train` writes it thro
                        it, and so does pandas directly: ``pd.read_csv("metrics.csv.gz")``
     arrays.npz         written once, at the end: train_index, noisy_labels, clean_labels (-1 = unknown),
                        the per-sample arrays of the last epoch (final_*) and of every snapshot epoch E
-                       (*_eE): pred, tau, q_argmax, phi (and, in records before format 3, loss); the
-                       mislabel detectors' accumulators at the
-                       end (final_aum, final_mean_loss, final_wrong, final_forgets, final_never_learned);
+                       (*_eE): pred, tau, q_argmax (and, in records before format 3, loss; in records
+                       before format 4, phi: both are kept for the last epoch only); the mislabel detectors'
+                       accumulators at the end (final_aum, final_mean_loss, final_wrong, final_forgets, final_never_learned);
                        the test predictions (final_test_pred). Stored compactly (:func:`encode_arrays`):
                        labels and predictions in the smallest integer type that holds them, real values as
                        float16, tau and phi (which crowd against 1) as the float16 of their logit;
@@ -27,8 +27,10 @@ Layout of ``<results>/<run name>/`` as :func:`nalkit.train.train` writes it thro
                        there are); every statistic over the training set is computed over all of them and
                        is in the metrics. The test labels, the same for every run on a dataset, are stored
                        once, in ``<results>/labels/`` (:func:`write_shared_labels`), and the record holds
-                       their relative path and sha256. Format 2 records (every array for every sample, the
-                       test labels inside) read the same way.
+                       their relative path and sha256. Format 4 stores the training labels (given and clean)
+                       so too (:func:`share_labels`): runs on the same noise draw and sample share the file.
+                       Format 2 records (every array for every sample, the labels inside) and format 3
+                       records (the training labels inside) read the same way.
     manifest.json      sha256 of every file above; updated before each file is replaced (see _write)
     ckpt-*.pt(.sha256) full-state checkpoints (nalkit.checkpoint; removed once the run is complete)
 
@@ -148,12 +150,12 @@ class RunRecord:
         self._remove(PLAIN_METRICS_FILE)
 
     def write_arrays(self, arrays: dict[str, np.ndarray], labels_dir: str | Path | None = None) -> None:
-        """Write the per-sample arrays, encoded by :func:`encode_arrays`, without the losses of the snapshot epochs
-        before the last (:func:`without_loss_snapshots`); with ``labels_dir``, the test labels are stored there once
-        (:func:`write_shared_labels`) and the record refers to them (format 3)."""
-        stored = without_loss_snapshots(encode_arrays(arrays))
+        """Write the per-sample arrays, encoded by :func:`encode_arrays`, without the losses and phi of the snapshot
+        epochs before the last (:func:`without_early_snapshots`); with ``labels_dir``, the test and training labels
+        are stored there once (:func:`share_labels`, format 4) and the record refers to them."""
+        stored = without_early_snapshots(encode_arrays(arrays))
         if labels_dir is not None:
-            stored = share_test_labels(stored, self.dir, labels_dir)
+            stored = share_labels(stored, self.dir, labels_dir)
         self._write("arrays.npz", npz_bytes(stored))
 
     def verify(self) -> None:
@@ -164,9 +166,10 @@ class RunRecord:
 # --------------------------------------------------------------------------------------------
 # arrays.npz, compact (format 2)
 # --------------------------------------------------------------------------------------------
-ARRAYS_FORMAT = 3
-#: formats this reader knows; 2 differs from 3 only in holding the test labels itself and every training sample
-KNOWN_FORMATS = (2, 3)
+#: The format of arrays.npz (its ``format`` array): 2 holds every training sample and the labels itself, 3 a
+#: sample of the training set and the test labels outside (in ``<results>/labels/``), 4 the training labels
+#: outside too. This reader reads them all.
+ARRAYS_FORMAT = 4
 # Values in (0, 1) that crowd against 1 (tau is 1 - 1e-6 for many samples late in training) are stored as the
 # float16 of their logit, which keeps 1 - tau (and tau near 0) to within 0.4 % while the logit is below 16 in
 # magnitude (down to 1 - tau = 1e-7) and 0.8 % beyond; float16 of tau itself rounds every tau above 0.9995 to 1.
@@ -308,7 +311,7 @@ def decode_arrays(stored: dict[str, np.ndarray],
     Integers come back as int64; float16 as float32; ``<name>_logit`` arrays are kept and ``<name>`` (tau,
     phi) is added as their sigmoid in float64 (float32 would round tau = 1 - 1e-8 to 1); ``final_<name>``
     stored once as the last snapshot is restored. ``shared(relative path, sha256)`` returns an array stored
-    outside the record (format 3's test labels: :func:`read_shared_labels`); without it such an array is
+    outside the record (the labels of formats 3 and 4: :func:`read_shared_labels`); without it such an array is
     left out (and so are the arrays stored as a difference to it).
     """
     out: dict[str, np.ndarray] = {}
@@ -391,14 +394,14 @@ class Compacted:
 
 def compact_record(run_dir: str | Path, labels_dir: str | Path | None = None) -> Compacted:
     """Rewrite a complete run record in the compact form of the current format: ``arrays.npz`` by
-    :func:`encode_arrays` and :func:`share_test_labels`, ``metrics.csv`` as ``metrics.csv.gz`` (:func:`gzip_bytes`
+    :func:`encode_arrays` and :func:`share_labels`, ``metrics.csv`` as ``metrics.csv.gz`` (:func:`gzip_bytes`
     of exactly its bytes; the manifest updated for both), and the images of its executed notebook as palette PNGs
     (:func:`nalkit._images.compact_png`).
 
-    No kept value changes: a format-2 record's arrays become format 3 by moving its test labels to ``labels_dir``
-    (default: ``<results>/labels`` for a record in ``<results>/runs/``), the per-sample losses of its snapshot
-    epochs before the last are dropped (:func:`without_loss_snapshots`), and a K-fold run (``data.cv_folds``)
-    keeps only what confident learning reads (``HELDOUT_KEYS``). The metrics read back as the same frame
+    No kept value changes: a format-2 or 3 record's arrays become format 4 by moving its labels to ``labels_dir``
+    (default: ``<results>/labels`` for a record in ``<results>/runs/``), the per-sample losses and phi of its
+    snapshot epochs before the last are dropped (:func:`without_early_snapshots`), and a K-fold run
+    (``data.cv_folds``) keeps only what confident learning reads (``HELDOUT_KEYS``). The metrics read back as the same frame
     (:func:`read_metrics`); a format-3 record's ``record_format`` in status.json becomes ``RECORD_FORMAT``,
     the rest of status.json byte for byte as it was. A format-2 record keeps its number, which also says how its
     forgetting columns were scored (see the module docstring). Idempotent: a record already compact is left byte
@@ -417,8 +420,8 @@ def compact_record(run_dir: str | Path, labels_dir: str | Path | None = None) ->
     new = encode_arrays(stored)  # a record of the original float32/int64 form: encoded
     if "heldout_probs" in new:
         new = heldout_only(new)
-    new = without_loss_snapshots(new)
-    new = share_test_labels(new, run_dir, Path(labels_dir) if labels_dir is not None else default_labels_dir(run_dir))
+    new = without_early_snapshots(new)
+    new = share_labels(new, run_dir, Path(labels_dir) if labels_dir is not None else default_labels_dir(run_dir))
     if new.keys() != stored.keys() or any(not np.array_equal(new[k], stored[k]) for k in new):
         RunRecord(run_dir)._write("arrays.npz", npz_bytes(new))
     nb = run_dir / "experiment.ipynb"
@@ -494,7 +497,7 @@ def write_shared_labels(labels_dir: str | Path, name: str, labels: np.ndarray) -
 
 
 def read_shared_labels(run_dir: str | Path, rel: str, digest: str) -> np.ndarray:
-    """The labels a format-3 record stores outside itself: ``run_dir / rel``, checked against ``digest``; where
+    """The labels a record of format 3 or 4 stores outside itself: ``run_dir / rel``, checked against ``digest``; where
     the record was moved without them, ``<results>/labels`` (:func:`default_labels_dir`) is tried too."""
     run_dir = Path(run_dir)
     candidates = [run_dir / rel, default_labels_dir(run_dir) / Path(rel).name]
@@ -512,28 +515,42 @@ def read_shared_labels(run_dir: str | Path, rel: str, digest: str) -> np.ndarray
                       f"results directory's {LABELS_DIR}/ folder with its runs)")
 
 
-def share_test_labels(stored: dict[str, np.ndarray], run_dir: str | Path, labels_dir: str | Path) -> dict[str, np.ndarray]:
-    """An encoded record (:func:`encode_arrays`) with its inline ``test_labels`` moved to ``labels_dir`` (format 3);
-    every other stored array is kept byte for byte (the test predictions stay a difference to the same labels)."""
+#: The label arrays a record of format 4 stores once, outside itself, with the prefix of their file names in
+#: ``<results>/labels/`` (format 3 stores only the test labels so).
+SHARED_LABELS = {"test_labels": "test", "noisy_labels": "noisy", "clean_labels": "clean"}
+
+
+def share_labels(stored: dict[str, np.ndarray], run_dir: str | Path, labels_dir: str | Path) -> dict[str, np.ndarray]:
+    """An encoded record (:func:`encode_arrays`) with its inline label arrays (``SHARED_LABELS``: the test labels,
+    the given and the clean training labels) moved to ``labels_dir`` (format 4). Runs on the same noise draw and
+    record sample hold the same training labels, so they share one file as every run shares the test labels'.
+    Every other stored array is kept byte for byte: the predictions stay a difference to the same labels."""
     out = dict(stored)
-    if "test_labels" in out:
-        labels = out.pop("test_labels")
-        path, digest = write_shared_labels(labels_dir, "test", labels)
-        out["test_labels" + SHARED] = np.asarray([os.path.relpath(path, run_dir), digest])
+    for name, prefix in SHARED_LABELS.items():
+        if name in out:
+            path, digest = write_shared_labels(labels_dir, prefix, out.pop(name))
+            out[name + SHARED] = np.asarray([Path(os.path.relpath(path, run_dir)).as_posix(), digest])
     out["format"] = np.asarray(ARRAYS_FORMAT, np.int8)
     return out
 
 
-def without_loss_snapshots(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """An encoded record without the per-sample loss of its snapshot epochs before the last (``loss_eE``): no chapter
-    reads them (the loss's AUROC and AP per epoch are in the metrics, computed over every sample) and they were the
-    largest arrays of the records (7.6 of 22 MB). The last epoch's loss (``final_loss``, stored as the last snapshot
-    when equal to it) stays."""
+#: The per-sample arrays a record keeps for its last epoch only, not for the snapshot epochs before it: no chapter
+#: reads them there, and their means or AUROC per epoch are in the metrics (over every sample).
+LAST_EPOCH_ONLY = ("loss", "phi")
+
+
+def without_early_snapshots(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """An encoded record without the arrays of ``LAST_EPOCH_ONLY`` at its snapshot epochs before the last
+    (``loss_eE``, ``phi_logit_eE``). Their epoch curves are in the metrics: the loss's AUROC and AP, phi's mean over
+    the clean and the mislabeled samples (``phi_clean``, ``phi_mislabeled``). The early losses were the largest
+    arrays of the records (7.6 of 22 MB, dropped from format 3 on); the early phi snapshots 2.3 of 26 MB (dropped
+    since the training labels left the records, without a change of format: a reader finds fewer snapshots).
+    The last epoch's arrays (``final_loss``, ``final_phi``, stored as the last snapshot when equal to it) stay."""
     last = int(stored["final_epoch"]) if "final_epoch" in stored else None
     keep = {}
     for key, value in stored.items():
         head, sep, tail = key.split("__")[0].rpartition("_e")
-        if head == "loss" and sep and tail.isdigit() and int(tail) != last:
+        if head.removesuffix("_logit") in LAST_EPOCH_ONLY and sep and tail.isdigit() and int(tail) != last:
             continue
         keep[key] = value
     return keep

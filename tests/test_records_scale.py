@@ -1,5 +1,6 @@
-"""Records that scale (arrays format 3): a run's record does not grow with its training set, the test labels are
-stored once, K-fold runs keep what confident learning reads, and format-2 records still read the same way."""
+"""Records that scale (arrays formats 3 and 4): a run's record does not grow with its training set, the labels are
+stored once outside the records, K-fold runs keep what confident learning reads, and format-2 and 3 records still
+read the same way."""
 
 import subprocess
 from pathlib import Path
@@ -20,6 +21,7 @@ from nalkit.records import (
     encode_arrays,
     npz_bytes,
     record_sample,
+    share_labels,
 )
 from nalkit.results import load_arrays, load_runs
 from nalkit.train import train
@@ -75,10 +77,11 @@ def test_a_sampled_record_keeps_its_sample_and_the_statistics_stay_over_every_sa
                 "final_never_learned", "pred_e2"):
         assert len(a[key]) == 200, key
     assert len(a["test_labels"]) == len(a["final_test_pred"]) == 10_000
-    shared = list((tmp_path / LABELS_DIR).glob("test-*.npy"))
-    assert len(shared) == 1
+    for prefix in ("test", "noisy", "clean"):
+        assert len(list((tmp_path / LABELS_DIR).glob(f"{prefix}-*.npy"))) == 1, prefix
     with np.load(run / "arrays.npz") as z:
-        assert "test_labels" not in z.files and int(z["format"]) == ARRAYS_FORMAT
+        assert not {"test_labels", "noisy_labels", "clean_labels"} & set(z.files)
+        assert int(z["format"]) == ARRAYS_FORMAT
     # the same noise draw with every sample kept: the sample is a subset of it, value for value
     full = train(REPO / "configs/fmnist/cpu.yaml", over[:-1] + ["run.record_samples=5000"],
                  results_dir=tmp_path / "full", progress=False)
@@ -114,22 +117,35 @@ def _format2(n=300, seed=0, heldout=False):
     return a, stored
 
 
-def test_compacting_a_format_2_record_moves_its_test_labels_and_changes_no_value(tmp_path):
+@pytest.mark.parametrize("old_format", [2, 3])
+def test_compacting_an_older_record_moves_its_labels_out_and_changes_no_value(tmp_path, old_format):
     _, stored = _format2()
+    if old_format == 3:  # the test labels already outside, the training labels inside
+        inside = {k: stored.pop(k) for k in ("noisy_labels", "clean_labels")}
+        stored = {**share_labels(stored, tmp_path / "results" / "runs" / "r", tmp_path / "results" / LABELS_DIR),
+                  **inside, "format": np.asarray(3, np.int8)}
     run = _record(tmp_path, stored)
     before = load_arrays(run)
+    assert {"noisy_labels", "clean_labels", "test_labels", "final_pred", "final_test_pred"} <= set(before)
     compact_record(run)
     with np.load(run / "arrays.npz") as z:
-        assert int(z["format"]) == ARRAYS_FORMAT and "test_labels" not in z.files
-    assert (tmp_path / "results" / LABELS_DIR).is_dir()
+        assert int(z["format"]) == ARRAYS_FORMAT
+        assert not {"test_labels", "noisy_labels", "clean_labels"} & set(z.files)
+        assert "final_pred__minus__noisy_labels" in z.files  # still a difference to the labels now outside
     after = load_arrays(run)
+    assert after.keys() == before.keys()
     for k, v in before.items():
         np.testing.assert_array_equal(after[k], v, err_msg=k)
-    # a second run with the same test labels shares the one file
+    # a second run with the same labels shares the files: one each of the test, given and clean labels
     compact_record(_record(tmp_path, stored, name="r2"))
-    assert len(list((tmp_path / "results" / LABELS_DIR).iterdir())) == 1
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "results" / LABELS_DIR).iterdir()) == \
+        ["clean", "noisy", "test"]
+    # compacting again changes no byte
+    first = (run / "arrays.npz").read_bytes()
+    compact_record(run)
+    assert (run / "arrays.npz").read_bytes() == first
     # the shared file altered: the reader refuses, naming it
-    path = next((tmp_path / "results" / LABELS_DIR).iterdir())
+    path = next((tmp_path / "results" / LABELS_DIR).glob("test-*.npy"))
     bad = np.load(path)
     bad[0] = (bad[0] + 1) % 10
     np.save(path, bad)
@@ -179,15 +195,23 @@ def test_forgetting_counts_a_never_learned_sample_as_the_most_forgettable():
     np.testing.assert_array_equal(forgetting_score([0, 2, 0], [False, False, True], 5), [0, 2, 6])
 
 
-def test_the_committed_records_are_format_3_and_share_one_test_label_file():
+def test_the_committed_records_are_of_the_current_format_and_their_label_files_are_all_used():
+    """Every committed arrays.npz of the current format, its labels outside it; one test-label file for all;
+    every committed label file referred to by a record and every reference committed."""
     out = subprocess.run(["git", "ls-files", "results/runs/*/arrays.npz", "results/labels"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     files = out.stdout.split()
     if not files:
         pytest.skip("not a git checkout with records")
-    shared = [f for f in files if f.startswith("results/labels/")]
-    assert len(shared) == 1, shared
-    for f in files[:: max(1, len(files) // 40)]:
+    shared = {f for f in files if f.startswith("results/labels/")}
+    assert len([f for f in shared if Path(f).name.startswith("test-")]) == 1, sorted(shared)
+    used = set()
+    for f in files:
         if f.endswith("arrays.npz"):
             with np.load(REPO / f) as z:
-                assert int(z["format"]) == ARRAYS_FORMAT and "test_labels" not in z.files, f
+                assert int(z["format"]) == ARRAYS_FORMAT, f
+                assert not {"test_labels", "noisy_labels", "clean_labels"} & set(z.files), f
+                for key in z.files:
+                    if key.endswith("__shared"):
+                        used.add((Path(f).parent / str(z[key][0])).resolve().relative_to(REPO).as_posix())
+    assert used == shared, (sorted(used - shared)[:3], sorted(shared - used)[:3])

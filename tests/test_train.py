@@ -118,7 +118,7 @@ def test_missing_dataset_writes_nothing(tmp_path, monkeypatch):
 
 def test_detectors_margins_and_phi_are_recorded_from_the_training_pass(tmp_path):
     """Every epoch's row carries each mislabel detector's AUROC and AP; NAL's rows carry the mean gradient factor
-    phi of clean and mislabeled samples; the snapshots hold per-sample margins and phi, the final arrays the
+    phi of clean and mislabeled samples; the snapshots hold per-sample margins, the last one phi, the final arrays the
     detectors' running sums, consistent with the per-epoch predictions and losses."""
     nal = train(tiny("nal"), results_dir=tmp_path / "nal")
     ce = train(tiny("ce"), results_dir=tmp_path / "ce")
@@ -131,7 +131,8 @@ def test_detectors_margins_and_phi_are_recorded_from_the_training_pass(tmp_path)
     # in the first epoch the running mean loss is the loss itself
     assert ep_nal.meanloss_auroc[0] == pytest.approx(ep_nal.loss_auroc[0])
     a = load_arrays(nal)
-    assert {"phi_e1", "phi_logit_e4", "final_aum", "final_mean_loss", "final_wrong", "final_forgets"} <= set(a)
+    assert {"phi_logit_e4", "final_phi", "final_aum", "final_mean_loss", "final_wrong", "final_forgets"} <= set(a)
+    assert "phi_e1" not in a and "tau_e1" in a  # phi, like the loss, at the last epoch only (LAST_EPOCH_ONLY)
     assert ((a["phi_e4"] > 0) & (a["phi_e4"] < 1)).all()
     assert (a["final_wrong"] <= 4).all() and (a["final_forgets"] <= a["final_wrong"]).all()
     assert a["final_wrong"].max() > 0
