@@ -213,6 +213,13 @@ def test_memorisation_pace_per_regime_counts_each_reference_once():
     assert ref["last"] == pytest.approx(0.96 + 0.001) and ref.reached == 3 and ref["first"] == 21
     assert other["last"] == pytest.approx(0.4 + 0.001) and other.reached == 0 and np.isnan(other["first"])
     assert other.low < other["last"] < other.high
+    # two seeds far apart: the t-interval reaches past 0 and 1, the share's is cut to [0, 1]
+    two = tier({"train_subset": 12000}, seeds=2, tag="12k")
+    wide = pd.DataFrame([{"run": run, "epoch": 40, "memorized": 0.05 + 0.9 * (int(run[-1]) % 2)}
+                         for run in two[two.run.str.contains("-CE-")].run])
+    cut = memorisation_pace(pd.concat([base, two]), pd.concat([epochs[~epochs.run.isin(set(wide.run))], wide]))
+    cut = cut.set_index("regime").loc["12,000 images"]
+    assert cut.n == 2 and cut.low == 0.0 and cut.high == 1.0 and cut["last"] == pytest.approx(0.5)
     import sys
     from pathlib import Path
 

@@ -19,18 +19,28 @@ by its last epoch answers the claims about memorisation with "not reached": it c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..detectors import DETECTORS
-from .criteria import (MEMORISING, ONE_SEED, OPEN, STAGE_APART, STAGE_FINAL, STAGE_FINAL_CLEAN_MEDIAN, side,
-                       standing)
-from .detection import detector_table, tau_rank, with_rescored_forgetting
 from .comparison import variant_differences
+from .criteria import (
+    MEMORISING,
+    ONE_SEED,
+    OPEN,
+    STAGE_APART,
+    STAGE_FINAL,
+    STAGE_FINAL_CLEAN_MEDIAN,
+    side,
+    standing,
+)
+from .detection import detector_table, tau_rank, with_rescored_forgetting
 from .horizon import long_variant
 from .load import load_arrays
 from .stats import Difference, mean_interval, paired_difference
@@ -163,9 +173,16 @@ def _tau_auroc(runs: pd.DataFrame, epochs: pd.DataFrame) -> tuple[Difference | N
 
 def _clean_median_tau(run_dir: Any) -> float:
     """The clean samples' median τ at the last epoch (the per-sample arrays' ``final_tau``; of the sampled training
-    samples for a record of format 3 or later); NaN where the record has none."""
+    samples for a record of format 3 or later); NaN where the record has none. Read once per record and state of
+    its arrays file: the reference regime's runs are the reference of every axis."""
     if not isinstance(run_dir, str) or not run_dir:
         return float("nan")
+    path = Path(run_dir) / "arrays.npz"
+    return _clean_median_tau_of(run_dir, path.stat().st_mtime_ns if path.is_file() else 0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _clean_median_tau_of(run_dir: str, stamp: int) -> float:
     a = load_arrays(run_dir)
     if "final_tau" not in a or "is_noisy" not in a:
         return float("nan")
@@ -310,7 +327,8 @@ def regime_epochs(runs: pd.DataFrame, epochs: pd.DataFrame, variant: str = "CE")
 def memorisation_pace(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
     """How fast CE memorises in each regime (one row per distinct set of runs, as ``regime_epochs``):
     ``last`` (the share of mislabeled samples CE predicts as their noisy label at its last epoch, mean over seeds)
-    with ``low``, ``high`` (its 95 % t-interval), ``n`` seeds, ``reached`` (the seeds whose share passed
+    with ``low``, ``high`` (its 95 % t-interval, cut to [0, 1], the values a share can take: with 2 seeds the
+    t-interval alone can reach past both ends), ``n`` seeds, ``reached`` (the seeds whose share passed
     ``MEMORISING`` at some epoch) and ``first`` (the mean first epoch at which it did, over those seeds; NaN when
     none did)."""
     e = regime_epochs(runs, epochs, "CE")
@@ -327,7 +345,9 @@ def memorisation_pace(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
                 first.append(int(over.epoch.iloc[0]))
         d = mean_interval(last)
         rows.append({"axis": axis, "regime": regime, "reference": bool(g.reference.iloc[0]),
-                     "horizon": int(g.horizon.iloc[0]), "n": d.n, "last": d.mean, "low": d.low, "high": d.high,
+                     "horizon": int(g.horizon.iloc[0]), "n": d.n, "last": d.mean,
+                     "low": max(d.low, 0.0) if np.isfinite(d.low) else d.low,
+                     "high": min(d.high, 1.0) if np.isfinite(d.high) else d.high,
                      "reached": len(first), "first": float(np.mean(first)) if first else np.nan})
     return pd.DataFrame(rows, columns=cols)
 
