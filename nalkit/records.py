@@ -166,7 +166,7 @@ class RunRecord:
 # --------------------------------------------------------------------------------------------
 # arrays.npz, compact (format 2)
 # --------------------------------------------------------------------------------------------
-#: The format of arrays.npz (its ``format`` array): 2 holds every training sample and the labels itself, 3 a
+#: The format of arrays.npz, its ``format`` array. 2 holds every training sample and the labels itself, 3 a
 #: sample of the training set and the test labels outside (in ``<results>/labels/``), 4 the training labels
 #: outside too. This reader reads them all.
 ARRAYS_FORMAT = 4
@@ -534,8 +534,8 @@ def share_labels(stored: dict[str, np.ndarray], run_dir: str | Path, labels_dir:
     return out
 
 
-#: The per-sample arrays a record keeps for its last epoch only, not for the snapshot epochs before it: no chapter
-#: reads them there, and their means or AUROC per epoch are in the metrics (over every sample).
+#: The per-sample arrays a record keeps for its last epoch only, not for the snapshot epochs before it, since no
+#: chapter reads them there and their means or AUROC per epoch are in the metrics (over every sample).
 LAST_EPOCH_ONLY = ("loss", "phi")
 
 
