@@ -346,8 +346,7 @@ def memorisation_pace(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
         d = mean_interval(last)
         rows.append({"axis": axis, "regime": regime, "reference": bool(g.reference.iloc[0]),
                      "horizon": int(g.horizon.iloc[0]), "n": d.n, "last": d.mean,
-                     "low": max(d.low, 0.0) if np.isfinite(d.low) else d.low,
-                     "high": min(d.high, 1.0) if np.isfinite(d.high) else d.high,
+                     "low": float(np.clip(d.low, 0.0, 1.0)), "high": float(np.clip(d.high, 0.0, 1.0)),
                      "reached": len(first), "first": float(np.mean(first)) if first else np.nan})
     return pd.DataFrame(rows, columns=cols)
 
