@@ -285,3 +285,25 @@ def test_the_intro_names_each_undecided_claim_once_with_what_other_regimes_decid
     text = nalbook.regime_sentence(stability)
     assert text.endswith("C8 is undecided in the CPU regime itself, so no regime can turn it (C8 fails at IDN 20 % and "
                          "narrow ResNet-18 and holds at IDN 40 %).")
+
+
+def test_the_intro_names_the_axis_of_a_regime_label_two_axes_share():
+    """IDN 40 % over 40 epochs and over 200 epochs are two regimes with one label: the intro names each with its axis,
+    and a label that one axis alone has stays bare."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
+    import nalbook
+
+    def row(axis, tested, words):
+        return {"key": "C5 stage 2", "claim": "c5", "axis": axis, "reference_word": "undecided", "tested": tested,
+                "tested_words": words, "turned": [], "open": [], "unreached": [], "stable": None}
+
+    held = {"key": "C1", "claim": "c1", "axis": "noise type", "reference_word": "holds", "tested": ["IDN 20 %"],
+            "tested_words": ["holds"], "turned": [], "open": [], "unreached": [], "stable": True}
+    stability = pd.DataFrame([held, row("noise type", ["IDN 20 %", "IDN 40 %"], ["fails", "fails"]),
+                              row("noise type, 200 epochs", ["IDN 40 %"], ["holds"])])
+    text = nalbook.regime_sentence(stability)
+    assert ("(C5 stage 2 fails at IDN 20 % and IDN 40 % (noise type) and holds at IDN 40 % (noise type, 200 epochs))"
+            in text), text

@@ -53,12 +53,17 @@ def regime_sentence(stability: pd.DataFrame) -> str:
     rest = stability[~stability.key.isin(set(decided.key) | {"–"})]
     # a claim the reference regime leaves undecided cannot be turned; what other regimes decide is said beside
     open_ref = rest[rest.reference_word.isin(UNDECIDED_WORDS)]
+    # a regime's label that two axes share (IDN 40 % over 40 and over 200 epochs) is named with its axis
+    axes_of: dict[str, set[str]] = {}
+    for a, regimes in zip(stability.axis, stability.tested):
+        for r in regimes:
+            axes_of.setdefault(r, set()).add(a)
     beside = []
     for k, g in open_ref.groupby("key", sort=True):
         said = {}
-        for regimes, words in zip(g.tested, g.tested_words):
+        for a, regimes, words in zip(g.axis, g.tested, g.tested_words):
             for r, w in zip(regimes, words):
-                said.setdefault(w, []).append(r)
+                said.setdefault(w, []).append(f"{r} ({a})" if len(axes_of[r]) > 1 else r)
         beside.append(f"{k} " + " and ".join(f"{w} at {join_and(list(dict.fromkeys(rs)))}" for w, rs in said.items()))
     untested = sorted(set(rest.key) - set(open_ref.key))
     ref_keys = sorted(set(open_ref.key))
