@@ -307,3 +307,22 @@ def test_the_intro_names_the_axis_of_a_regime_label_two_axes_share():
     text = nalbook.regime_sentence(stability)
     assert ("(C5 stage 2 fails at IDN 20 % and IDN 40 % (noise type) and holds at IDN 40 % (noise type, 200 epochs))"
             in text), text
+
+
+def test_a_turned_claim_names_the_regimes_that_keep_its_verdict():
+    """C2 turned at IDN 20 % and kept at IDN 40 % over 200 epochs: the sentence names both, each with its axis."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
+    import nalbook
+
+    stability = pd.DataFrame([
+        {"key": "C2", "claim": "c2", "axis": "noise type", "reference_word": "matches", "tested": ["IDN 20 %"],
+         "tested_words": ["behind"], "turned": ["IDN 20 %"], "open": [], "unreached": [], "stable": False},
+        {"key": "C2", "claim": "c2", "axis": "noise type, 200 epochs", "reference_word": "ahead",
+         "tested": ["IDN 40 %"], "tested_words": ["ahead"], "turned": [], "open": [], "unreached": [], "stable": True}])
+    no_ranks = pd.DataFrame(columns=["axis", "regime", "reference", "key", "seeds", "seeds_most", "note"])
+    (line,) = nalbook.regime_lines(stability, no_ranks)
+    assert line == ("**C2, c2:** turned by IDN 20 % (noise type: matches → behind); the same verdict as in the reference "
+                    "in IDN 40 % (noise type, 200 epochs)."), line

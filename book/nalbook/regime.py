@@ -64,6 +64,9 @@ def regime_lines(stability: pd.DataFrame, matrix: pd.DataFrame) -> list[str]:
         turned = [f"{r} ({a}: {w} → {rw})" for a, rs, ws, w in zip(decided.axis, decided.tested, decided.tested_words,
                                                                   decided.reference_word)
                   for r, rw in zip(rs, ws) if rw != w]
+        same = [f"{r} ({a})" for a, rs, ws, w in zip(decided.axis, decided.tested, decided.tested_words,
+                                                     decided.reference_word)
+                for r, rw in zip(rs, ws) if rw == w]
         # axes whose reference leaves the claim undecided: what the other regimes say is reported, not compared
         ref_open = g[g.reference_word.isin(UNDECIDED_WORDS)]
         beside = [f"{r} ({a}): {rw}" for a, rs, ws in zip(ref_open.axis, ref_open.tested, ref_open.tested_words)
@@ -71,13 +74,11 @@ def regime_lines(stability: pd.DataFrame, matrix: pd.DataFrame) -> list[str]:
         undecided = [f"{r} ({a})" for a, rs in zip(g.axis, g.open) for r in rs]
         unreached = [f"{r} ({a})" for a, rs in zip(g.axis, g.unreached) for r in rs]
         name = f"**{key}, {claim}:**"
-        n = len(tested)
         where = join_and([f"{r} ({a})" for a, r in tested])
         axes = join_and([f"*{a}*" for a in dict.fromkeys(ref_open.axis)])
         if turned:
             text = f"{name} turned by {join_and(turned)}" + (
-                f"; the same as in the reference in the other {n - len(turned)} "
-                f"regime{'s' if n - len(turned) != 1 else ''} that decide it" if n > len(turned) else "")
+                f"; the same verdict as in the reference in {join_and(same)}" if same else "")
         elif tested:
             text = f"{name} the same verdict as in the reference in every regime that decides it: {where}"
         elif beside:
