@@ -783,6 +783,25 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_id() -> str | None:
+    """The processor's family, model and stepping numbers (``/proc/cpuinfo``, x86), e.g. ``"family 26 model 2
+    stepping 1"``: a virtual machine may show only ``AMD EPYC`` as its model name, and two such machines can differ
+    in speed by 2x; None where the numbers are not known."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor only
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        return None
+    parts = [f"{name} {fields[key]}" for key, name in (("cpu family", "family"), ("model", "model"),
+                                                        ("stepping", "stepping")) if fields.get(key)]
+    return " ".join(parts) if parts else None
+
+
 def environment(device: Any) -> dict[str, Any]:
     """Describe where a run ran: hardware, library versions, commit (airbench-style); ``device`` a torch.device."""
     import torch
@@ -810,6 +829,7 @@ def environment(device: Any) -> dict[str, Any]:
         # float results are bit-identical only on the same kernels: the CPU model and the vector ISA torch picked
         "cpu_model": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_id": cpu_id(),
     }
     if device.type == "cuda":
         env["device_name"] = torch.cuda.get_device_name(device)

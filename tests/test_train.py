@@ -1,6 +1,7 @@
 """The trainer on real Fashion-MNIST (small subsets): records, resume == uninterrupted, errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,10 @@ def test_run_record_contents(tmp_path):
     assert arr["is_noisy"].mean() == pytest.approx(status["noise"]["actual_rate"])
     env = json.loads((run / "environment.json").read_text())
     assert env["torch"] and env["device"] == "cpu"
+    # which processor: its model name, the vector ISA torch picked and, on x86 Linux, its family and model numbers
+    assert env["cpu_model"] and env["cpu_capability"]
+    if Path("/proc/cpuinfo").is_file() and "cpu family" in Path("/proc/cpuinfo").read_text():
+        assert env["cpu_id"].startswith("family ") and " model " in env["cpu_id"]
     # a rerun of a complete run does nothing
     mtime = (run / "metrics.csv.gz").stat().st_mtime_ns
     assert train(tiny("nal"), results_dir=tmp_path) == run
