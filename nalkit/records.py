@@ -771,22 +771,8 @@ def git_commit() -> str | None:
         return None
 
 
-def cpu_model() -> str:
-    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_id() -> str | None:
-    """The processor's family, model and stepping numbers (``/proc/cpuinfo``, x86), e.g. ``"family 26 model 2
-    stepping 1"``: a virtual machine may show only ``AMD EPYC`` as its model name, and two such machines can differ
-    in speed by 2x; None where the numbers are not known."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in ``/proc/cpuinfo`` (empty where there is none)."""
     fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -796,7 +782,20 @@ def cpu_id() -> str | None:
                 key, _, value = line.partition(":")
                 fields[key.strip()] = value.strip()
     except OSError:
-        return None
+        pass
+    return fields
+
+
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_id() -> str | None:
+    """The processor's family, model and stepping numbers (``/proc/cpuinfo``, x86), e.g. ``"family 26 model 2
+    stepping 1"``: a virtual machine may show only ``AMD EPYC`` as its model name, and two such machines can differ
+    in speed by 2x; None where the numbers are not known."""
+    fields = _cpuinfo()
     parts = [f"{name} {fields[key]}" for key, name in (("cpu family", "family"), ("model", "model"),
                                                         ("stepping", "stepping")) if fields.get(key)]
     return " ".join(parts) if parts else None

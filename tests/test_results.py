@@ -132,10 +132,6 @@ def test_one_vocabulary_names_a_run_alike_in_every_chapter():
 
 @pytest.mark.usefixtures("fashion_mnist")
 def test_load_snapshots_of_a_committed_run():
-    from pathlib import Path
-
-    import json
-
     results = Path(__file__).resolve().parents[1] / "results"
     runs = load_runs(results / "runs", complete_only=True).runs
     # the default grid's runs (3,000 images, every sample recorded at epochs 5, 20 and 40): other grids' records keep

@@ -61,12 +61,10 @@ def regime_lines(stability: pd.DataFrame, matrix: pd.DataFrame) -> list[str]:
             continue
         decided = g[g.stable.notna()]
         tested = [(a, r) for a, rs in zip(decided.axis, decided.tested) for r in rs]
-        turned = [f"{r} ({a}: {w} → {rw})" for a, rs, ws, w in zip(decided.axis, decided.tested, decided.tested_words,
-                                                                  decided.reference_word)
-                  for r, rw in zip(rs, ws) if rw != w]
-        same = [f"{r} ({a})" for a, rs, ws, w in zip(decided.axis, decided.tested, decided.tested_words,
-                                                     decided.reference_word)
-                for r, rw in zip(rs, ws) if rw == w]
+        words = [(r, a, w, rw) for a, rs, ws, w in zip(decided.axis, decided.tested, decided.tested_words,
+                                                       decided.reference_word) for r, rw in zip(rs, ws)]
+        turned = [f"{r} ({a}: {w} → {rw})" for r, a, w, rw in words if rw != w]
+        same = [f"{r} ({a})" for r, a, w, rw in words if rw == w]
         # axes whose reference leaves the claim undecided: what the other regimes say is reported, not compared
         ref_open = g[g.reference_word.isin(UNDECIDED_WORDS)]
         beside = [f"{r} ({a}): {rw}" for a, rs, ws in zip(ref_open.axis, ref_open.tested, ref_open.tested_words)
